@@ -1,0 +1,162 @@
+"""Settings, checked once, with errors that name the field and the rule.
+
+Two levels, because a page has one account and many videos:
+
+* ``TrackerConfig``: where to send and whose report suite (one per page).
+* ``MediaConfig``: what one video is (id, name, metadata), usually from data attributes.
+
+Both are built from plain mappings (a page's JSON block, ``data-*`` attributes) by
+``from_mapping``, which refuses unknown fields so a typo cannot silently drop a setting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from . import _rules
+from ._errors import ConfigError
+
+CONTENT_TYPES_VIDEO = ("vod", "live", "linear", "ugc", "dvod")
+CONTENT_TYPES_AUDIO = ("song", "podcast", "audiobook", "radio")
+STREAM_TYPES = ("video", "audio")
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Page-level settings. Field names are also the keys of the page's JSON config block."""
+
+    endpoint: str  # the API base, the part before /api/v1 (e.g. https://example.hb-api.omtrdc.net)
+    tracking_server: str
+    report_suite: str
+    org_id: str
+    channel: str
+    player_name: str
+    visitor_id: str | None = None
+    app_installation_id: str | None = None
+    enable_ssl: bool | None = True
+    # Ping cadence (spec §4.3): 10 s in content; 1 s in ads by default because the event-type
+    # pages, the timelines and the SDKs all do so (only one 2024 page says 10 s).
+    content_ping_interval: float = 10.0
+    ad_ping_interval: float = 1.0
+    # A paused/stalled session whose playhead has not moved for this long is closed by the
+    # server (spec §4.10); we end it ourselves a little earlier and resume on the next play.
+    idle_timeout: float = 29 * 60.0
+    max_session_duration: float = 24 * 3600.0 - 60.0  # renew before the 24 h limit
+    request_timeout: float = 10.0  # seconds per HTTP request
+
+    def __post_init__(self) -> None:
+        _check_url("endpoint", self.endpoint)
+        for name in ("tracking_server", "report_suite", "org_id", "channel", "player_name"):
+            _check_text(name, getattr(self, name), required=True)
+        for name in ("visitor_id", "app_installation_id"):
+            _check_text(name, getattr(self, name), required=False)
+        if self.enable_ssl is not None and not isinstance(self.enable_ssl, bool):
+            raise ConfigError("enable_ssl", "must be true or false")
+        if not _is_number(self.content_ping_interval) or not 1 <= self.content_ping_interval <= 60:
+            raise ConfigError("content_ping_interval", "must be a number of seconds from 1 to 60")
+        if not _is_number(self.ad_ping_interval) or self.ad_ping_interval not in (1, 10):
+            raise ConfigError("ad_ping_interval", "must be 1 or 10 (seconds; spec §4.3)")
+        for name, low, high in (
+            ("idle_timeout", 1.0, 30 * 60.0),
+            ("max_session_duration", 60.0, 24 * 3600.0),
+            ("request_timeout", 0.1, 120.0),
+        ):
+            value = getattr(self, name)
+            if not _is_number(value) or not low <= value <= high:
+                raise ConfigError(name, f"must be a number of seconds from {low:g} to {high:g}")
+
+    @property
+    def api_base(self) -> str:
+        return self.endpoint.rstrip("/") + "/api/v1"
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> TrackerConfig:
+        return _from_mapping(cls, data)
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    """One video. ``length``/``content_type`` left as None are taken from the element."""
+
+    id: str
+    name: str | None = None
+    length: float | None = None
+    content_type: str | None = None
+    stream_type: str = "video"
+    custom_metadata: Mapping[str, str] = field(default_factory=dict)
+    standard_metadata: Mapping[str, str] = field(default_factory=dict)  # e.g. {"media.show": "..."}
+
+    def __post_init__(self) -> None:
+        _check_text("id", self.id, required=True)
+        _check_text("name", self.name, required=False)
+        if self.length is not None and (not _is_number(self.length) or self.length <= 0):
+            raise ConfigError("length", "must be a number of seconds greater than 0")
+        if self.content_type is not None:
+            _check_text("content_type", self.content_type, required=True)
+        if self.stream_type not in STREAM_TYPES:
+            raise ConfigError("stream_type", "must be 'video' or 'audio'")
+        if not isinstance(self.custom_metadata, Mapping):
+            raise ConfigError("custom_metadata", "must be an object of string values")
+        for key, value in self.custom_metadata.items():
+            if not isinstance(key, str) or not _rules.CUSTOM_METADATA_KEY.match(key):
+                raise ConfigError(f"custom_metadata.{key}", "key must match ^[a-zA-Z0-9_.]+$")
+            if not isinstance(value, str):
+                raise ConfigError(f"custom_metadata.{key}", "must be a string")
+        if not isinstance(self.standard_metadata, Mapping):
+            raise ConfigError("standard_metadata", "must be an object of string values")
+        for key, value in self.standard_metadata.items():
+            if key not in _rules.STANDARD_METADATA_KEYS:
+                raise ConfigError(f"standard_metadata.{key}", "is not a standard metadata key (spec §3.4)")
+            if not isinstance(value, str):
+                raise ConfigError(f"standard_metadata.{key}", "must be a string")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> MediaConfig:
+        return _from_mapping(cls, data)
+
+
+_T = TypeVar("_T", TrackerConfig, MediaConfig)
+
+
+def _from_mapping(cls: type[_T], data: Mapping[str, Any]) -> _T:
+    if not isinstance(data, Mapping):
+        raise ConfigError("(config)", "must be an object")
+    known = {f.name: f for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(str(key), f"is not a known field (known: {', '.join(sorted(known))})")
+    missing = [
+        name
+        for name, f in known.items()
+        if f.default is MISSING and f.default_factory is MISSING and name not in data
+    ]
+    if missing:
+        raise ConfigError(missing[0], "is required")
+    return cls(**dict(data))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_text(name: str, value: object, *, required: bool) -> None:
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(name, "must be a non-empty string")
+
+
+def _check_url(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(name, "must be an http(s) URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(name, "must be an http(s) URL such as https://example.hb-api.omtrdc.net")
+    if parts.query or parts.fragment:
+        raise ConfigError(name, "must not have a query or fragment")
+    if parts.path.rstrip("/").endswith("/api/v1"):
+        raise ConfigError(name, "is the base before /api/v1 (leave /api/v1 off)")

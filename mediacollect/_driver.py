@@ -1,0 +1,112 @@
+"""The one piece with a clock and a loop: wires tracker, outbox and transport together.
+
+The tracker and the outbox decide everything; the driver only asks them what is due, sends it,
+feeds the outcome back and sleeps until the next deadline. Player observations and integrator
+calls wake it at once. It runs on asyncio, which is Pyodide's event loop in the browser worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from ._events import ApiEvent, Observation
+from ._outbox import Outbox, Report
+from ._tracker import Tracker
+from .transport import HttpRequest, Transport, TransportError
+
+Clock = Callable[[], int]  # UTC milliseconds
+ReportSink = Callable[[Report, HttpRequest | None], None]
+
+
+class Driver:
+    def __init__(
+        self,
+        tracker: Tracker,
+        outbox: Outbox,
+        transport: Transport,
+        clock: Clock,
+        *,
+        timeout: float = 10.0,
+        playhead: Callable[[], float | None] | None = None,
+        on_report: ReportSink | None = None,
+    ) -> None:
+        self.tracker = tracker
+        self.outbox = outbox
+        self._transport = transport
+        self._clock = clock
+        self._timeout = timeout
+        self._playhead = playhead
+        self._on_report = on_report
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._warnings_seen = 0
+
+    def observe(self, obs: Observation) -> list[ApiEvent]:
+        """A player observation; its events are queued and the loop is woken."""
+        return self._queue(self.tracker.observe(obs))
+
+    def call(self, method: Callable[..., list[ApiEvent]], *args: Any, **kwargs: Any) -> list[ApiEvent]:
+        """An integrator call on the tracker, with ``now`` supplied: ``call(t.start_ad, info)``."""
+        return self._queue(method(*args, now=self._clock(), **kwargs))
+
+    def start(self) -> asyncio.Task[None]:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def flush(self) -> None:
+        """Send everything that can be sent now (tests and page hide use it)."""
+        await self._pump()
+
+    def _queue(self, events: list[ApiEvent]) -> list[ApiEvent]:
+        self.outbox.push(events)
+        self._wake.set()
+        return events
+
+    async def _run(self) -> None:
+        while True:
+            await self._pump()
+            self._wake.clear()
+            deadlines = [d for d in (self.tracker.next_deadline, self.outbox.next_deadline) if d is not None]
+            delay = None if not deadlines else max(0.0, (min(deadlines) - self._clock()) / 1000.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _pump(self) -> None:
+        now = self._clock()
+        deadline = self.tracker.next_deadline
+        if deadline is not None and now >= deadline:
+            playhead = self._playhead() if self._playhead is not None else None
+            self.outbox.push(self.tracker.tick(now, playhead))
+        self._surface_warnings()
+        while (request := self.outbox.next_request(self._clock())) is not None:
+            try:
+                response = await self._transport.send(request, self._timeout)
+            except TransportError as err:
+                reports = self.outbox.on_error(str(err), self._clock())
+            else:
+                reports = self.outbox.on_response(response, self._clock())
+            for report in reports:
+                if report.kind == "session-gone":
+                    self.outbox.push(self.tracker.renew(self._clock()))
+                self._report(report, request)
+
+    def _surface_warnings(self) -> None:
+        for warning in self.tracker.warnings[self._warnings_seen:]:
+            self._report(Report("warning", "", self.tracker.session, message=warning), None)
+        self._warnings_seen = len(self.tracker.warnings)
+
+    def _report(self, report: Report, request: HttpRequest | None) -> None:
+        if self._on_report is not None:
+            with contextlib.suppress(Exception):  # a broken log sink must not stop delivery
+                self._on_report(report, request)

@@ -1,0 +1,191 @@
+"""The outbox: API events become HTTP requests, strictly in order, one at a time.
+
+Rules (spec §4.9, §4.17):
+
+* FIFO per tracker, one request in flight. Events of a session wait behind its sessionStart
+  until the ``201`` names the sid; they are then sent in their original order with their
+  original ``ts``/``playhead``.
+* The head leaves the queue only on success or on a permanent failure; a transient failure
+  (network, timeout, 408/429/5xx) keeps it at the head and backs off (full jitter, Retry-After
+  honoured). Nothing is dropped silently: every drop is a ``Report`` with its reason.
+* Sans-I/O like the tracker: ``next_request(now)`` hands out a request, ``on_response`` /
+  ``on_error`` take the outcome, ``next_deadline`` says when a backed-off head is due.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from . import _wire
+from ._events import ApiEvent, EventType
+from ._retry import Verdict, backoff_delay, classify, retry_after_seconds
+from .transport import HttpRequest, HttpResponse
+
+# Spec §4.10: a session without events for 10 minutes is closed by the server, so an event
+# still undelivered after that long can no longer land in its session.
+MAX_EVENT_AGE_MS = 10 * 60 * 1000
+MESSAGE_LIMIT = 300  # characters of a server message we keep
+
+LOCATION_UNREADABLE = (
+    "the server answered 201 but its Location header is missing or unreadable; a browser can only "
+    "read it when the API sends 'Access-Control-Expose-Headers: Location'"
+)
+
+
+@dataclass(frozen=True)
+class Report:
+    """One thing the outbox did, for the page's request log and the console."""
+
+    kind: str  # "sent" | "session" | "retry" | "rejected" | "dropped" | "session-gone"
+    event_type: str
+    session: int
+    status: int | None = None
+    message: str = ""
+    latency_ms: int | None = None
+    attempt: int = 0
+    sid: str | None = None
+    retry_in_ms: int | None = None
+
+
+@dataclass
+class _Item:
+    event: ApiEvent
+    body: bytes
+    attempts: int = 0
+    not_before: int = 0
+
+
+class Outbox:
+    def __init__(self, api_base: str, *, rand: Callable[[], float] = random.random) -> None:
+        self._api_base = api_base
+        self._rand = rand
+        self._queue: deque[_Item] = deque()
+        self._sessions: dict[int, _wire.SessionLocation] = {}
+        self._in_flight: _Item | None = None
+        self._sent_at = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def sid(self, session: int) -> str | None:
+        location = self._sessions.get(session)
+        return location.sid if location else None
+
+    def push(self, events: Iterable[ApiEvent]) -> None:
+        for event in events:
+            self._queue.append(_Item(event, _wire.encode(_wire.to_body(event))))
+
+    @property
+    def busy(self) -> bool:
+        return self._in_flight is not None
+
+    @property
+    def next_deadline(self) -> int | None:
+        if self._in_flight is not None or not self._queue:
+            return None
+        return self._queue[0].not_before
+
+    def next_request(self, now: int) -> HttpRequest | None:
+        """The request to send now, or None (one already in flight, queue empty, backing off)."""
+        if self._in_flight is not None or not self._queue:
+            return None
+        head = self._queue[0]
+        if head.not_before > now:
+            return None
+        if head.event.type is EventType.SESSION_START:
+            url = _wire.sessions_url(self._api_base)
+        else:
+            location = self._sessions.get(head.event.session)
+            if location is None:  # its sessionStart failed for good; _fail_session dropped the rest
+                raise AssertionError("event queued for a session that has no sid")
+            url = location.events_url
+        self._in_flight = head
+        self._sent_at = now
+        return HttpRequest("POST", url, head.body, {"Content-Type": _wire.JSON_CONTENT_TYPE})
+
+    def on_response(self, response: HttpResponse, now: int) -> list[Report]:
+        item = self._take_in_flight()
+        event = item.event
+        is_start = event.type is EventType.SESSION_START
+        verdict = classify(response.status, is_session_start=is_start)
+        latency = now - self._sent_at
+        if verdict is Verdict.RETRY:
+            retry_after = retry_after_seconds(response.header("retry-after"), now)
+            return [self._retry(item, now, response.status, _message(response), retry_after)]
+        self._queue.popleft()
+        report = functools.partial(Report, event_type=event.type.value, session=event.session,
+                                   status=response.status, latency_ms=latency, attempt=item.attempts)
+        if verdict is Verdict.DELIVERED and is_start:
+            location = _wire.parse_location(response.header("location"), _wire.sessions_url(self._api_base))
+            if location is None:
+                return [report("rejected", message=LOCATION_UNREADABLE), *self._fail_session(event.session)]
+            self._sessions[event.session] = location
+            return [report("session", sid=location.sid)]
+        if verdict is Verdict.DELIVERED:
+            return [report("sent", sid=self.sid(event.session))]
+        if verdict is Verdict.SESSION_GONE:
+            reports = [report("session-gone", message=_message(response), sid=self.sid(event.session))]
+            return reports + self._fail_session(event.session, reason="the server no longer knows the session")
+        reports = [report("rejected", message=_message(response), sid=self.sid(event.session))]
+        if is_start:
+            reports += self._fail_session(event.session)
+        return reports
+
+    def on_error(self, message: str, now: int) -> list[Report]:
+        """The request got no HTTP answer (network down, timeout, CORS refusal)."""
+        item = self._take_in_flight()
+        return [self._retry(item, now, None, message[:MESSAGE_LIMIT] or "network error", None)]
+
+    def _take_in_flight(self) -> _Item:
+        item = self._in_flight
+        if item is None:
+            raise RuntimeError("no request is in flight")
+        self._in_flight = None
+        item.attempts += 1
+        return item
+
+    def _retry(self, item: _Item, now: int, status: int | None, message: str, retry_after: float | None) -> Report:
+        event = item.event
+        if now - event.ts > MAX_EVENT_AGE_MS:
+            self._queue.popleft()
+            reason = f"gave up after {item.attempts} attempts over 10 minutes ({message})"
+            report = Report("dropped", event.type.value, event.session, status, reason, attempt=item.attempts)
+            if event.type is EventType.SESSION_START:
+                self._fail_session(event.session)
+            return report
+        delay = backoff_delay(item.attempts - 1, self._rand())
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        item.not_before = now + int(delay * 1000)
+        return Report("retry", event.type.value, event.session, status, message,
+                      attempt=item.attempts, retry_in_ms=int(delay * 1000))
+
+    def _fail_session(self, session: int, reason: str = "its sessionStart was not accepted") -> list[Report]:
+        """Drop the queued events of a session that has no sid (and will never have one)."""
+        kept: deque[_Item] = deque()
+        dropped: list[Report] = []
+        for item in self._queue:
+            if item.event.session == session:
+                dropped.append(Report("dropped", item.event.type.value, session, message=f"not sent: {reason}"))
+            else:
+                kept.append(item)
+        self._queue = kept
+        self._sessions.pop(session, None)
+        return dropped
+
+
+def _message(response: HttpResponse) -> str:
+    """The server's error message: {"message": ...} as the API documents, else the text."""
+    text = response.body.decode("utf-8", "replace").strip()
+    try:
+        decoded = json.loads(text) if text else None
+    except ValueError:
+        decoded = None
+    if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
+        text = decoded["message"]
+    return text[:MESSAGE_LIMIT] or f"HTTP {response.status}"

@@ -1,0 +1,576 @@
+"""The tracker: player observations and ``now`` in, API events and the next deadline out.
+
+No I/O, no clock, no timers: the caller passes the time of every observation and calls
+``tick(now)`` when ``next_deadline`` comes (h11's sans-I/O shape). Which event a player event
+produces is looked up in ``_state.PLAYER_TRANSITIONS``; this module adds what a table cannot
+hold: timestamps, playheads, pings, the seek settle window, ads, chapters, states, QoE and
+session renewal. Every event it returns has passed ``_rules.validate_body``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from . import _rules, _wire
+from ._config import MediaConfig, TrackerConfig
+from ._errors import UsageError, ValidationError
+from ._events import (
+    AdBreakInfo,
+    AdInfo,
+    ApiEvent,
+    ChapterInfo,
+    EventType,
+    Observation,
+    PlayerEvent,
+    Qoe,
+    SessionParams,
+)
+from ._state import (
+    AD_CALLS_ALLOWED,
+    ADVANCING_STATES,
+    IDLE_STATES,
+    OPEN_STATES,
+    PLAYER_TRANSITIONS,
+    SEEK_SETTLE_MS,
+    SESSION_OPENING,
+    Playback,
+)
+from ._version import __version__
+
+LIVE_CONTENT_TYPES = frozenset({"live", "linear"})
+LIVE_LENGTH = 86400.0  # spec §3.3: live of unknown length
+DAY_MS = 86_400_000
+MAX_HELD_OBSERVATIONS = 200  # observations kept while the media length is still unknown
+# A chapter left within this many seconds of its end counts as completed, not skipped.
+CHAPTER_END_TOLERANCE = 1.0
+
+
+class Tracker:
+    """One viewing of one media item, possibly over several server sessions (renewals)."""
+
+    def __init__(self, config: TrackerConfig, media: MediaConfig) -> None:
+        self._config = config
+        self._media = media
+        self.state = Playback.IDLE
+        self.session = 0  # how many sessionStarts so far; ApiEvent.session refers to it
+        self.warnings: list[str] = []  # things dropped on purpose, for the integrator's log
+        self._last_ts = -1
+        self._duration: float | None = media.length
+        self._paused = True
+        self._playhead = 0.0
+        self._playhead_ts = 0
+        self._session_start_ts = 0
+        self._ping_anchor = 0
+        self._next_ping: int | None = None
+        self._idle_since: int | None = None
+        self._seek_settle_at: int | None = None
+        self._seek_end_ts = 0
+        self._seek_from = Playback.PLAYING
+        self._ad_break: AdBreakInfo | None = None
+        self._ad: AdInfo | None = None
+        self._frozen_playhead: float | None = None
+        self._chapter: ChapterInfo | None = None
+        self._states_active: list[str] = []
+        self._states_seen: set[str] = set()
+        self._content_started = False
+        self._play_request_ts: int | None = None
+        self._time_to_start: int | None = None
+        self._qoe = Qoe()
+        self._held: list[Observation] = []
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def in_ad_break(self) -> bool:
+        return self._ad_break is not None
+
+    @property
+    def chapter(self) -> ChapterInfo | None:
+        return self._chapter
+
+    @property
+    def active_states(self) -> tuple[str, ...]:
+        return tuple(self._states_active)
+
+    @property
+    def content_type(self) -> str:
+        if self._media.content_type is not None:
+            return self._media.content_type
+        return "live" if self._duration is not None and math.isinf(self._duration) else "vod"
+
+    @property
+    def is_live(self) -> bool:
+        return self.content_type.lower() in LIVE_CONTENT_TYPES
+
+    @property
+    def next_deadline(self) -> int | None:
+        """When ``tick`` must be called next (UTC ms), or None when nothing is pending."""
+        if self.state not in OPEN_STATES:
+            return None
+        deadlines = [self._session_start_ts + int(self._config.max_session_duration * 1000)]
+        if self._next_ping is not None:
+            deadlines.append(self._next_ping)
+        if self._seek_settle_at is not None:
+            deadlines.append(self._seek_settle_at)
+        if self.state in IDLE_STATES and self._idle_since is not None:
+            deadlines.append(self._idle_since + int(self._config.idle_timeout * 1000))
+        return min(deadlines)
+
+    def playhead_at(self, now: int) -> float:
+        """The content playhead the protocol wants at ``now`` (spec §4.2)."""
+        if self._frozen_playhead is not None:
+            return self._frozen_playhead  # frozen during ads
+        if self.is_live:
+            return (now % DAY_MS) / 1000.0  # second of the day, UTC
+        playhead = self._playhead
+        if self.state in ADVANCING_STATES:
+            playhead += max(0, now - self._playhead_ts) / 1000.0
+        if self._duration is not None and math.isfinite(self._duration):
+            playhead = min(playhead, self._duration)
+        return max(0.0, playhead)
+
+    # ------------------------------------------------------------- player side
+
+    def observe(self, obs: Observation) -> list[ApiEvent]:
+        """Feed one player observation; returns the API events it produces, in order."""
+        self._note_duration(obs.duration)
+        if self._held:
+            return self._hold(obs)
+        self._paused = obs.paused or obs.event is PlayerEvent.PAUSE
+        event = obs.event
+        if event is PlayerEvent.DURATION:
+            return []
+        if event is PlayerEvent.TEARDOWN:
+            return self.end_session(obs.ts)
+        if self.state in (Playback.IDLE, Playback.COMPLETE, Playback.CLOSED, Playback.EXPIRED):
+            if event not in SESSION_OPENING:
+                return []
+            if self._length_unknown():
+                return self._hold(obs)
+            return self._open_session(obs)
+        self._note_playhead(obs.playhead, obs.ts)
+        if event is PlayerEvent.ERROR:
+            return self._player_error(obs)
+        if event is PlayerEvent.ENDED:
+            return [] if self.in_ad_break else self._complete(obs.ts)
+        if self.in_ad_break and event in (PlayerEvent.SEEKING, PlayerEvent.SEEKED):
+            return []  # the ad's own element position is not content (spec §4.5)
+        if self.state is Playback.SEEKING:
+            return self._seeking(obs)
+        if self.in_ad_break and self.state is Playback.STARTING and event is PlayerEvent.PLAYING:
+            # The pre-roll's first frame: no content "play" before the break ends (spec §4.5).
+            self._first_frame(obs.ts)
+            self.state = Playback.PLAYING
+            return []
+        transition = PLAYER_TRANSITIONS.get((self.state, event))
+        if transition is None:
+            return []
+        api_event, next_state = transition
+        out: list[ApiEvent] = []
+        if next_state is Playback.SEEKING:
+            self._seek_from = self.state
+            self._seek_settle_at = None
+        if api_event is EventType.PLAY:
+            self._first_frame(obs.ts)
+            out.append(self._play(obs.ts))
+        elif api_event is not None:
+            out.append(self._emit(api_event, obs.ts))
+        self._enter(next_state, obs.ts)
+        return out
+
+    def tick(self, now: int, playhead: float | None = None) -> list[ApiEvent]:
+        """Send what is due at ``now``: a settled seek, idle expiry, renewal, one ping.
+
+        ``playhead`` is the element's position if the caller can read it; without it the
+        tracker extrapolates from the last observation. A late call sends one ping with the
+        true time, never a burst of stale ones.
+        """
+        if self.state not in OPEN_STATES:
+            return []
+        if playhead is not None and not self.in_ad_break and self.state is not Playback.SEEKING:
+            self._note_playhead(playhead, now)
+        out: list[ApiEvent] = []
+        if self._seek_settle_at is not None and now >= self._seek_settle_at:
+            out += self._settle_seek()
+        idle_limit = int(self._config.idle_timeout * 1000)
+        if self.state in IDLE_STATES and self._idle_since is not None and now - self._idle_since >= idle_limit:
+            # Spec §4.10: the server closes a session whose playhead stood still for 30 min;
+            # we close it ourselves and resume on the next play (§4.12).
+            out.append(self._emit(EventType.SESSION_END, now))
+            self._leave_session(Playback.EXPIRED)
+            return out
+        if now - self._session_start_ts >= int(self._config.max_session_duration * 1000):
+            out.append(self._emit(EventType.SESSION_END, now))  # spec §4.10: renew before 24 h
+            out += self._resume_session(now)
+            return out
+        if self._next_ping is not None and now >= self._next_ping and self.state in OPEN_STATES:
+            out.append(self._emit(EventType.PING, now))
+            self._schedule_ping(now)
+        return out
+
+    # ------------------------------------------------------------ integrator side
+
+    def start_ad_break(self, info: AdBreakInfo, now: int, playhead: float | None = None) -> list[ApiEvent]:
+        self._allow("start_ad_break")
+        if playhead is not None:
+            self._note_playhead(playhead, now)
+        content_playhead = self.playhead_at(now)
+        event = self._emit(EventType.AD_BREAK_START, now, ad_break=info, playhead=content_playhead)
+        self._ad_break = info
+        self._frozen_playhead = content_playhead
+        self._schedule_ping(self._last_ts)
+        return [event]
+
+    def start_ad(self, info: AdInfo, now: int) -> list[ApiEvent]:
+        self._allow("start_ad")
+        self._check(ApiEvent(EventType.AD_START, 0, 0, 0, ad=info, custom_metadata=info.custom_metadata))
+        out = []
+        if self._ad is not None:  # back-to-back ads: close the previous one first (spec §4.5)
+            out.append(self._emit(EventType.AD_COMPLETE, now))
+        out.append(self._emit(EventType.AD_START, now, ad=info, custom_metadata=info.custom_metadata))
+        self._ad = info
+        return out
+
+    def complete_ad(self, now: int) -> list[ApiEvent]:
+        self._allow("complete_ad")
+        self._ad = None
+        return [self._emit(EventType.AD_COMPLETE, now)]
+
+    def skip_ad(self, now: int) -> list[ApiEvent]:
+        self._allow("skip_ad")
+        self._ad = None
+        return [self._emit(EventType.AD_SKIP, now)]
+
+    def complete_ad_break(self, now: int) -> list[ApiEvent]:
+        self._allow("complete_ad_break")
+        out = []
+        if self._ad is not None:
+            out.append(self._emit(EventType.AD_COMPLETE, now))
+            self._ad = None
+        out.append(self._emit(EventType.AD_BREAK_COMPLETE, now))
+        assert self._frozen_playhead is not None
+        self._playhead, self._playhead_ts = self._frozen_playhead, self._last_ts
+        self._frozen_playhead = None
+        self._ad_break = None
+        if not self._content_started and self.state is Playback.PLAYING:
+            # After a pre-roll the content starts now (spec §4.5); after a mid-roll no play.
+            out.append(self._play(now))
+        self._schedule_ping(self._last_ts)
+        return out
+
+    def start_chapter(self, info: ChapterInfo, now: int, playhead: float | None = None) -> list[ApiEvent]:
+        self._require_session("start_chapter")
+        if self.in_ad_break:
+            raise UsageError("start_chapter: a chapter cannot start inside an ad break (spec §4.6)")
+        if playhead is not None:
+            self._note_playhead(playhead, now)
+        self._check(ApiEvent(EventType.CHAPTER_START, 0, 0, 0, chapter=info,
+                             custom_metadata=info.custom_metadata))
+        out = self._close_chapter(now) if self._chapter is not None else []
+        out.append(self._emit(EventType.CHAPTER_START, now, chapter=info, custom_metadata=info.custom_metadata))
+        self._chapter = info
+        return out
+
+    def complete_chapter(self, now: int) -> list[ApiEvent]:
+        self._require_chapter("complete_chapter")
+        self._chapter = None
+        return [self._emit(EventType.CHAPTER_COMPLETE, now)]
+
+    def skip_chapter(self, now: int) -> list[ApiEvent]:
+        self._require_chapter("skip_chapter")
+        self._chapter = None
+        return [self._emit(EventType.CHAPTER_SKIP, now)]
+
+    def start_state(self, name: str, now: int) -> list[ApiEvent]:
+        """A player state began (spec §4.7). Repeats are ignored; past 10 distinct states per
+        session the extra ones are dropped with a warning, as the server would drop them."""
+        self._require_session("start_state")
+        self._check(ApiEvent(EventType.STATE_START, 0, 0, 0, state_name=name))
+        if name in self._states_active:
+            return []
+        if name not in self._states_seen and len(self._states_seen) >= _rules.MAX_STATES_PER_SESSION:
+            self.warnings.append(f"state {name!r} dropped: at most 10 distinct states per session (spec §4.7)")
+            return []
+        self._states_seen.add(name)
+        self._states_active.append(name)
+        return [self._emit(EventType.STATE_START, now, state_name=name)]
+
+    def end_state(self, name: str, now: int) -> list[ApiEvent]:
+        self._require_session("end_state")
+        if name not in self._states_active:
+            return []
+        self._states_active.remove(name)
+        return [self._emit(EventType.STATE_END, now, state_name=name)]
+
+    def update_qoe(
+        self,
+        now: int,
+        *,
+        bitrate: int | None = None,
+        frames_per_second: float | None = None,
+        dropped_frames: int | None = None,
+    ) -> list[ApiEvent]:
+        """Record QoE values; a new bitrate during a session is a ``bitrateChange`` (spec §4.8)."""
+        changed = bitrate is not None and bitrate != self._qoe.bitrate
+        self._qoe = replace(
+            self._qoe,
+            bitrate=self._qoe.bitrate if bitrate is None else int(bitrate),
+            frames_per_second=(
+                self._qoe.frames_per_second if frames_per_second is None else round(frames_per_second)
+            ),
+            dropped_frames=self._qoe.dropped_frames if dropped_frames is None else int(dropped_frames),
+        )
+        if changed and self.state in OPEN_STATES:
+            return [self._emit(EventType.BITRATE_CHANGE, now, qoe=self._qoe)]
+        return []
+
+    def report_error(self, now: int, error_id: str, source: str = "external") -> list[ApiEvent]:
+        """An error outside the player (ad server, DRM...). Does not end the session (§4.8)."""
+        self._require_session("report_error")
+        qoe = replace(self._qoe, error_id=error_id, error_source=source)
+        self._check(ApiEvent(EventType.ERROR, 0, 0, 0, qoe=qoe))
+        return [self._emit(EventType.ERROR, now, qoe=qoe)]
+
+    def end_session(self, now: int) -> list[ApiEvent]:
+        """The viewer left (page closed, player destroyed): ``sessionEnd`` (spec §4.11).
+
+        An open ad or chapter is not closed first: Adobe's timeline 2 ends mid-ad this way,
+        and the server closes everything on sessionEnd.
+        """
+        self._held.clear()
+        if self.state not in OPEN_STATES and self.state is not Playback.COMPLETE:
+            return []
+        event = self._emit(EventType.SESSION_END, now)
+        self._leave_session(Playback.CLOSED)
+        return [event]
+
+    def renew(self, now: int, playhead: float | None = None) -> list[ApiEvent]:
+        """The server lost the session (404/410, spec §4.17): a resumed session carrying the
+        context still active (chapter, states, ad) and, if playing, a play."""
+        if self.state not in OPEN_STATES:
+            return []
+        if playhead is not None:
+            self._note_playhead(playhead, now)
+        return self._resume_session(now)
+
+    # ----------------------------------------------------------------- internals
+
+    def _allow(self, call: str) -> None:
+        self._require_session(call)
+        position = "ad" if self._ad is not None else "break" if self._ad_break is not None else "content"
+        if call not in AD_CALLS_ALLOWED[position]:
+            where = {"content": "outside an ad break", "break": "in an ad break with no ad open",
+                     "ad": "while an ad is open"}[position]
+            raise UsageError(f"{call}: not allowed {where} (spec §4.5 nesting)")
+
+    def _require_session(self, call: str) -> None:
+        if self.state not in OPEN_STATES:
+            raise UsageError(f"{call}: no session is open (it opens on the first play; state {self.state.value})")
+
+    def _require_chapter(self, call: str) -> None:
+        self._require_session(call)
+        if self._chapter is None:
+            raise UsageError(f"{call}: no chapter is open")
+
+    def _check(self, event: ApiEvent) -> None:
+        problems = _rules.validate_body(_wire.to_body(event))
+        if problems:
+            raise ValidationError([p.message for p in problems])
+
+    def _emit(self, event_type: EventType, ts: int, *, playhead: float | None = None, **details: object) -> ApiEvent:
+        ts = max(int(ts), self._last_ts + 1)  # spec §4.9: strictly increasing, >= 1 ms apart
+        event = ApiEvent(
+            event_type,
+            self.playhead_at(ts) if playhead is None else playhead,
+            ts,
+            self.session,
+            **details,  # type: ignore[arg-type]
+        )
+        self._check(event)
+        self._last_ts = ts
+        return event
+
+    def _note_duration(self, duration: float | None) -> None:
+        if self._media.length is None and duration is not None and duration > 0 and not math.isnan(duration):
+            self._duration = duration
+
+    def _length_unknown(self) -> bool:
+        return self._duration is None and self._media.content_type is None
+
+    def _hold(self, obs: Observation) -> list[ApiEvent]:
+        """Keep observations until the length is known (sessionStart needs media.length)."""
+        if len(self._held) >= MAX_HELD_OBSERVATIONS:
+            self.warnings.append("media length still unknown: oldest held player event dropped")
+            self._held.pop(1)  # keep the play that opens the session
+        self._held.append(obs)
+        if self._length_unknown():
+            return []
+        held, self._held = self._held, []
+        return [event for item in held for event in self.observe(item)]
+
+    def _note_playhead(self, playhead: float, ts: int) -> None:
+        if self._frozen_playhead is None and playhead is not None and math.isfinite(playhead):
+            self._playhead = max(0.0, float(playhead))
+            self._playhead_ts = ts
+
+    def _open_session(self, obs: Observation) -> list[ApiEvent]:
+        resume = self.state is Playback.EXPIRED
+        self._note_playhead(obs.playhead, obs.ts)
+        self._play_request_ts = obs.ts
+        self._time_to_start = None
+        out = self._start_session(obs.ts, resume=resume)
+        if obs.event is PlayerEvent.PLAYING:  # autoplay reported only as playing
+            out += self.observe(obs)
+        return out
+
+    def _start_session(self, ts: int, *, resume: bool) -> list[ApiEvent]:
+        config, media = self._config, self._media
+        length = LIVE_LENGTH if self._duration is None or math.isinf(self._duration) else self._duration
+        if media.length is not None:
+            length = media.length
+        params = SessionParams(
+            tracking_server=config.tracking_server,
+            report_suite=config.report_suite,
+            org_id=config.org_id,
+            media_id=media.id,
+            length=length,
+            content_type=self.content_type,
+            player_name=config.player_name,
+            channel=config.channel,
+            media_name=media.name,
+            stream_type=media.stream_type,
+            visitor_id=config.visitor_id,
+            enable_ssl=config.enable_ssl,
+            app_installation_id=config.app_installation_id,
+            sdk_version=f"mediacollect-{__version__}",
+            resume=resume,
+            standard_metadata=media.standard_metadata,
+        )
+        self.session += 1
+        self._states_seen = set()
+        self._content_started = False
+        self.state = Playback.STARTING
+        event = self._emit(
+            EventType.SESSION_START, ts, session_params=params,
+            custom_metadata=dict(media.custom_metadata) or None,
+        )
+        self._session_start_ts = self._ping_anchor = event.ts
+        self._schedule_ping(event.ts)
+        return [event]
+
+    def _resume_session(self, now: int) -> list[ApiEvent]:
+        """A new session continuing this viewing (media.resume), with its context re-sent."""
+        playing = self.state is Playback.PLAYING or (self.state is Playback.SEEKING and not self._paused)
+        frozen = self._frozen_playhead
+        playhead_now = self.playhead_at(now)
+        self._frozen_playhead = None
+        self._playhead, self._playhead_ts = playhead_now, now
+        states = list(self._states_active)
+        self._states_active.clear()
+        out = self._start_session(now, resume=True)
+        if self._ad_break is not None:
+            self._frozen_playhead = frozen
+            out.append(self._emit(EventType.AD_BREAK_START, now, ad_break=self._ad_break))
+            if self._ad is not None:
+                out.append(self._emit(EventType.AD_START, now, ad=self._ad,
+                                      custom_metadata=self._ad.custom_metadata))
+        if self._chapter is not None:
+            out.append(self._emit(EventType.CHAPTER_START, now, chapter=self._chapter,
+                                  custom_metadata=self._chapter.custom_metadata))
+        for name in states:
+            out += self.start_state(name, now)
+        if playing:
+            self._content_started = self._ad_break is None
+            out.append(self._emit(EventType.PLAY, now, qoe=self._qoe_snapshot()))
+            self._enter(Playback.PLAYING, now)
+        else:
+            self._enter(Playback.PAUSED, now)
+            out.append(self._emit(EventType.PAUSE_START, now))
+        return out
+
+    def _leave_session(self, state: Playback) -> None:
+        self.state = state
+        self._next_ping = None
+        self._seek_settle_at = None
+        if state is Playback.CLOSED:
+            self._ad_break = self._ad = self._chapter = None
+            self._frozen_playhead = None
+            self._states_active.clear()
+
+    def _enter(self, state: Playback, ts: int) -> None:
+        if state in IDLE_STATES and self.state not in IDLE_STATES:
+            self._idle_since = ts
+        self.state = state
+
+    def _schedule_ping(self, now: int) -> None:
+        """Next ping on the grid anchored at session start (spec §4.3 timeline convention)."""
+        interval = self._config.ad_ping_interval if self.in_ad_break else self._config.content_ping_interval
+        step = int(interval * 1000)
+        periods = (now - self._ping_anchor) // step + 1
+        self._next_ping = self._ping_anchor + periods * step
+
+    def _first_frame(self, ts: int) -> None:
+        if self._time_to_start is None and self._play_request_ts is not None:
+            self._time_to_start = max(0, ts - self._play_request_ts)
+
+    def _qoe_snapshot(self) -> Qoe:
+        return replace(self._qoe, error_id=None, error_source=None)
+
+    def _play(self, ts: int) -> ApiEvent:
+        qoe = self._qoe_snapshot()
+        if not self._content_started and not self.in_ad_break:
+            self._content_started = True
+            qoe = replace(qoe, time_to_start=self._time_to_start)
+        return self._emit(EventType.PLAY, ts, qoe=qoe)
+
+    def _player_error(self, obs: Observation) -> list[ApiEvent]:
+        code = obs.error_code if obs.error_code is not None else 0
+        qoe = replace(self._qoe_snapshot(), error_id=f"MEDIA_ERR_{code}", error_source="player")
+        event = self._emit(EventType.ERROR, obs.ts, qoe=qoe)
+        if obs.error_message:
+            self.warnings.append(f"player error {code}: {obs.error_message}")
+        self._enter(Playback.ERRORED, obs.ts)
+        return [event]
+
+    def _complete(self, ts: int) -> list[ApiEvent]:
+        out = []
+        if self._chapter is not None:
+            out.append(self._emit(EventType.CHAPTER_COMPLETE, ts))
+            self._chapter = None
+        out.append(self._emit(EventType.SESSION_COMPLETE, ts))
+        self._leave_session(Playback.COMPLETE)
+        return out
+
+    def _seeking(self, obs: Observation) -> list[ApiEvent]:
+        if obs.event is PlayerEvent.SEEKING:
+            self._seek_settle_at = None  # still scrubbing
+        elif obs.event is PlayerEvent.SEEKED:
+            self._seek_end_ts = obs.ts
+            self._seek_settle_at = obs.ts + SEEK_SETTLE_MS
+        return []
+
+    def _settle_seek(self) -> list[ApiEvent]:
+        self._seek_settle_at = None
+        ts = self._seek_end_ts
+        out: list[ApiEvent] = []
+        chapter = self._chapter
+        if chapter is not None and not (chapter.offset <= self._playhead < chapter.offset + chapter.length):
+            out.append(self._emit(EventType.CHAPTER_SKIP, ts))  # sought out of it (spec §4.4)
+            self._chapter = None
+        if self._paused:  # a seek while paused (or paused during it) leaves the player paused
+            self.state = Playback.STARTING if self._seek_from is Playback.STARTING else Playback.PAUSED
+            self._idle_since = ts
+            return out
+        self._first_frame(ts)
+        self.state = Playback.PLAYING
+        out.append(self._play(ts))
+        return out
+
+    def _close_chapter(self, now: int) -> list[ApiEvent]:
+        chapter = self._chapter
+        assert chapter is not None
+        self._chapter = None
+        reached_end = self.playhead_at(now) >= chapter.offset + chapter.length - CHAPTER_END_TOLERANCE
+        return [self._emit(EventType.CHAPTER_COMPLETE if reached_end else EventType.CHAPTER_SKIP, now)]
+

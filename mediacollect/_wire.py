@@ -1,0 +1,179 @@
+"""The wire format: API events to JSON bodies, URLs, and the ``Location`` of a new session.
+
+This is the only module that knows the JSON field names of a body (``playerTime``, ``params``,
+``media.ad.podIndex``...). The validation tables in ``_rules`` use the same names because they
+judge wire bodies; nothing else in the package spells a field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from ._events import AdBreakInfo, AdInfo, ApiEvent, ChapterInfo, EventType, Qoe, SessionParams
+
+JSON_CONTENT_TYPE = "application/json"
+
+# Adobe's reference player splits Location with ^/api/(.*)/sessions/(.*) (spec §1.5); we also
+# take an absolute URL and drop a trailing slash, a query and a fragment.
+_LOCATION_PATH = re.compile(r"^/api/(?P<version>[^/]+)/sessions/(?P<sid>[^/?#]+)/?$")
+
+
+def sessions_url(api_base: str) -> str:
+    return f"{api_base}/sessions"
+
+
+@dataclass(frozen=True)
+class SessionLocation:
+    """Where a session lives, from the ``Location`` of the ``201``."""
+
+    version: str
+    sid: str
+    url: str  # absolute session URL; events go to url + "/events"
+
+    @property
+    def events_url(self) -> str:
+        return self.url + "/events"
+
+
+def parse_location(location: str | None, request_url: str) -> SessionLocation | None:
+    """The session a ``201`` names, or None when ``Location`` is missing or not a session path.
+
+    ``request_url`` resolves a relative Location, as a browser would.
+    """
+    if not location or not location.strip():
+        return None
+    absolute = urljoin(request_url, location.strip())
+    parts = urlsplit(absolute)
+    match = _LOCATION_PATH.match(parts.path)
+    if parts.scheme not in ("http", "https") or not parts.netloc or match is None:
+        return None
+    path = parts.path.rstrip("/")
+    return SessionLocation(
+        version=match["version"],
+        sid=match["sid"],
+        url=urlunsplit((parts.scheme, parts.netloc, path, "", "")),
+    )
+
+
+def encode(body: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON; NaN/Infinity are refused because JSON has no such numbers."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def to_body(event: ApiEvent) -> dict[str, Any]:
+    """The JSON document for one API event (spec §1.4)."""
+    body: dict[str, Any] = {
+        "playerTime": {"playhead": _number(event.playhead), "ts": event.ts},
+        "eventType": event.type.value,
+    }
+    params: dict[str, Any] = {}
+    if event.session_params is not None:
+        params.update(_session_params(event.session_params))
+    if event.ad_break is not None:
+        params.update(_ad_break_params(event.ad_break, event.playhead))
+    if event.ad is not None:
+        params.update(_ad_params(event.ad))
+    if event.chapter is not None:
+        params.update(_chapter_params(event.chapter))
+    if event.state_name is not None:
+        params["media.state.name"] = event.state_name
+    if params:
+        body["params"] = params
+    if event.qoe is not None and not event.qoe.is_empty():
+        body["qoeData"] = _qoe_data(event.qoe)
+    if event.custom_metadata:
+        body["customMetadata"] = dict(event.custom_metadata)
+    if event.type is EventType.PING:
+        body.pop("params", None)  # spec §2.2: a ping MUST NOT carry params
+    return body
+
+
+def _number(value: float) -> float | int:
+    """Whole seconds as JSON integers (``12`` rather than ``12.0``); fractions kept."""
+    return int(value) if float(value).is_integer() else round(float(value), 3)
+
+
+def _drop_none(pairs: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in pairs.items() if value is not None}
+
+
+def _session_params(p: SessionParams) -> dict[str, Any]:
+    params = _drop_none(
+        {
+            "analytics.trackingServer": p.tracking_server,
+            "analytics.reportSuite": p.report_suite,
+            "visitor.marketingCloudOrgId": p.org_id,
+            "media.id": p.media_id,
+            "media.length": _number(p.length),
+            "media.contentType": p.content_type,
+            "media.playerName": p.player_name,
+            "media.channel": p.channel,
+            "media.name": p.media_name,
+            "media.streamType": p.stream_type,
+            "analytics.visitorId": p.visitor_id,
+            "analytics.enableSSL": p.enable_ssl,
+            "appInstallationId": p.app_installation_id,
+            "media.sdkVersion": p.sdk_version,
+            "media.resume": True if p.resume else None,
+        }
+    )
+    params.update(p.standard_metadata)
+    return params
+
+
+def _ad_break_params(b: AdBreakInfo, playhead: float) -> dict[str, Any]:
+    pod_second = playhead if b.pod_second is None else b.pod_second
+    return _drop_none(
+        {
+            "media.ad.podIndex": b.pod_index,
+            "media.ad.podSecond": _number(pod_second),
+            "media.ad.podFriendlyName": b.friendly_name,
+        }
+    )
+
+
+def _ad_params(a: AdInfo) -> dict[str, Any]:
+    return _drop_none(
+        {
+            "media.ad.id": a.id,
+            "media.ad.length": _number(a.length),
+            "media.ad.podPosition": a.pod_position,
+            "media.ad.playerName": a.player_name,
+            "media.ad.name": a.name,
+            "media.ad.advertiser": a.advertiser,
+            "media.ad.campaignId": a.campaign_id,
+            "media.ad.creativeId": a.creative_id,
+            "media.ad.siteId": a.site_id,
+            "media.ad.creativeURL": a.creative_url,
+            "media.ad.placementId": a.placement_id,
+        }
+    )
+
+
+def _chapter_params(c: ChapterInfo) -> dict[str, Any]:
+    return _drop_none(
+        {
+            "media.chapter.index": c.index,
+            "media.chapter.offset": _number(c.offset),
+            "media.chapter.length": _number(c.length),
+            "media.chapter.friendlyName": c.friendly_name,
+        }
+    )
+
+
+def _qoe_data(q: Qoe) -> dict[str, Any]:
+    return _drop_none(
+        {
+            "media.qoe.bitrate": q.bitrate,
+            "media.qoe.droppedFrames": q.dropped_frames,
+            "media.qoe.framesPerSecond": q.frames_per_second,
+            "media.qoe.timeToStart": q.time_to_start,
+            "media.qoe.errorID": q.error_id,
+            "media.qoe.errorSource": q.error_source,
+        }
+    )

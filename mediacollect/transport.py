@@ -1,0 +1,82 @@
+"""How requests leave the tracker: a small seam with one CPython implementation.
+
+The browser implementation (pyodide-http) lives in ``mediacollect.browser``, the one module that
+touches ``js``/``pyodide``. Tests use ``MemoryTransport`` (a function from request to response,
+like httpx's MockTransport) or ``UrllibTransport`` against a real emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    url: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]  # names in lower case
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class TransportError(Exception):
+    """No HTTP answer: the network failed, the request timed out, CORS refused it."""
+
+
+class Transport(Protocol):
+    async def send(self, request: HttpRequest, timeout: float) -> HttpResponse: ...
+
+
+def lower_headers(pairs: Mapping[str, str] | list[tuple[str, str]]) -> dict[str, str]:
+    items = pairs.items() if isinstance(pairs, Mapping) else pairs
+    return {str(name).lower(): str(value) for name, value in items}
+
+
+class UrllibTransport:
+    """CPython's urllib, run in a thread so the event loop keeps ticking."""
+
+    async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
+        return await asyncio.to_thread(self._send, request, timeout)
+
+    @staticmethod
+    def _send(request: HttpRequest, timeout: float) -> HttpResponse:
+        req = urllib.request.Request(
+            request.url, data=request.body, method=request.method, headers=dict(request.headers)
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return HttpResponse(resp.status, lower_headers(resp.headers.items()), resp.read())
+        except urllib.error.HTTPError as err:
+            with err:
+                return HttpResponse(err.code, lower_headers(err.headers.items()), err.read())
+        except (OSError, urllib.error.URLError) as err:
+            raise TransportError(str(err)) from err
+
+
+class MemoryTransport:
+    """Answers from a function; records every request it was given."""
+
+    def __init__(self, handler: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]) -> None:
+        self._handler = handler
+        self.requests: list[HttpRequest] = []
+
+    async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
+        self.requests.append(request)
+        result = self._handler(request)
+        if isinstance(result, HttpResponse):
+            return result
+        return await result
