@@ -1,0 +1,147 @@
+"""What the page hands to Python, as plain data: settings, video attributes, shim events.
+
+``mediacollect.browser`` reads strings and dicts off the DOM and passes them here; everything
+that can be wrong with them is decided here, in plain Python that CPython tests can reach.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from ._config import MediaConfig, TrackerConfig
+from ._errors import ConfigError
+from ._events import Observation, PlayerEvent
+from ._outbox import Report
+
+# data-* attributes of the <video> (camelCased as element.dataset gives them) -> MediaConfig.
+MEDIA_ATTRIBUTES = {
+    "mediaId": "id",
+    "mediaName": "name",
+    "mediaLength": "length",
+    "mediaContentType": "content_type",
+    "mediaStreamType": "stream_type",
+    "customMetadata": "custom_metadata",
+    "standardMetadata": "standard_metadata",
+}
+_SHIM_EVENTS = {
+    "play": PlayerEvent.PLAY,
+    "playing": PlayerEvent.PLAYING,
+    "pause": PlayerEvent.PAUSE,
+    "waiting": PlayerEvent.WAITING,
+    "seeking": PlayerEvent.SEEKING,
+    "seeked": PlayerEvent.SEEKED,
+    "ended": PlayerEvent.ENDED,
+    "error": PlayerEvent.ERROR,
+    "durationchange": PlayerEvent.DURATION,
+    "loadedmetadata": PlayerEvent.DURATION,
+    "teardown": PlayerEvent.TEARDOWN,
+}
+
+
+def tracker_config(config_json: str | None, search: str) -> TrackerConfig:
+    """The page's JSON settings block, with ``?endpoint=`` from the URL taking precedence."""
+    if not config_json or not config_json.strip():
+        raise ConfigError("(config)", "is missing: add <script type=\"application/json\" id=\"mediacollect-config\">")
+    try:
+        data = json.loads(config_json)
+    except ValueError as err:
+        raise ConfigError("(config)", f"is not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError("(config)", "must be a JSON object")
+    endpoint = parse_qs(search.lstrip("?")).get("endpoint")
+    if endpoint:
+        data["endpoint"] = endpoint[-1]
+    return TrackerConfig.from_mapping(data)
+
+
+def media_config(dataset: Mapping[str, str]) -> MediaConfig:
+    """The <video>'s ``data-*`` attributes as a MediaConfig; errors name the attribute."""
+    values: dict[str, Any] = {}
+    for attribute, field in MEDIA_ATTRIBUTES.items():
+        if attribute not in dataset:
+            continue
+        raw = dataset[attribute]
+        html_name = "data-" + "".join("-" + c.lower() if c.isupper() else c for c in attribute)
+        if field == "length":
+            try:
+                values[field] = float(raw)
+            except ValueError:
+                raise ConfigError(html_name, "must be a number of seconds") from None
+        elif field in ("custom_metadata", "standard_metadata"):
+            try:
+                values[field] = json.loads(raw)
+            except ValueError:
+                raise ConfigError(html_name, "must be a JSON object of strings") from None
+            if not isinstance(values[field], dict):
+                raise ConfigError(html_name, "must be a JSON object of strings")
+        else:
+            values[field] = raw
+    if "id" not in values:
+        raise ConfigError("data-media-id", "is required on the <video> (the content id, media.id)")
+    try:
+        return MediaConfig.from_mapping(values)
+    except ConfigError as err:
+        attribute = next((a for a, f in MEDIA_ATTRIBUTES.items() if err.field.split(".")[0] == f), None)
+        if attribute is None:
+            raise
+        html_name = "data-" + "".join("-" + c.lower() if c.isupper() else c for c in attribute)
+        raise ConfigError(html_name + err.field[len(MEDIA_ATTRIBUTES[attribute]):], err.rule) from None
+
+
+def observation(record: Mapping[str, Any]) -> Observation | None:
+    """One event as the shim stamped it (JSON), or None for an event we do not track."""
+    event = _SHIM_EVENTS.get(str(record.get("type")))
+    if event is None:
+        return None
+    ts = record.get("ts")
+    if not isinstance(ts, int | float) or isinstance(ts, bool) or not math.isfinite(ts):
+        return None
+    return Observation(
+        event=event,
+        ts=int(ts),
+        playhead=_number(record.get("playhead")) or 0.0,
+        duration=_number(record.get("duration")),
+        paused=bool(record.get("paused", False)),
+        ended=bool(record.get("ended", False)),
+        error_code=record.get("error_code") if isinstance(record.get("error_code"), int) else None,
+        error_message=str(record["error_message"])[:300] if record.get("error_message") else None,
+    )
+
+
+def _number(value: Any) -> float | None:
+    if value == "Infinity":
+        return math.inf
+    if isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value):
+        return float(value)
+    return None
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One row of the page's request log."""
+
+    event_type: str
+    status: str  # HTTP status, "network", "dropped" or "warning"
+    text: str
+    is_error: bool
+
+
+def log_line(report: Report) -> LogLine:
+    status = str(report.status) if report.status is not None else {
+        "retry": "network", "dropped": "dropped", "warning": "warning"}.get(report.kind, "-")
+    latency = f" in {report.latency_ms} ms" if report.latency_ms is not None else ""
+    arrow = f"{report.event_type} → {status}{latency}" if report.event_type else "tracker"
+    if report.kind == "session":
+        return LogLine(report.event_type, status, f"{arrow} · session {report.sid}", False)
+    if report.kind == "sent":
+        return LogLine(report.event_type, status, arrow, False)
+    if report.kind == "retry":
+        wait = (report.retry_in_ms or 0) / 1000
+        return LogLine(report.event_type, status,
+                       f"{arrow} · attempt {report.attempt} failed ({report.message}); retrying in {wait:.1f} s", False)
+    return LogLine(report.event_type, status, f"{arrow} · {report.kind}: {report.message}", True)

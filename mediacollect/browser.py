@@ -1,0 +1,141 @@
+"""The page binding: the only module that touches ``js``, ``pyodide`` and ``pyscript``.
+
+It runs in a PyScript worker. The inline shim in ``index.html`` stamps every media event on
+the main thread the moment it fires (``Date.now()``, ``currentTime``) and queues it until
+Python connects; from then on it forwards each event as a JSON string. Everything decided
+about those strings lives in ``_page`` (plain Python); this module only moves data between
+the DOM, the driver and pyodide-http.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import js  # the worker's global scope (Date, console)
+from pyodide.ffi import create_proxy
+from pyscript import RUNNING_IN_WORKER, document, window
+
+from . import _page
+from ._config import MediaConfig, TrackerConfig
+from ._driver import Driver
+from ._errors import ConfigError
+from ._outbox import Outbox, Report
+from ._tracker import Tracker
+from .transport import HttpRequest, HttpResponse, TransportError, lower_headers
+
+_proxies: list[Any] = []  # keep JS-callable proxies alive for the page's lifetime
+
+
+class PyodideHttpTransport:
+    """pyodide-http's XHR sender, called directly rather than through its urllib patch: the
+    patch drops the timeout (pyodide-http sets ``xhr.timeout`` only from its own Request) and
+    it imports nothing we do not need. In a worker the XHR is synchronous but blocks only the
+    worker, never the page."""
+
+    async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
+        from pyodide_http._core import Request, send  # imported lazily: it starts a helper worker
+
+        pending = Request(request.method, request.url, headers=dict(request.headers), body=request.body,
+                          timeout=timeout)
+        try:
+            response = send(pending)
+        except Exception as err:  # pyodide's JsException (NetworkError, TimeoutError), not OSError
+            raise TransportError(f"{type(err).__name__}: {err}") from None
+        if response.status_code == 0:  # the browser refused the answer (CORS) without raising
+            raise TransportError("no HTTP answer (network error or CORS refusal)")
+        return HttpResponse(response.status_code, lower_headers(response.headers), response.body)
+
+
+class Panel:
+    """The status panel and the request log. Server and user text is set as text, never HTML."""
+
+    def __init__(self) -> None:
+        self._status = document.getElementById("tracker-status")
+        self._playback = document.getElementById("playback-state")
+        self._sid = document.getElementById("session-id")
+        self._log = document.getElementById("request-log")
+        self._error = document.getElementById("tracker-error")
+
+    def status(self, text: str) -> None:
+        if self._status is not None:
+            self._status.textContent = text
+
+    def playback(self, text: str) -> None:
+        if self._playback is not None:
+            self._playback.textContent = text
+
+    def error(self, message: str) -> None:
+        js.console.error(f"mediacollect: {message}")
+        if self._error is not None:
+            self._error.textContent = message
+            self._error.hidden = False
+
+    def report(self, report: Report, request: HttpRequest | None) -> None:
+        line = _page.log_line(report)
+        if report.kind == "session" and report.sid and self._sid is not None:
+            self._sid.textContent = report.sid
+        if line.is_error:
+            self.error(line.text)
+        else:
+            js.console.info(f"mediacollect: {line.text}")
+        if self._log is None:
+            return
+        item = document.createElement("li")
+        item.className = "request error" if line.is_error else "request"
+        item.setAttribute("data-event-type", line.event_type)
+        item.setAttribute("data-status", line.status)
+        item.textContent = line.text
+        self._log.appendChild(item)
+
+
+def read_settings(video: Any) -> tuple[TrackerConfig, MediaConfig]:
+    block = document.getElementById("mediacollect-config")
+    config = _page.tracker_config(None if block is None else str(block.textContent), str(window.location.search))
+    dataset = json.loads(str(window.JSON.stringify(video.dataset)))
+    return config, _page.media_config(dataset)
+
+
+def start_page(video_id: str = "video") -> Driver | None:
+    """Track the page's <video id=video_id>: connect to the shim and start the driver."""
+    panel = Panel()
+    if not RUNNING_IN_WORKER:
+        panel.error("mediacollect must run in a PyScript worker (add the worker attribute and serve the page "
+                    "with COOP same-origin / COEP credentialless)")
+    video = document.getElementById(video_id)
+    if video is None:
+        panel.status("error")
+        panel.error(f"no <video id={video_id!r}> on the page")
+        return None
+    try:
+        config, media = read_settings(video)
+    except ConfigError as err:
+        panel.status("error")
+        panel.error(f"configuration: {err}")
+        return None
+    endpoint = document.getElementById("endpoint")
+    if endpoint is not None:
+        endpoint.textContent = config.endpoint
+
+    driver = Driver(
+        Tracker(config, media),
+        Outbox(config.api_base),
+        PyodideHttpTransport(),
+        clock=lambda: int(js.Date.now()),
+        timeout=config.request_timeout,
+        playhead=lambda: float(video.currentTime),
+        on_report=panel.report,
+    )
+
+    def on_shim_event(raw: str) -> None:
+        obs = _page.observation(json.loads(str(raw)))
+        if obs is not None:
+            driver.observe(obs)
+            panel.playback(driver.tracker.state.value)
+
+    handler = create_proxy(on_shim_event)
+    _proxies.append(handler)
+    driver.start()
+    window.mediacollectShim.connect(handler)
+    panel.status("ready")
+    return driver

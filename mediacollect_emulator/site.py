@@ -1,0 +1,78 @@
+"""Serves the demo page and its self-hosted runtime, on its own origin.
+
+The page runs Python in a PyScript worker, which needs cross-origin isolation (COOP
+``same-origin`` + COEP ``credentialless``: ``require-corp`` would block cross-origin media).
+Pyodide refuses a ``.wasm`` not served as ``application/wasm`` and browsers refuse module
+scripts with a wrong MIME type, so the types are set here rather than trusted to the OS.
+Versioned runtime paths are immutable; the page's own files are revalidated on every load.
+Only the files the page needs are served: never the repository's other contents.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+for _type, _ext in (
+    ("application/wasm", ".wasm"),
+    ("text/javascript", ".mjs"),
+    ("text/javascript", ".js"),
+    ("text/css", ".css"),
+    ("application/toml", ".toml"),
+    ("text/x-python", ".py"),
+    ("application/zip", ".whl"),
+    ("application/zip", ".zip"),
+    ("video/webm", ".webm"),
+    ("text/vtt", ".vtt"),
+    ("application/json", ".json"),
+):
+    mimetypes.add_type(_type, _ext)
+
+SITE_FILES = re.compile(
+    r"^(index\.html|main\.py|pyscript\.toml|favicon\.svg|media/[\w.-]+|vendor/[\w.-]+(/[\w.-]+)*)$"
+)
+IMMUTABLE = re.compile(r"^vendor/(pyodide|pyscript)-[\d.]+/")
+
+
+class SiteFiles(StaticFiles):
+    """StaticFiles limited to the page's files, with isolation and cache headers."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        path = path.replace("\\", "/").lstrip("/")
+        if path in ("", "."):
+            path = "index.html"
+        if not SITE_FILES.match(path) or ".." in path.split("/"):
+            raise HTTPException(status_code=404)
+        response = await super().get_response(path, scope)
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Embedder-Policy"] = "credentialless"
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if IMMUTABLE.match(path):
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        else:
+            response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+def create_site_app(root: Path) -> Starlette:
+    if not (root / "index.html").is_file():
+        raise FileNotFoundError(f"{root} has no index.html (pass --site-root)")
+    files = SiteFiles(directory=root, check_dir=True)
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD"):
+            await Response("method not allowed", status_code=405)(scope, receive, send)
+            return
+        await files(scope, receive, send)
+
+    site = Starlette()
+    site.mount("/", serve)
+    return site

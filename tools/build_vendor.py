@@ -1,0 +1,142 @@
+"""Assemble vendor/: the self-hosted browser runtime the page loads (no CDN, ever).
+
+Inputs: node_modules/ (``npm ci`` of package.json: @pyscript/core, pyodide) and PyPI wheels
+for Python 3.14 (Pyodide's Python). Output, all under versioned paths so browsers and
+PyScript's package cache can keep them forever:
+
+    vendor/pyodide-<version>/   pyodide.mjs, pyodide.asm.{mjs,wasm}, python_stdlib.zip,
+                                pyodide-lock.json (trimmed: only our wheels, PyPI sha256)
+    vendor/pyscript-<version>/  @pyscript/core dist/ without source maps
+    vendor/wheels/              pyodide-http and mediacollect wheels (unpacked by pyscript.toml)
+
+The npm lock's sha256 values describe Pyodide's repacked wheels, not PyPI's files, and the
+browser enforces them (Subresource Integrity), so the lock is rewritten with the real hashes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENDOR = ROOT / "vendor"
+NODE_MODULES = ROOT / "node_modules"
+WHEEL_CACHE = ROOT / "build" / "wheel-cache"
+
+# Browser wheels from PyPI: (distribution, version). pyodide-http has no dependencies in the
+# urllib mode we use; requests is deliberately not shipped (0.6 s more import time).
+BROWSER_WHEELS = [("pyodide-http", "0.2.2")]
+PYODIDE_FILES = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip"]
+
+
+def npm_version(package: str) -> str:
+    manifest = NODE_MODULES / package / "package.json"
+    if not manifest.is_file():
+        sys.exit(f"{manifest} is missing: run `npm ci` first")
+    return str(json.loads(manifest.read_text())["version"])
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def copy_pyodide(version: str) -> Path:
+    src = NODE_MODULES / "pyodide"
+    dest = VENDOR / f"pyodide-{version}"
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PYODIDE_FILES:
+        shutil.copy2(src / name, dest / name)
+    return dest
+
+
+def copy_pyscript(version: str) -> Path:
+    src = NODE_MODULES / "@pyscript" / "core" / "dist"
+    dest = VENDOR / f"pyscript-{version}"
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("*.map"))
+    return dest
+
+
+def download_wheels() -> list[Path]:
+    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+    wheels = []
+    for name, version in BROWSER_WHEELS:
+        pattern = f"{name.replace('-', '_')}-{version}-*.whl"
+        found = sorted(WHEEL_CACHE.glob(pattern))
+        if not found:
+            # --python-version: the target is Pyodide's Python 3.14, not the host's (a 3.11 pip
+            # would silently pick old releases of packages that need a newer Python).
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                 "--python-version", "3.14", "--implementation", "py", "--abi", "none", "--platform", "any",
+                 "-d", str(WHEEL_CACHE), f"{name}=={version}"],
+                check=True,
+            )
+            found = sorted(WHEEL_CACHE.glob(pattern))
+        wheels.append(found[-1])
+    return wheels
+
+
+def build_own_wheel(dest: Path) -> Path:
+    for old in dest.glob("mediacollect-*.whl"):
+        old.unlink()
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(dest),
+         str(ROOT)],
+        check=True,
+    )
+    return next(dest.glob("mediacollect-*.whl"))
+
+
+def write_lock(pyodide_dir: Path, wheels: list[Path]) -> None:
+    """Keep the upstream ``info`` block and describe only the wheels we host."""
+    upstream = json.loads((NODE_MODULES / "pyodide" / "pyodide-lock.json").read_text())
+    packages = {}
+    for wheel in wheels:
+        dist, version = wheel.name.split("-")[:2]
+        name = dist.replace("_", "-").lower()
+        entry = dict(upstream["packages"].get(name, {}))
+        entry.update({
+            "name": name,
+            "version": version,
+            "file_name": f"../wheels/{wheel.name}",
+            "install_dir": "site",
+            "sha256": sha256(wheel),
+            "package_type": "package",
+            "imports": entry.get("imports") or [dist.lower()],
+            "depends": entry.get("depends", []),
+            "unvendored_tests": False,
+            "shared_library": False,
+        })
+        packages[name] = entry
+    lock = {"info": upstream["info"], "packages": packages}
+    (pyodide_dir / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args(argv)
+    pyodide_dir = copy_pyodide(npm_version("pyodide"))
+    pyscript_dir = copy_pyscript(npm_version("@pyscript/core"))
+    wheels_dir = VENDOR / "wheels"
+    wheels_dir.mkdir(parents=True, exist_ok=True)
+    wheels = []
+    for wheel in download_wheels():
+        shutil.copy2(wheel, wheels_dir / wheel.name)
+        wheels.append(wheels_dir / wheel.name)
+    wheels.append(build_own_wheel(wheels_dir))
+    write_lock(pyodide_dir, wheels)
+    size = sum(f.stat().st_size for f in VENDOR.rglob("*") if f.is_file())
+    print(f"vendor/ ready: {pyodide_dir.name}, {pyscript_dir.name}, "
+          f"{', '.join(w.name for w in wheels)} ({size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
