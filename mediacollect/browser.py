@@ -24,6 +24,7 @@ from ._outbox import Outbox, Report
 from ._tracker import Tracker
 from .transport import HttpRequest, HttpResponse, TransportError, lower_headers
 
+MAX_ERROR_LINES = 6
 _proxies: list[Any] = []  # keep JS-callable proxies alive for the page's lifetime
 
 
@@ -67,8 +68,12 @@ class Panel:
 
     def error(self, message: str) -> None:
         js.console.error(f"mediacollect: {message}")
-        if self._error is not None:
-            self._error.textContent = message
+        if self._error is not None:  # newest last; the first (usually the cause) stays visible
+            line = document.createElement("div")
+            line.textContent = message
+            self._error.appendChild(line)
+            while self._error.childElementCount > MAX_ERROR_LINES:
+                self._error.removeChild(self._error.children[1])
             self._error.hidden = False
 
     def report(self, report: Report, request: HttpRequest | None) -> None:

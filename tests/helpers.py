@@ -1,0 +1,109 @@
+"""Test helpers: a real emulator process on free ports; how Chromium is launched here."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("MEDIACOLLECT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Emulator:
+    """A running ``python -m mediacollect_emulator`` with its two origins."""
+
+    process: subprocess.Popen[str]
+    api_port: int
+    site_port: int
+    log_path: Path
+    log_file: IO[str]
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def site(self) -> str:
+        return f"http://127.0.0.1:{self.site_port}"
+
+    def page_url(self, **query: str) -> str:
+        from urllib.parse import urlencode
+
+        return f"{self.site}/?{urlencode({'endpoint': self.endpoint, **query})}"
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.endpoint + path, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def post(self, path: str, body: Any = None, method: str = "POST") -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.endpoint + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return [self.get(f"/_emulator/sessions/{s['sid']}") for s in self.get("/_emulator/sessions")]
+
+    def reset(self) -> None:
+        self.post("/_emulator/reset")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_emulator(tmp: Path, *extra: str) -> Emulator:
+    api_port, site_port = free_port(), free_port()
+    log_path = tmp / f"emulator-{api_port}.log"
+    log_file = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mediacollect_emulator", "--api-port", str(api_port), "--site-port", str(site_port),
+         "--site-root", str(ROOT), "--db", str(tmp / f"emulator-{api_port}.sqlite3"), *extra],
+        stdout=log_file, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+    )
+    emulator = Emulator(process, api_port, site_port, log_path, log_file)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log_file.close()
+            raise RuntimeError(f"emulator exited: {emulator.log()}")
+        if "Demo page:" in emulator.log():
+            return emulator
+        time.sleep(0.05)
+    stop_emulator(emulator)
+    raise RuntimeError(f"emulator did not start: {emulator.log()}")
+
+
+def stop_emulator(emulator: Emulator) -> None:
+    emulator.process.terminate()
+    try:
+        emulator.process.wait(10)
+    except subprocess.TimeoutExpired:
+        emulator.process.kill()
+        emulator.process.wait()
+    emulator.log_file.close()
