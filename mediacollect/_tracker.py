@@ -228,7 +228,8 @@ class Tracker:
         out = []
         if self._ad is not None:  # back-to-back ads: close the previous one first (spec §4.5)
             out.append(self._emit(EventType.AD_COMPLETE, now))
-        out.append(self._emit(EventType.AD_START, now, ad=info, custom_metadata=info.custom_metadata))
+        out.append(self._emit(EventType.AD_START, now, ad=info, ad_break=self._ad_break,
+                              custom_metadata=info.custom_metadata))
         self._ad = info
         return out
 
@@ -250,7 +251,7 @@ class Tracker:
             self._ad = None
         out.append(self._emit(EventType.AD_BREAK_COMPLETE, now))
         assert self._frozen_playhead is not None
-        self._playhead, self._playhead_ts = self._frozen_playhead, self._last_ts
+        self._playhead, self._playhead_ts = self._frozen_playhead, now
         self._frozen_playhead = None
         self._ad_break = None
         if not self._content_started and self.state is Playback.PLAYING:
@@ -379,10 +380,11 @@ class Tracker:
             raise ValidationError([p.message for p in problems])
 
     def _emit(self, event_type: EventType, ts: int, *, playhead: float | None = None, **details: object) -> ApiEvent:
-        ts = max(int(ts), self._last_ts + 1)  # spec §4.9: strictly increasing, >= 1 ms apart
+        moment = int(ts)
+        ts = max(moment, self._last_ts + 1)  # spec §4.9: strictly increasing, >= 1 ms apart
         event = ApiEvent(
             event_type,
-            self.playhead_at(ts) if playhead is None else playhead,
+            self.playhead_at(moment) if playhead is None else playhead,  # the bump is not playback
             ts,
             self.session,
             **details,  # type: ignore[arg-type]
@@ -473,7 +475,7 @@ class Tracker:
             self._frozen_playhead = frozen
             out.append(self._emit(EventType.AD_BREAK_START, now, ad_break=self._ad_break))
             if self._ad is not None:
-                out.append(self._emit(EventType.AD_START, now, ad=self._ad,
+                out.append(self._emit(EventType.AD_START, now, ad=self._ad, ad_break=self._ad_break,
                                       custom_metadata=self._ad.custom_metadata))
         if self._chapter is not None:
             out.append(self._emit(EventType.CHAPTER_START, now, chapter=self._chapter,

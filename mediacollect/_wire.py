@@ -68,14 +68,17 @@ def encode(body: Mapping[str, Any]) -> bytes:
 def to_body(event: ApiEvent) -> dict[str, Any]:
     """The JSON document for one API event (spec §1.4)."""
     body: dict[str, Any] = {
-        "playerTime": {"playhead": _number(event.playhead), "ts": event.ts},
+        "playerTime": {"playhead": _number(event.playhead, 3), "ts": event.ts},
         "eventType": event.type.value,
     }
     params: dict[str, Any] = {}
     if event.session_params is not None:
         params.update(_session_params(event.session_params))
-    if event.ad_break is not None:
+    if event.ad_break is not None and event.type is EventType.AD_BREAK_START:
         params.update(_ad_break_params(event.ad_break, event.playhead))
+    elif event.ad_break is not None and event.ad_break.friendly_name is not None:
+        # Adobe's timelines repeat the break's name on each adStart (spec §2.2 notes).
+        params["media.ad.podFriendlyName"] = event.ad_break.friendly_name
     if event.ad is not None:
         params.update(_ad_params(event.ad))
     if event.chapter is not None:
@@ -93,9 +96,11 @@ def to_body(event: ApiEvent) -> dict[str, Any]:
     return body
 
 
-def _number(value: float) -> float | int:
-    """Whole seconds as JSON integers (``12`` rather than ``12.0``); fractions kept."""
-    return int(value) if float(value).is_integer() else round(float(value), 3)
+def _number(value: float, places: int | None = None) -> float | int:
+    """Whole seconds as JSON integers (``12`` rather than ``12.0``); ``places`` rounds (the
+    playhead to the millisecond, so float noise such as 12.400000000000002 never reaches the wire)."""
+    number = float(value) if places is None else round(float(value), places)
+    return int(number) if number.is_integer() else number
 
 
 def _drop_none(pairs: Mapping[str, Any]) -> dict[str, Any]:

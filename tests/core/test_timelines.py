@@ -1,0 +1,308 @@
+"""Adobe's documented timelines (spec §5.1–5.3, §5.5, §5.6) as test vectors.
+
+Each test plays the viewer's and the integrator's actions into the tracker with a fake clock
+and compares what it emits with the table: event types, order, ``ts`` (T0 + t, +1 ms for
+events sharing a second), playheads and the listed params. The tables list only some of the
+1 s ad pings ("further ad pings omitted"); we check those separately: one every second of
+every ad break, and no content ping inside a break.
+
+Where the spec marks a documentation anomaly, the test follows the spec's resolution and says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mediacollect import AdBreakInfo, AdInfo, ChapterInfo, EventType, MediaConfig, PlayerEvent, to_body
+from tests.core.harness import CONFIG, MEDIA, Run, ms, seconds
+
+P = PlayerEvent
+
+COMMON_START = {
+    "media.playerName": "sample-html5-api-player",
+    "media.contentType": "VOD",
+    "media.length": 60.3333333333333,
+    "media.id": "VA API Sample Player",
+    "media.name": "ClickMe",
+    "media.channel": "sample-channel",
+    "analytics.enableSSL": False,
+    "analytics.visitorId": "visitor-1",
+    "analytics.trackingServer": "example.data.adobedc.net",
+    "analytics.reportSuite": "example-rsid",
+    "visitor.marketingCloudOrgId": "0123456789ABCDEF0123456789@AdobeOrg",
+    # The table's media.sdkVersion "va-api-0.0.0" is Adobe's sample player; we send our own.
+}
+AD_COMMON = {"media.ad.playerName": "Sample Player", "media.ad.advertiser": "Ad Guys", "media.ad.siteId": "XYZ"}
+
+AD_1 = AdInfo(id="001", length=15, pod_position=1, player_name="Sample Player", name="Ad 1", advertiser="Ad Guys",
+              campaign_id="1", creative_id="42", site_id="XYZ", creative_url="https://example.com",
+              placement_id="sample_placement",
+              custom_metadata={"myCustomData1": "CustomData1", "myCustomData2": "CustomData2"})
+# podPosition 1 for the second ad of pod 1 and 2 for the only ad of pod 2 are "(sic)" in the
+# docs (spec §5.1 anomalies); the tracker sends what the integrator gives, so we keep them.
+AD_2 = AdInfo(id="002", length=7, pod_position=1, player_name="Sample Player", name="Ad 2", advertiser="Ad Guys",
+              campaign_id="2", creative_id="44", site_id="XYZ", placement_id="sample_placement2")
+AD_3 = AdInfo(id="003", length=8, pod_position=2, player_name="Sample Player", name="Ad 3", advertiser="Ad Guys",
+              campaign_id="7", creative_id="40", site_id="XYZ", placement_id="sample_placement2")
+POD_1 = AdBreakInfo(pod_index=0, pod_second=0, friendly_name="ad_pod1")
+POD_2 = AdBreakInfo(pod_index=1, pod_second=21, friendly_name="ad_pod2")
+
+Row = tuple[float, float, EventType, dict[str, Any]]
+
+
+def ad_params(ad: AdInfo, pod: str) -> dict[str, Any]:
+    params = {"media.ad.id": ad.id, "media.ad.length": ad.length, "media.ad.podPosition": ad.pod_position,
+              "media.ad.name": ad.name, "media.ad.campaignId": ad.campaign_id, "media.ad.creativeId": ad.creative_id,
+              "media.ad.placementId": ad.placement_id, "media.ad.podFriendlyName": pod, **AD_COMMON}
+    if ad.creative_url:
+        params["media.ad.creativeURL"] = ad.creative_url
+    return params
+
+
+def check(run: Run, expected: list[Row], ad_breaks: list[tuple[float, float]]) -> None:
+    """Compare everything but the 1 s ad pings with the table, then the ad pings themselves."""
+    def in_break(t: float) -> bool:
+        return any(start < t <= end for start, end in ad_breaks)
+
+    ad_pings = [e for e in run.events if e.type is EventType.PING and in_break(seconds(e))]
+    rest = [e for e in run.events if e not in ad_pings]
+    got = [(e.type, seconds(e), e.playhead) for e in rest]
+    want = [(kind, t, ph) for t, ph, kind, _ in expected]
+    assert [g[0] for g in got] == [w[0] for w in want]
+    for (kind, t, ph), event in zip(want, rest, strict=True):
+        assert ms(t) <= event.ts <= ms(t) + 5, (kind, t, event.ts - ms(0))
+        assert event.playhead == pytest.approx(ph, abs=1e-6), (kind, t)
+    for (_, _, _, params), event in zip(expected, rest, strict=True):
+        body = to_body(event)
+        for key, value in params.items():
+            where = "customMetadata" if key == "customMetadata" else "qoeData" if key == "qoeData" else None
+            actual = body.get(where) if where else body.get("params", {}).get(key)
+            assert actual == value, (event.type, key)
+    # Ad pings: one per second inside each break, frozen at the break's content position.
+    for start, end in ad_breaks:
+        pings = [e for e in ad_pings if start < seconds(e) <= end]
+        assert [seconds(e) for e in pings] == [float(s) for s in range(int(start) + 1, int(end) + 1)]
+        opening = next(e for e in rest if e.type is EventType.AD_BREAK_START and seconds(e) == start)
+        assert {e.playhead for e in pings} == {opening.playhead}, "content playhead must not move in an ad"
+    ts = [e.ts for e in run.events]
+    assert ts == sorted(ts) and len(set(ts)) == len(ts), "ts must strictly increase"
+
+
+def test_timeline_1_preroll_buffering_midroll_pause_complete() -> None:
+    run = Run.new()
+    run.player(0, P.PLAY, 0)
+    run.call(0, run.tracker.start_ad_break, POD_1)
+    run.call(0, run.tracker.start_ad, AD_1)
+    run.player(0, P.PLAYING, 0)  # the pre-roll's first frame: no content play yet
+    run.call(15, run.tracker.complete_ad)
+    run.call(15, run.tracker.start_ad, AD_2)
+    run.call(22, run.tracker.complete_ad)
+    run.call(22, run.tracker.complete_ad_break)
+    run.advance(30, playhead=8)
+    run.player(33, P.WAITING, 11)
+    run.player(36, P.PLAYING, 11)
+    run.advance(40, playhead=15)
+    run.call(46, run.tracker.start_ad_break, POD_2, playhead=21)
+    run.call(46, run.tracker.start_ad, AD_3)
+    run.call(54, run.tracker.complete_ad)
+    run.call(54, run.tracker.complete_ad_break)
+    run.advance(60, playhead=27)
+    run.player(64, P.PAUSE, 31)
+    run.advance(70, playhead=31)
+    run.player(74, P.PLAY, 31)
+    run.player(74, P.PLAYING, 31)
+    run.advance(80, playhead=37)
+    run.player(88, P.ENDED, 45)
+
+    E = EventType
+    check(run, [
+        (0, 0, E.SESSION_START, COMMON_START),
+        (0, 0, E.AD_BREAK_START, {"media.ad.podFriendlyName": "ad_pod1", "media.ad.podIndex": 0,
+                                  "media.ad.podSecond": 0}),
+        (0, 0, E.AD_START, {**ad_params(AD_1, "ad_pod1"),
+                            "customMetadata": {"myCustomData1": "CustomData1", "myCustomData2": "CustomData2"}}),
+        (15, 0, E.AD_COMPLETE, {}),
+        (15, 0, E.AD_START, ad_params(AD_2, "ad_pod1")),
+        (22, 0, E.AD_COMPLETE, {}),
+        (22, 0, E.AD_BREAK_COMPLETE, {}),
+        (22, 0, E.PLAY, {}),
+        (30, 8, E.PING, {}),
+        (33, 11, E.BUFFER_START, {}),
+        (36, 11, E.PLAY, {}),
+        (40, 15, E.PING, {}),
+        (46, 21, E.AD_BREAK_START, {"media.ad.podFriendlyName": "ad_pod2", "media.ad.podIndex": 1,
+                                    "media.ad.podSecond": 21}),
+        (46, 21, E.AD_START, ad_params(AD_3, "ad_pod2")),
+        (54, 21, E.AD_COMPLETE, {}),
+        (54, 21, E.AD_BREAK_COMPLETE, {}),  # no play after a mid-roll
+        (60, 27, E.PING, {}),
+        (64, 31, E.PAUSE_START, {}),
+        (70, 31, E.PING, {}),
+        (74, 31, E.PLAY, {}),
+        (80, 37, E.PING, {}),
+        (88, 45, E.SESSION_COMPLETE, {}),
+    ], ad_breaks=[(0, 22), (46, 54)])
+    assert run.tracker.next_deadline is None, "no pings after sessionComplete"
+    assert to_body(run.events[-1]) == {"playerTime": {"playhead": 45, "ts": ms(88)}, "eventType": "sessionComplete"}
+
+
+def test_timeline_2_error_recovery_and_abandon_mid_ad() -> None:
+    ad = AdInfo(id="002", length=7, pod_position=1, player_name="Sample Player", name="Ad 1", advertiser="Ad Guys",
+                campaign_id="1", creative_id="42", site_id="XYZ", creative_url="https://xyz-creative.com",
+                placement_id="sample-placement2")
+    mid_ad = AdInfo(id="002", length=8, pod_position=1, player_name="Sample Player", name="Ad 1",
+                    advertiser="Ad Guys", campaign_id="7", creative_id="40", site_id="XYZ",
+                    creative_url="https://example.com", placement_id="sample_placement2")
+    run = Run.new()
+    run.tracker.update_qoe(ms(0), bitrate=10000)  # known before the session: no bitrateChange
+    run.player(0, P.PLAY, 0)
+    run.call(0, run.tracker.start_ad_break, POD_1)
+    run.call(0, run.tracker.start_ad, ad)
+    run.player(0, P.PLAYING, 0)
+    run.call(12, run.tracker.complete_ad)
+    run.call(12, run.tracker.complete_ad_break)
+    run.advance(20, playhead=8)
+    run.advance(30, playhead=18)
+    run.player(32, P.ERROR, 20, error_code=3, error_message="decode error")
+    run.player(37, P.PLAYING, 20)  # the table's ph 20 (its JSON says 18; spec §5.2 anomaly)
+    # The doc's ph 28 at t=40 and 33 at t=45 imply content advanced through the error; we
+    # report what the element says at each moment, so the table's values come out as printed.
+    run.advance(40, playhead=28)
+    run.call(45, run.tracker.start_ad_break, AdBreakInfo(1, 33, "ad_pod2"), playhead=33)
+    run.call(45, run.tracker.start_ad, mid_ad)
+    run.player(48, P.TEARDOWN, 33)
+
+    E = EventType
+    bitrate = {"media.qoe.bitrate": 10000}  # the doc's unprefixed "bitrate" fails the schema (§5.2)
+    check(run, [
+        (0, 0, E.SESSION_START, COMMON_START),
+        (0, 0, E.AD_BREAK_START, {"media.ad.podIndex": 0, "media.ad.podSecond": 0}),
+        (0, 0, E.AD_START, ad_params(ad, "ad_pod1")),
+        (12, 0, E.AD_COMPLETE, {}),
+        (12, 0, E.AD_BREAK_COMPLETE, {}),
+        (12, 0, E.PLAY, {"qoeData": {**bitrate, "media.qoe.timeToStart": 0}}),
+        (20, 8, E.PING, {}),
+        (30, 18, E.PING, {}),
+        # Error details in qoeData (spec §3.9 recommendation; the current doc shows none).
+        (32, 20, E.ERROR, {"qoeData": {**bitrate, "media.qoe.errorID": "MEDIA_ERR_3",
+                                       "media.qoe.errorSource": "player"}}),
+        (37, 20, E.PLAY, {"qoeData": bitrate}),
+        (40, 28, E.PING, {}),
+        (45, 33, E.AD_BREAK_START, {"media.ad.podIndex": 1, "media.ad.podSecond": 33}),
+        # The doc's adStart names pod "ad_pod1" (sic); ours repeats the open break's name.
+        (45, 33, E.AD_START, ad_params(mid_ad, "ad_pod2")),
+        (48, 33, E.SESSION_END, {}),  # abandon mid-ad: no adComplete / adBreakComplete
+    ], ad_breaks=[(0, 12), (45, 48)])
+    assert run.tracker.next_deadline is None
+
+
+def test_timeline_3_chapters_around_a_midroll() -> None:
+    chapter_1 = ChapterInfo(index=1, offset=0, length=20, friendly_name="Chapter Uno")
+    chapter_2 = ChapterInfo(index=2, offset=22, length=22, friendly_name="Chapter Dos")
+    run = Run.new()
+    run.player(0, P.PLAY, 0)
+    run.call(0, run.tracker.start_ad_break, POD_1)
+    run.call(0, run.tracker.start_ad, AD_1)
+    run.player(0, P.PLAYING, 0)
+    run.call(15, run.tracker.complete_ad)
+    run.call(15, run.tracker.start_ad, AD_2)
+    run.call(22, run.tracker.complete_ad)
+    run.call(22, run.tracker.complete_ad_break)
+    run.call(23, run.tracker.start_chapter, chapter_1)  # ph 1 per the table (its JSON says 0)
+    run.advance(30, playhead=8)
+    run.player(33, P.WAITING, 11)
+    run.player(36, P.PLAYING, 11)
+    run.advance(40, playhead=15)
+    run.call(45, run.tracker.complete_chapter)
+    run.call(46, run.tracker.start_ad_break, POD_2)
+    run.call(46, run.tracker.start_ad, AD_3)
+    run.call(54, run.tracker.complete_ad)
+    run.call(54, run.tracker.complete_ad_break)
+    run.call(55, run.tracker.start_chapter, chapter_2)
+    run.advance(60, playhead=27)
+    run.player(64, P.PAUSE, 31)
+    run.advance(70, playhead=31)
+    run.player(74, P.PLAYING, 31)
+    run.advance(80, playhead=37)
+    run.call(87, run.tracker.complete_chapter)  # ph 44 per the table (its JSON says 0)
+    run.player(88, P.ENDED, 45)
+
+    E = EventType
+    check(run, [
+        (0, 0, E.SESSION_START, COMMON_START),
+        (0, 0, E.AD_BREAK_START, {"media.ad.podIndex": 0}),
+        (0, 0, E.AD_START, ad_params(AD_1, "ad_pod1")),
+        (15, 0, E.AD_COMPLETE, {}),
+        (15, 0, E.AD_START, ad_params(AD_2, "ad_pod1")),
+        (22, 0, E.AD_COMPLETE, {}),
+        (22, 0, E.AD_BREAK_COMPLETE, {}),
+        (22, 0, E.PLAY, {}),
+        (23, 1, E.CHAPTER_START, {"media.chapter.index": 1, "media.chapter.offset": 0, "media.chapter.length": 20,
+                                  "media.chapter.friendlyName": "Chapter Uno"}),
+        (30, 8, E.PING, {}),
+        (33, 11, E.BUFFER_START, {}),
+        (36, 11, E.PLAY, {}),
+        (40, 15, E.PING, {}),
+        (45, 20, E.CHAPTER_COMPLETE, {}),
+        (46, 21, E.AD_BREAK_START, {"media.ad.podIndex": 1, "media.ad.podSecond": 21}),
+        (46, 21, E.AD_START, ad_params(AD_3, "ad_pod2")),
+        (54, 21, E.AD_COMPLETE, {}),
+        (54, 21, E.AD_BREAK_COMPLETE, {}),
+        (55, 22, E.CHAPTER_START, {"media.chapter.index": 2, "media.chapter.offset": 22, "media.chapter.length": 22,
+                                   "media.chapter.friendlyName": "Chapter Dos"}),
+        (60, 27, E.PING, {}),
+        (64, 31, E.PAUSE_START, {}),
+        (70, 31, E.PING, {}),
+        (74, 31, E.PLAY, {}),
+        (80, 37, E.PING, {}),
+        (87, 44, E.CHAPTER_COMPLETE, {}),
+        (88, 45, E.SESSION_COMPLETE, {}),
+    ], ad_breaks=[(0, 22), (46, 54)])
+
+
+def test_player_states_as_single_calls() -> None:
+    """Spec §5.5: the statesUpdate example expressed as the six single calls it replaces (we send
+    single stateStart/stateEnd calls: every source documents them, [OAS] lacks statesUpdate)."""
+    run = Run.new()
+    run.player(0, P.PLAY, 0)
+    run.player(0, P.PLAYING, 0)
+    for t, method, name in [(1, "start_state", "pictureInPicture"), (1, "start_state", "mute"),
+                            (2, "end_state", "mute"), (2, "end_state", "pictureInPicture"),
+                            (2, "start_state", "fullScreen"), (3, "end_state", "fullScreen")]:
+        run.call(t, getattr(run.tracker, method), name)
+    states = [(e.type.value, e.state_name, seconds(e)) for e in run.events if e.state_name]
+    assert states == [("stateStart", "pictureInPicture", 1.0), ("stateStart", "mute", 1.001),
+                      ("stateEnd", "mute", 2.0), ("stateEnd", "pictureInPicture", 2.001),
+                      ("stateStart", "fullScreen", 2.002), ("stateEnd", "fullScreen", 3.0)]
+    assert to_body(run.events[2]) == {"playerTime": {"playhead": 1, "ts": ms(1)}, "eventType": "stateStart",
+                                      "params": {"media.state.name": "pictureInPicture"}}
+
+
+def test_live_playhead_is_the_second_of_the_day_utc() -> None:
+    """Spec §5.6: joining a 24 h live stream at 12:00:00 UTC gives playhead 43200; after a pause,
+    play carries the then-current second of the day."""
+    noon = 1_700_000_000_000 - 1_700_000_000_000 % 86_400_000 + 12 * 3_600_000
+    run = Run.new(media=MediaConfig(id="live-channel", content_type="live"))
+    start = run.tracker.observe(_obs(P.PLAY, noon, duration=float("inf")))
+    assert to_body(start[0])["playerTime"] == {"playhead": 43200, "ts": noon}
+    assert to_body(start[0])["params"]["media.length"] == 86400
+    run.tracker.observe(_obs(P.PLAYING, noon + 500))
+    run.tracker.observe(_obs(P.PAUSE, noon + 60_000, paused=True))
+    resumed = run.tracker.observe(_obs(P.PLAYING, noon + 600_000))
+    assert resumed[0].type is EventType.PLAY
+    assert resumed[0].playhead == 43800
+
+
+def test_live_content_type_comes_from_an_infinite_duration() -> None:
+    run = Run.new(media=MediaConfig(id="live-channel"))
+    start = run.tracker.observe(_obs(P.PLAY, ms(0), duration=float("inf")))
+    assert to_body(start[0])["params"]["media.contentType"] == "live"
+    assert MEDIA.content_type == "VOD" and CONFIG.ad_ping_interval == 1
+
+
+def _obs(event: PlayerEvent, ts: int, *, duration: float | None = None, paused: bool = False) -> Any:
+    from mediacollect import Observation
+
+    return Observation(event, ts, 0.0, duration=duration, paused=paused)
