@@ -326,7 +326,7 @@ class Tracker:
             return [self._emit(EventType.BITRATE_CHANGE, now, qoe=self._qoe)]
         return []
 
-    def report_error(self, now: int, error_id: str, source: str = "external") -> list[ApiEvent]:
+    def report_error(self, error_id: str, now: int, source: str = "external") -> list[ApiEvent]:
         """An error outside the player (ad server, DRM...). Does not end the session (§4.8)."""
         self._require_session("report_error")
         qoe = replace(self._qoe, error_id=error_id, error_source=source)

@@ -1,0 +1,296 @@
+"""Tracker behaviour beyond the documented timelines: one rule per test, through the public API."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from mediacollect import (
+    AdBreakInfo,
+    AdInfo,
+    ChapterInfo,
+    EventType,
+    MediaConfig,
+    Observation,
+    Playback,
+    PlayerEvent,
+    UsageError,
+    ValidationError,
+    to_body,
+    validate_body,
+)
+from tests.core.harness import CONFIG, MEDIA, Run, ms, seconds
+
+P = PlayerEvent
+E = EventType
+
+
+def started(run: Run | None = None) -> Run:
+    run = run or Run.new()
+    run.player(0, P.PLAY, 0)
+    run.player(0.2, P.PLAYING, 0)
+    return run
+
+
+def types(run: Run) -> list[str]:
+    """Event types in order, pings left out (their cadence has tests of its own)."""
+    return [e.type.value for e in run.events if e.type is not E.PING]
+
+
+def test_first_play_carries_time_to_start() -> None:
+    run = started()
+    assert types(run) == ["sessionStart", "play"]
+    assert to_body(run.events[1])["qoeData"] == {"media.qoe.timeToStart": 200}
+
+
+def test_pause_and_resume() -> None:
+    run = started()
+    run.player(5, P.PAUSE, 4.8)
+    run.player(7, P.PLAY, 4.8)  # the request to play is not yet playback
+    run.player(7.1, P.PLAYING, 4.8)
+    assert types(run)[2:] == ["pauseStart", "play"]
+    assert run.events[2].playhead == 4.8 and run.events[3].playhead == 4.8
+
+
+def test_buffering_then_play_and_pause_while_buffering() -> None:
+    run = started()
+    run.player(3, P.WAITING, 2.8)
+    run.player(4, P.PAUSE, 2.8)
+    run.player(6, P.PLAYING, 2.8)
+    assert types(run)[2:] == ["bufferStart", "pauseStart", "play"]
+
+
+def test_a_scrubbing_storm_is_one_pause_and_one_play() -> None:
+    run = started()
+    t = 5.0
+    for i in range(20):  # 20 seeks in 2 s
+        run.player(t, P.SEEKING, 4.8 + i)
+        run.player(t + 0.05, P.SEEKED, 4.8 + i)
+        run.player(t + 0.06, P.PLAYING, 4.8 + i)
+        t += 0.1
+    run.advance(t + 1)
+    assert types(run)[2:] == ["pauseStart", "play"]
+    play = run.events[-1]
+    assert play.playhead == pytest.approx(23.8) and seconds(play) == pytest.approx(t - 0.1 + 0.05)
+    assert run.tracker.state is Playback.PLAYING
+
+
+def test_a_seek_while_paused_sends_nothing_and_play_carries_the_new_position() -> None:
+    run = started()
+    run.player(5, P.PAUSE, 4.8)
+    run.player(6, P.SEEKING, 12, paused=True)
+    run.player(6.1, P.SEEKED, 12, paused=True)
+    run.advance(8)
+    run.player(9, P.PLAYING, 12)
+    assert types(run)[2:] == ["pauseStart", "play"]
+    assert run.events[-1].playhead == 12
+
+
+def test_seeking_out_of_a_chapter_skips_it() -> None:
+    run = started()
+    run.call(1, run.tracker.start_chapter, ChapterInfo(1, 0, 10, "Intro"))
+    run.player(3, P.SEEKING, 20)
+    run.player(3.1, P.SEEKED, 20)
+    run.advance(4)
+    assert types(run)[2:] == ["chapterStart", "pauseStart", "chapterSkip", "play"]
+
+
+def test_opening_a_chapter_closes_the_open_one() -> None:
+    run = started()
+    run.call(1, run.tracker.start_chapter, ChapterInfo(1, 0, 10))
+    run.call(10.5, run.tracker.start_chapter, ChapterInfo(2, 10, 10), playhead=10.3)
+    run.call(12, run.tracker.start_chapter, ChapterInfo(3, 20, 10), playhead=11.8)
+    assert types(run)[2:] == ["chapterStart", "chapterComplete", "chapterStart", "chapterSkip", "chapterStart"]
+
+
+def test_ended_completes_the_open_chapter_then_the_session() -> None:
+    run = started()
+    run.call(1, run.tracker.start_chapter, ChapterInfo(1, 0, 30))
+    run.player(30, P.PAUSE, 30, ended=True)  # browsers pause just before "ended"
+    run.player(30, P.ENDED, 30, ended=True)
+    assert types(run)[2:] == ["chapterStart", "pauseStart", "chapterComplete", "sessionComplete"]
+    assert run.tracker.next_deadline is None
+    # Playing again is a new viewing: a new session.
+    run.player(40, P.PLAY, 0)
+    assert run.events[-1].type is E.SESSION_START and run.events[-1].session == 2
+
+
+def test_teardown_ends_the_session_once() -> None:
+    run = started()
+    run.player(3, P.TEARDOWN, 2.8)
+    run.player(3.5, P.TEARDOWN, 2.8)
+    assert types(run)[2:] == ["sessionEnd"]
+    assert run.tracker.tick(ms(100)) == []
+
+
+def test_player_error_then_recovery() -> None:
+    run = started()
+    run.player(5, P.ERROR, 4.8, error_code=2, error_message="network")
+    run.player(8, P.PLAYING, 4.8)
+    assert types(run)[2:] == ["error", "play"]
+    assert to_body(run.events[2])["qoeData"] == {"media.qoe.errorID": "MEDIA_ERR_2", "media.qoe.errorSource": "player"}
+    assert run.tracker.warnings == ["player error 2: network"]
+
+
+def test_pings_every_10_s_on_a_grid_and_one_ping_after_a_late_wake_up() -> None:
+    run = started()
+    run.advance(21)
+    assert [seconds(e) for e in run.events if e.type is E.PING] == [10, 20]
+    # A throttled tab wakes at 57 s: one ping with the true time, then back on the grid.
+    pings = run.tracker.tick(ms(57))
+    assert [(e.type, seconds(e)) for e in pings] == [(E.PING, 57)]
+    assert pings[0].playhead == pytest.approx(56.8)
+    assert run.tracker.next_deadline == ms(60)
+
+
+def test_pings_keep_the_session_alive_while_paused_with_a_frozen_playhead() -> None:
+    run = started()
+    run.player(12, P.PAUSE, 11.8)
+    run.advance(41)
+    assert [e.playhead for e in run.events if e.type is E.PING] == [pytest.approx(9.8), 11.8, 11.8, 11.8]
+
+
+def test_a_long_pause_ends_the_session_and_the_next_play_resumes_it() -> None:
+    run = Run.new(replace(CONFIG, idle_timeout=60.0))
+    started(run)
+    run.player(5, P.PAUSE, 4.8)
+    run.call(6, run.tracker.start_state, "fullScreen")
+    run.advance(70)
+    assert run.events[-1].type is E.SESSION_END and seconds(run.events[-1]) == 65
+    assert run.tracker.state is Playback.EXPIRED and run.tracker.next_deadline is None
+    run.player(80, P.PLAY, 4.8)
+    resumed = run.events[-1]
+    assert resumed.type is E.SESSION_START and resumed.session == 2
+    assert to_body(resumed)["params"]["media.resume"] is True
+    assert resumed.playhead == 4.8
+
+
+def test_renewal_after_the_server_lost_the_session_re_sends_the_context() -> None:
+    run = started()
+    run.call(1, run.tracker.start_chapter, ChapterInfo(1, 0, 20, "One"))
+    run.call(2, run.tracker.start_state, "mute")
+    out = run.call(5, run.tracker.renew)
+    assert [e.type.value for e in out] == ["sessionStart", "chapterStart", "stateStart", "play"]
+    assert all(e.session == 2 for e in out)
+    assert to_body(out[0])["params"]["media.resume"] is True
+    assert out[0].playhead == pytest.approx(4.8)
+
+
+def test_sessions_are_renewed_before_24_hours() -> None:
+    run = Run.new(replace(CONFIG, max_session_duration=120.0))
+    started(run)
+    run.advance(125)
+    renewal = [e for e in run.events if seconds(e) == pytest.approx(120, abs=0.01)]
+    assert [e.type.value for e in renewal] == ["sessionEnd", "sessionStart", "play"]
+    assert renewal[1].session == 2
+
+
+def test_ad_calls_out_of_order_raise_and_change_nothing() -> None:
+    run = started()
+    with pytest.raises(UsageError, match="start_ad: not allowed outside an ad break"):
+        run.tracker.start_ad(AdInfo("a", 10, 1, "p"), ms(1))
+    with pytest.raises(UsageError, match="complete_ad_break"):
+        run.tracker.complete_ad_break(ms(1))
+    run.call(1, run.tracker.start_ad_break, AdBreakInfo(1))
+    with pytest.raises(UsageError, match="complete_ad: not allowed in an ad break with no ad open"):
+        run.tracker.complete_ad(ms(2))
+    with pytest.raises(UsageError, match="start_chapter"):
+        run.tracker.start_chapter(ChapterInfo(1, 0, 10), ms(2))
+    assert types(run)[2:] == ["adBreakStart"]
+
+
+def test_integrator_values_are_validated_before_anything_changes() -> None:
+    run = started()
+    run.call(1, run.tracker.start_ad_break, AdBreakInfo(1))
+    with pytest.raises(ValidationError, match="adStart: params.media.ad.id must not be empty"):
+        run.tracker.start_ad(AdInfo("", 10, 1, "p"), ms(2))
+    with pytest.raises(ValidationError, match="key must match"):
+        run.tracker.start_ad(AdInfo("a", 10, 1, "p", custom_metadata={"bad key": "x"}), ms(2))
+    assert not run.tracker._ad  # still no ad open
+
+
+def test_no_session_no_integrator_calls() -> None:
+    with pytest.raises(UsageError, match="no session is open"):
+        Run.new().tracker.start_state("mute", ms(0))
+
+
+def test_in_an_ad_the_element_position_is_not_content() -> None:
+    run = started()
+    run.call(10, run.tracker.start_ad_break, AdBreakInfo(1), playhead=9.8)
+    run.call(10, run.tracker.start_ad, AdInfo("a", 5, 1, "p"))
+    run.player(11, P.SEEKING, 1.0)
+    run.player(11.1, P.SEEKED, 1.0)
+    run.player(12, P.PAUSE, 2.0)
+    run.player(13, P.PLAYING, 2.0)
+    run.player(15, P.ENDED, 5.0, ended=True)  # the ad clip ended, not the content
+    events = run.events[2:]
+    assert [e.type.value for e in events if e.type is not E.PING] == [
+        "adBreakStart", "adStart", "pauseStart", "play"]
+    assert all(e.playhead == pytest.approx(9.8) for e in events)
+    opening = next(e for e in events if e.type is E.AD_BREAK_START)
+    assert to_body(opening)["params"]["media.ad.podSecond"] == pytest.approx(9.8)
+
+
+def test_back_to_back_ads_close_the_previous_ad() -> None:
+    run = started()
+    run.call(1, run.tracker.start_ad_break, AdBreakInfo(1))
+    run.call(1, run.tracker.start_ad, AdInfo("a", 5, 1, "p"))
+    run.call(6, run.tracker.start_ad, AdInfo("b", 5, 2, "p"))
+    run.call(11, run.tracker.complete_ad_break)
+    assert [e.type.value for e in run.events[2:] if e.type is not E.PING] == [
+        "adBreakStart", "adStart", "adComplete", "adStart", "adComplete", "adBreakComplete"]
+
+
+def test_at_most_ten_distinct_states_per_session() -> None:
+    run = started()
+    for i in range(12):
+        run.call(1 + i, run.tracker.start_state, f"custom{i}")
+    assert len([e for e in run.events if e.type is E.STATE_START]) == 10
+    assert run.tracker.warnings[-1].startswith("state 'custom11' dropped")
+    run.call(20, run.tracker.start_state, "custom0")  # already active: nothing
+    run.call(21, run.tracker.end_state, "custom0")
+    run.call(22, run.tracker.start_state, "custom0")  # seen before: allowed again
+    assert [e.type for e in run.events[-2:]] == [E.STATE_END, E.STATE_START]
+
+
+def test_a_bitrate_change_is_reported_once() -> None:
+    run = started()
+    run.call(2, run.tracker.update_qoe, bitrate=2_000_000, frames_per_second=29.97, dropped_frames=3)
+    run.call(3, run.tracker.update_qoe, bitrate=2_000_000, dropped_frames=4)
+    assert types(run)[2:] == ["bitrateChange"]
+    assert to_body(run.events[2])["qoeData"] == {
+        "media.qoe.bitrate": 2_000_000, "media.qoe.framesPerSecond": 30, "media.qoe.droppedFrames": 3}
+
+
+def test_an_unknown_length_holds_the_session_start_until_the_element_knows_it() -> None:
+    run = Run.new(media=MediaConfig(id="clip"))
+    assert run.player(0.5, P.PLAY, 0, duration=None) == []
+    assert run.player(0.6, P.PLAYING, 0, duration=None) == []
+    out = run.player(0.9, P.DURATION, 0, duration=42.0)
+    assert [e.type for e in out] == [E.SESSION_START, E.PLAY]
+    assert out[0].ts == ms(0.5) and to_body(out[0])["params"]["media.length"] == 42
+
+
+def test_ts_strictly_increases_even_when_events_share_a_millisecond() -> None:
+    run = started()
+    run.call(1, run.tracker.start_state, "mute")
+    run.call(1, run.tracker.start_state, "fullScreen")
+    run.call(1, run.tracker.end_state, "mute")
+    ts = [e.ts for e in run.events]
+    assert ts[2:] == [ms(1), ms(1) + 1, ms(1) + 2]
+
+
+def test_every_emitted_body_is_valid() -> None:
+    run = started()
+    run.call(1, run.tracker.report_error, "ad-server-timeout")
+    for body in run.bodies():
+        assert validate_body(body) == []
+    assert to_body(run.events[-1])["qoeData"]["media.qoe.errorSource"] == "external"
+
+
+def test_the_tracker_never_sends_a_ping_with_params() -> None:
+    run = started()
+    run.advance(11)
+    assert "params" not in to_body(run.events[-1])
+    assert MEDIA.length and Observation(P.PLAY, 0, 0).paused is False
