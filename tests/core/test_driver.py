@@ -1,0 +1,86 @@
+"""The driver over real HTTP: CPython's urllib against a running emulator, real clock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+from mediacollect import Driver, MediaConfig, Observation, Outbox, PlayerEvent, Report, Tracker
+from mediacollect.transport import UrllibTransport
+from tests.core.harness import CONFIG
+from tests.helpers import Emulator
+
+P = PlayerEvent
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def make_driver(emulator: Emulator, reports: list[Report]) -> Driver:
+    config = replace(CONFIG, endpoint=emulator.endpoint, content_ping_interval=1.0)
+    tracker = Tracker(config, MediaConfig(id="driver-test", length=120.0))
+    return Driver(tracker, Outbox(config.api_base, rand=lambda: 0.2), UrllibTransport(), now_ms, timeout=5,
+                  on_report=lambda report, request: reports.append(report))
+
+
+async def until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.05)
+
+
+def test_a_viewing_reaches_the_emulator_in_order_with_pings(emulator: Emulator) -> None:
+    emulator.reset()
+    reports: list[Report] = []
+
+    async def scenario() -> None:
+        driver = make_driver(emulator, reports)
+        driver.start()
+        driver.observe(Observation(P.PLAY, now_ms(), 0.0))
+        driver.observe(Observation(P.PLAYING, now_ms() + 5, 0.0))
+        driver.call(driver.tracker.start_state, "mute")
+        await asyncio.sleep(2.3)
+        driver.observe(Observation(P.PAUSE, now_ms(), 2.3, paused=True))
+        driver.observe(Observation(P.TEARDOWN, now_ms(), 2.3, paused=True))
+        await until(lambda: len(driver.outbox) == 0 and not driver.outbox.busy)
+        await driver.stop()
+
+    asyncio.run(scenario())
+    [session] = emulator.sessions()
+    kinds = [e["event_type"] for e in session["events"]]
+    assert kinds == ["sessionStart", "play", "stateStart", "ping", "ping", "pauseStart", "sessionEnd"]
+    ts = [e["body"]["playerTime"]["ts"] for e in session["events"]]
+    assert ts == sorted(ts)
+    assert session["closed"] is True
+    assert [r.kind for r in reports] == ["session"] + ["sent"] * 6
+
+
+def test_retries_and_renewal_against_the_emulator(emulator: Emulator) -> None:
+    emulator.reset()
+    emulator.post("/_emulator/faults", {"status": 503, "count": 1, "endpoint": "events", "retry_after": "1"})
+    emulator.post("/_emulator/faults", {"status": 410, "count": 1, "event_type": "pauseStart"})
+    reports: list[Report] = []
+
+    async def scenario() -> None:
+        driver = make_driver(emulator, reports)
+        driver.start()
+        driver.observe(Observation(P.PLAY, now_ms(), 0.0))
+        driver.observe(Observation(P.PLAYING, now_ms() + 5, 0.0))
+        await until(lambda: any(r.kind == "sent" for r in reports))
+        driver.observe(Observation(P.PAUSE, now_ms(), 1.5, paused=True))
+        await until(lambda: sum(r.kind == "session" for r in reports) == 2 and len(driver.outbox) == 0)
+        await driver.stop()
+
+    asyncio.run(scenario())
+    first, second = emulator.sessions()
+    assert [e["event_type"] for e in first["events"]][:2] == ["sessionStart", "play"]
+    renewed = second["events"]
+    assert renewed[0]["body"]["params"]["media.resume"] is True
+    assert [e["event_type"] for e in renewed][:2] == ["sessionStart", "pauseStart"]
+    retry = next(r for r in reports if r.kind == "retry")
+    assert retry.status == 503 and retry.retry_in_ms == 1000
+    assert any(r.kind == "session-gone" and r.status == 410 for r in reports)

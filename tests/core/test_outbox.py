@@ -1,0 +1,118 @@
+"""The outbox: strict order, one request in flight, retries that keep the body, reported drops."""
+
+from __future__ import annotations
+
+import json
+
+from mediacollect import ApiEvent, EventType, Outbox
+from mediacollect._outbox import LOCATION_UNREADABLE, MAX_EVENT_AGE_MS
+from mediacollect.transport import HttpResponse
+from tests.core.harness import MEDIA, Run
+
+API = "http://127.0.0.1:8001/api/v1"
+LOCATION = {"location": "/api/v1/sessions/abc"}
+
+
+def events() -> list[ApiEvent]:
+    run = Run.new()
+    run.player(0, _p("play"), 0, duration=MEDIA.length)
+    run.player(0.2, _p("playing"), 0)
+    run.player(3, _p("pause"), 2.8)
+    return run.events
+
+
+def _p(name: str):  # type: ignore[no-untyped-def]
+    from mediacollect import PlayerEvent
+
+    return PlayerEvent(name)
+
+
+def answer(status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> HttpResponse:
+    return HttpResponse(status, headers or {}, body)
+
+
+def test_events_wait_for_the_sid_and_go_out_in_order_one_at_a_time() -> None:
+    outbox = Outbox(API, rand=lambda: 0.5)
+    outbox.push(events())
+    first = outbox.next_request(0)
+    assert first is not None and first.url == f"{API}/sessions"
+    assert outbox.next_request(0) is None, "one request in flight"
+    reports = outbox.on_response(answer(201, LOCATION), 30)
+    assert [(r.kind, r.sid, r.latency_ms) for r in reports] == [("session", "abc", 30)]
+    sent = []
+    while (request := outbox.next_request(40)) is not None:
+        sent.append(json.loads(request.body)["eventType"])
+        assert request.url == "http://127.0.0.1:8001/api/v1/sessions/abc/events"
+        outbox.on_response(answer(204), 41)
+    assert sent == ["play", "pauseStart"]
+    assert len(outbox) == 0
+
+
+def test_a_transient_failure_keeps_the_head_and_backs_off_exactly() -> None:
+    outbox = Outbox(API, rand=lambda: 0.5)
+    outbox.push(events())
+    body = outbox.next_request(0).body  # type: ignore[union-attr]
+    [report] = outbox.on_response(answer(503, body=b'{"message": "busy"}'), 10)
+    assert (report.kind, report.status, report.message, report.retry_in_ms) == ("retry", 503, "busy", 500)
+    assert outbox.next_request(509) is None and outbox.next_deadline == 510
+    again = outbox.next_request(510)
+    assert again is not None and again.body == body
+    [report] = outbox.on_error("NetworkError: Failed to execute 'send'", 520)
+    assert (report.kind, report.status, report.attempt, report.retry_in_ms) == ("retry", None, 2, 1000)
+    outbox.next_request(1520)
+    [report] = outbox.on_response(answer(429, {"retry-after": "7"}), 1530)
+    assert report.retry_in_ms == 7000, "Retry-After beats a shorter backoff"
+
+
+def test_a_400_drops_that_event_only_and_reports_the_message() -> None:
+    outbox = Outbox(API)
+    outbox.push(events())
+    outbox.next_request(0)
+    outbox.on_response(answer(201, LOCATION), 1)
+    outbox.next_request(2)
+    [report] = outbox.on_response(answer(400, body=b'{"message": "play: params.x is not a known parameter"}'), 3)
+    assert (report.kind, report.event_type, report.message) == (
+        "rejected", "play", "play: params.x is not a known parameter")
+    nxt = outbox.next_request(4)
+    assert nxt is not None and json.loads(nxt.body)["eventType"] == "pauseStart"
+
+
+def test_a_rejected_session_start_drops_its_events_with_reasons() -> None:
+    outbox = Outbox(API)
+    outbox.push(events())
+    outbox.next_request(0)
+    reports = outbox.on_response(answer(400, body=b"plain text reason"), 1)
+    assert [(r.kind, r.event_type) for r in reports] == [
+        ("rejected", "sessionStart"), ("dropped", "play"), ("dropped", "pauseStart")]
+    assert reports[0].message == "plain text reason"
+    assert outbox.next_request(2) is None
+
+
+def test_a_201_without_readable_location_is_explained() -> None:
+    outbox = Outbox(API)
+    outbox.push(events())
+    outbox.next_request(0)
+    reports = outbox.on_response(answer(201), 1)
+    assert reports[0].kind == "rejected" and reports[0].message == LOCATION_UNREADABLE
+    assert "Access-Control-Expose-Headers: Location" in LOCATION_UNREADABLE
+    assert len(outbox) == 0
+
+
+def test_session_gone_is_reported_for_renewal() -> None:
+    outbox = Outbox(API)
+    outbox.push(events())
+    outbox.next_request(0)
+    outbox.on_response(answer(201, LOCATION), 1)
+    outbox.next_request(2)
+    reports = outbox.on_response(answer(410, body=b'{"message": "the session is closed"}'), 3)
+    assert [(r.kind, r.event_type) for r in reports] == [("session-gone", "play"), ("dropped", "pauseStart")]
+
+
+def test_an_event_older_than_the_server_window_is_given_up_with_a_report() -> None:
+    outbox = Outbox(API, rand=lambda: 0.0)
+    batch = events()
+    outbox.push(batch)
+    late = batch[0].ts + MAX_EVENT_AGE_MS + 1
+    outbox.next_request(late)
+    reports = outbox.on_error("TimeoutError", late)
+    assert reports[0].kind == "dropped" and "gave up after 1 attempts" in reports[0].message
