@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -108,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         db_path = args.db
     store = Store(db_path)
+    # uvicorn handles SIGTERM (graceful shutdown) and re-raises it afterwards to the handler
+    # that was there before; this one lets the process close the store and exit 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         code = asyncio.run(serve(args, store))
     except KeyboardInterrupt:

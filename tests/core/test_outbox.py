@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mediacollect import ApiEvent, EventType, Outbox
+from mediacollect import ApiEvent, Outbox
 from mediacollect._outbox import LOCATION_UNREADABLE, MAX_EVENT_AGE_MS
 from mediacollect.transport import HttpResponse
 from tests.core.harness import MEDIA, Run

@@ -25,6 +25,10 @@ START: dict[str, Any] = {
 }
 
 
+TS_RULE = "sessionStart: playerTime.ts must be an integer (UTC milliseconds)"
+PLAYHEAD_RULE = "sessionStart: playerTime.playhead must be a number (seconds)"
+
+
 def with_changes(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     body = copy.deepcopy(base)
     for path, value in changes.items():
@@ -64,11 +68,11 @@ def test_each_required_session_param(key: str) -> None:
         (with_changes(START, eventType="pause"),
          ["request: eventType must be one of the known event types (got 'pause')"]),
         (with_changes(START, extra=1), ["sessionStart: extra is not an allowed top-level member"]),
-        (with_changes(START, playerTime__ts=1.5), ["sessionStart: playerTime.ts must be an integer (UTC milliseconds)"]),
-        (with_changes(START, playerTime__ts="1"), ["sessionStart: playerTime.ts must be an integer (UTC milliseconds)"]),
-        (with_changes(START, playerTime__playhead=True), ["sessionStart: playerTime.playhead must be a number (seconds)"]),
+        (with_changes(START, playerTime__ts=1.5), [TS_RULE]),
+        (with_changes(START, playerTime__ts="1"), [TS_RULE]),
+        (with_changes(START, playerTime__playhead=True), [PLAYHEAD_RULE]),
         (with_changes(START, playerTime__playhead=float("nan")),
-         ["sessionStart: playerTime.playhead must be a number (seconds)"]),
+         [PLAYHEAD_RULE]),
         (with_changes(START, playerTime__playhead=-1), ["sessionStart: playerTime.playhead must not be negative"]),
         (with_changes(START, playerTime__x=1),
          ["sessionStart: playerTime.x is not allowed (playerTime has exactly playhead and ts)"]),

@@ -48,7 +48,8 @@ def test_ad_and_chapter_params() -> None:
         "media.ad.id": "a1", "media.ad.length": 15, "media.ad.podPosition": 2, "media.ad.playerName": "ima",
         "media.ad.creativeURL": "https://c.example/x", "media.ad.podFriendlyName": "mid"}
     chapter = ChapterInfo(3, 40, 20.25, "Three", custom_metadata={"k": "v"})
-    body = to_body(ApiEvent(EventType.CHAPTER_START, 40, 7, 1, chapter=chapter, custom_metadata=chapter.custom_metadata))
+    body = to_body(ApiEvent(EventType.CHAPTER_START, 40, 7, 1, chapter=chapter,
+                            custom_metadata=chapter.custom_metadata))
     assert body["params"] == {"media.chapter.index": 3, "media.chapter.offset": 40, "media.chapter.length": 20.25,
                               "media.chapter.friendlyName": "Three"}
     assert body["customMetadata"] == {"k": "v"}

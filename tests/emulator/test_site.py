@@ -1,0 +1,75 @@
+"""The page's origin: isolation headers, MIME types, cache policy, and nothing else served."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from mediacollect_emulator import create_site_app
+from tests.helpers import ROOT
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> TestClient:
+    (tmp_path / "index.html").write_text("<!doctype html><title>t</title>")
+    (tmp_path / "main.py").write_text("print('hi')\n")
+    (tmp_path / "pyscript.toml").write_text('interpreter = "/x"\n')
+    (tmp_path / "secret.txt").write_text("no")
+    runtime = tmp_path / "vendor" / "pyodide-1.2.3"
+    runtime.mkdir(parents=True)
+    (runtime / "pyodide.asm.wasm").write_bytes(b"\0asm")
+    (runtime / "pyodide.mjs").write_text("export {}")
+    (tmp_path / "vendor" / "wheels").mkdir()
+    (tmp_path / "vendor" / "wheels" / "x-1-py3-none-any.whl").write_bytes(b"PK")
+    return TestClient(create_site_app(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "cache"),
+    [
+        ("/", "text/html; charset=utf-8", "no-cache"),
+        ("/main.py", "text/x-python; charset=utf-8", "no-cache"),
+        ("/pyscript.toml", "application/toml", "no-cache"),
+        ("/vendor/pyodide-1.2.3/pyodide.asm.wasm", "application/wasm", "public, max-age=31536000, immutable"),
+        ("/vendor/pyodide-1.2.3/pyodide.mjs", "text/javascript; charset=utf-8", "public, max-age=31536000, immutable"),
+        ("/vendor/wheels/x-1-py3-none-any.whl", "application/zip", "no-cache"),
+    ],
+)
+def test_served_files(client: TestClient, path: str, content_type: str, cache: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == content_type
+    assert response.headers["cache-control"] == cache
+    assert response.headers["cross-origin-opener-policy"] == "same-origin"
+    assert response.headers["cross-origin-embedder-policy"] == "credentialless"
+
+
+@pytest.mark.parametrize("path", ["/secret.txt", "/../etc/passwd", "/vendor/../secret.txt", "/.git/config",
+                                  "/vendor/pyodide-1.2.3/missing.js"])
+def test_nothing_else_is_served(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_revalidation_and_methods(client: TestClient) -> None:
+    etag = client.get("/main.py").headers["etag"]
+    assert client.get("/main.py", headers={"If-None-Match": etag}).status_code == 304
+    assert client.post("/main.py").status_code == 405
+
+
+def test_the_repository_page_references_the_vendored_versions() -> None:
+    """index.html and pyscript.toml name the versions package.json pins (vendor paths are versioned)."""
+    import json
+    import tomllib
+
+    pins = json.loads((ROOT / "package.json").read_text())["dependencies"]
+    html = (ROOT / "index.html").read_text()
+    toml = tomllib.loads((ROOT / "pyscript.toml").read_text())
+    assert f"/vendor/pyscript-{pins['@pyscript/core']}/core.js" in html
+    assert toml["interpreter"] == f"/vendor/pyodide-{pins['pyodide']}/pyodide.mjs"
+    from mediacollect import __version__
+
+    assert f"/vendor/wheels/mediacollect-{__version__}-py3-none-any.whl" in toml["files"]
+    for marker in ("cdn.", "unpkg", "jsdelivr"):
+        assert marker not in html and marker not in (ROOT / "pyscript.toml").read_text()
