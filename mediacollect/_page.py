@@ -66,31 +66,33 @@ def media_config(dataset: Mapping[str, str]) -> MediaConfig:
         if attribute not in dataset:
             continue
         raw = dataset[attribute]
-        html_name = "data-" + "".join("-" + c.lower() if c.isupper() else c for c in attribute)
         if field == "length":
             try:
                 values[field] = float(raw)
             except ValueError:
-                raise ConfigError(html_name, "must be a number of seconds") from None
+                raise ConfigError(_html_name(attribute), "must be a number of seconds") from None
         elif field in ("custom_metadata", "standard_metadata"):
             try:
                 values[field] = json.loads(raw)
             except ValueError:
-                raise ConfigError(html_name, "must be a JSON object of strings") from None
+                values[field] = None
             if not isinstance(values[field], dict):
-                raise ConfigError(html_name, "must be a JSON object of strings")
+                raise ConfigError(_html_name(attribute), "must be a JSON object of strings")
         else:
             values[field] = raw
     if "id" not in values:
         raise ConfigError("data-media-id", "is required on the <video> (the content id, media.id)")
     try:
         return MediaConfig.from_mapping(values)
-    except ConfigError as err:
-        attribute = next((a for a, f in MEDIA_ATTRIBUTES.items() if err.field.split(".")[0] == f), None)
-        if attribute is None:
-            raise
-        html_name = "data-" + "".join("-" + c.lower() if c.isupper() else c for c in attribute)
-        raise ConfigError(html_name + err.field[len(MEDIA_ATTRIBUTES[attribute]):], err.rule) from None
+    except ConfigError as err:  # name the attribute the page author wrote, not our field
+        field, _, rest = err.field.partition(".")
+        attribute = next(a for a, f in MEDIA_ATTRIBUTES.items() if f == field)
+        raise ConfigError(_html_name(attribute) + (f".{rest}" if rest else ""), err.rule) from None
+
+
+def _html_name(attribute: str) -> str:
+    """``mediaId`` (element.dataset) -> ``data-media-id`` (the HTML attribute)."""
+    return "data-" + "".join("-" + c.lower() if c.isupper() else c for c in attribute)
 
 
 def observation(record: Mapping[str, Any]) -> Observation | None:
