@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 from mediacollect import Driver, MediaConfig, Observation, Outbox, PlayerEvent, Report, Tracker
 from mediacollect.transport import UrllibTransport
@@ -23,6 +26,13 @@ def make_driver(emulator: Emulator, reports: list[Report]) -> Driver:
     tracker = Tracker(config, MediaConfig(id="driver-test", length=120.0))
     return Driver(tracker, Outbox(config.api_base, rand=lambda: 0.2), UrllibTransport(), now_ms, timeout=5,
                   on_report=lambda report, request: reports.append(report))
+
+
+def run_async(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """asyncio.run in its own thread: Playwright's sync API (browser tests in the same session)
+    keeps an event loop running on the main thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(scenario())).result()
 
 
 async def until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
@@ -49,7 +59,7 @@ def test_a_viewing_reaches_the_emulator_in_order_with_pings(emulator: Emulator) 
         await until(lambda: len(driver.outbox) == 0 and not driver.outbox.busy)
         await driver.stop()
 
-    asyncio.run(scenario())
+    run_async(scenario)
     [session] = emulator.sessions()
     kinds = [e["event_type"] for e in session["events"]]
     assert kinds == ["sessionStart", "play", "stateStart", "ping", "ping", "pauseStart", "sessionEnd"]
@@ -75,7 +85,7 @@ def test_retries_and_renewal_against_the_emulator(emulator: Emulator) -> None:
         await until(lambda: sum(r.kind == "session" for r in reports) == 2 and len(driver.outbox) == 0)
         await driver.stop()
 
-    asyncio.run(scenario())
+    run_async(scenario)
     first, second = emulator.sessions()
     assert [e["event_type"] for e in first["events"]][:2] == ["sessionStart", "play"]
     renewed = second["events"]
