@@ -456,6 +456,7 @@ class Tracker:
         event = self._emit(
             EventType.SESSION_START, ts, session_params=params,
             custom_metadata=dict(media.custom_metadata) or None,
+            qoe=self._qoe_snapshot(),  # QoE known before the play (e.g. initial bitrate), spec §3.8
         )
         self._session_start_ts = self._ping_anchor = event.ts
         self._schedule_ping(event.ts)

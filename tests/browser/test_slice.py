@@ -172,3 +172,13 @@ def test_the_page_needs_nothing_but_its_own_origins(playwright: Playwright, fres
     local = (fresh.site + "/", fresh.endpoint + "/", "blob:", "data:")
     assert [url for url in seen if not url.startswith(local)] == []
     assert any("/vendor/pyodide-" in url for url in seen)
+
+
+def test_a_wrong_setting_is_named_and_nothing_is_sent(page: Page, fresh: Emulator) -> None:
+    page.goto(f"{fresh.site}/?endpoint=not-a-url")
+    error = page.wait_for_selector("#tracker-error:not([hidden])")
+    assert "config field 'endpoint' must be an http(s) URL" in error.text_content()
+    assert page.text_content("#tracker-status") == "error"
+    press_play(page)
+    time.sleep(1.5)
+    assert fresh.get("/_emulator/requests") == []

@@ -294,3 +294,10 @@ def test_the_tracker_never_sends_a_ping_with_params() -> None:
     run.advance(11)
     assert "params" not in to_body(run.events[-1])
     assert MEDIA.length and Observation(P.PLAY, 0, 0).paused is False
+
+
+def test_qoe_known_before_the_play_rides_on_session_start() -> None:
+    run = Run.new()
+    run.tracker.update_qoe(ms(0), bitrate=800_000)
+    run.player(0, P.PLAY, 0)
+    assert to_body(run.events[0])["qoeData"] == {"media.qoe.bitrate": 800_000}
