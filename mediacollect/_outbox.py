@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import random
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -61,7 +60,11 @@ class _Item:
 
 
 class Outbox:
-    def __init__(self, api_base: str, *, rand: Callable[[], float] = random.random) -> None:
+    def __init__(self, api_base: str, *, rand: Callable[[], float] | None = None) -> None:
+        if rand is None:
+            import random  # not at module import: it drags hashlib into the page's start-up
+
+            rand = random.random
         self._api_base = api_base
         self._rand = rand
         self._queue: deque[_Item] = deque()

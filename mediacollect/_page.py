@@ -11,7 +11,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
 from ._config import MediaConfig, TrackerConfig
 from ._errors import ConfigError
@@ -43,8 +42,8 @@ _SHIM_EVENTS = {
 }
 
 
-def tracker_config(config_json: str | None, search: str) -> TrackerConfig:
-    """The page's JSON settings block, with ``?endpoint=`` from the URL taking precedence."""
+def tracker_config(config_json: str | None, endpoint: str | None) -> TrackerConfig:
+    """The page's JSON settings block; ``endpoint`` (the page URL's ``?endpoint=``) takes precedence."""
     if not config_json or not config_json.strip():
         raise ConfigError("(config)", "is missing: add <script type=\"application/json\" id=\"mediacollect-config\">")
     try:
@@ -53,9 +52,8 @@ def tracker_config(config_json: str | None, search: str) -> TrackerConfig:
         raise ConfigError("(config)", f"is not valid JSON ({err})") from None
     if not isinstance(data, dict):
         raise ConfigError("(config)", "must be a JSON object")
-    endpoint = parse_qs(search.lstrip("?")).get("endpoint")
     if endpoint:
-        data["endpoint"] = endpoint[-1]
+        data["endpoint"] = endpoint
     return TrackerConfig.from_mapping(data)
 
 

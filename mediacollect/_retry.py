@@ -5,7 +5,6 @@ The random value of the backoff is a parameter so tests can make every delay exa
 
 from __future__ import annotations
 
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 
@@ -46,6 +45,8 @@ def retry_after_seconds(value: str | None, now_ms: int) -> float | None:
     value = value.strip()
     if value.isdigit():
         return min(float(value), 600.0)
+    from email.utils import parsedate_to_datetime  # rare path; email is slow to import in Pyodide
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

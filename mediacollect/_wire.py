@@ -12,7 +12,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ._events import AdBreakInfo, AdInfo, ApiEvent, ChapterInfo, EventType, Qoe, SessionParams
 
@@ -45,6 +44,8 @@ def parse_location(location: str | None, request_url: str) -> SessionLocation | 
 
     ``request_url`` resolves a relative Location, as a browser would.
     """
+    from urllib.parse import urljoin, urlsplit, urlunsplit  # slow to import in Pyodide: off the start-up path
+
     if not location or not location.strip():
         return None
     absolute = urljoin(request_url, location.strip())

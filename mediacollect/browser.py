@@ -9,6 +9,7 @@ the DOM, the driver and pyodide-http.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -34,8 +35,14 @@ class PyodideHttpTransport:
     it imports nothing we do not need. In a worker the XHR is synchronous but blocks only the
     worker, never the page."""
 
+    @staticmethod
+    def prepare() -> None:
+        import urllib.parse  # noqa: F401  (for the first 201's Location)
+
+        import pyodide_http._core  # noqa: F401  (starts its helper worker too)
+
     async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
-        from pyodide_http._core import Request, send  # imported lazily: it starts a helper worker
+        from pyodide_http._core import Request, send
 
         pending = Request(request.method, request.url, headers=dict(request.headers), body=request.body,
                           timeout=timeout)
@@ -96,7 +103,8 @@ class Panel:
 
 def read_settings(video: Any) -> tuple[TrackerConfig, MediaConfig]:
     block = document.getElementById("mediacollect-config")
-    config = _page.tracker_config(None if block is None else str(block.textContent), str(window.location.search))
+    endpoint = window.URLSearchParams.new(window.location.search).get("endpoint")
+    config = _page.tracker_config(None if block is None else str(block.textContent), endpoint)
     dataset = json.loads(str(window.JSON.stringify(video.dataset)))
     return config, _page.media_config(dataset)
 
@@ -143,4 +151,7 @@ def start_page(video_id: str = "video") -> Driver | None:
     driver.start()
     window.mediacollectShim.connect(handler)
     panel.status("ready")
+    # Import the HTTP layer now, while the viewer has not pressed play yet, rather than on the
+    # first request (0.3-0.4 s in Pyodide); queued ahead of any shim event.
+    asyncio.get_event_loop().call_soon(PyodideHttpTransport.prepare)
     return driver

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
@@ -36,7 +37,7 @@ for _type, _ext in (
     mimetypes.add_type(_type, _ext)
 
 SITE_FILES = re.compile(
-    r"^(index\.html|main\.py|pyscript\.toml|favicon\.svg|media/[\w.-]+|vendor/[\w.-]+(/[\w.-]+)*)$"
+    r"^(index\.html|main\.py|pyscript\.toml|media/[\w.-]+|bench/pages/[\w.-]+\.html|vendor/[\w.-]+(/[\w.-]+)*)$"
 )
 IMMUTABLE = re.compile(r"^vendor/(pyodide|pyscript)-[\d.]+/")
 
@@ -50,7 +51,7 @@ class SiteFiles(StaticFiles):
             path = "index.html"
         if not SITE_FILES.match(path) or ".." in path.split("/"):
             raise HTTPException(status_code=404)
-        response = await super().get_response(path, scope)
+        response = self._precompressed(path, scope) or await super().get_response(path, scope)
         response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
         response.headers["Cross-Origin-Embedder-Policy"] = "credentialless"
         response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
@@ -60,6 +61,28 @@ class SiteFiles(StaticFiles):
         else:
             response.headers["Cache-Control"] = "no-cache"
         return response
+
+
+    def _precompressed(self, path: str, scope: Scope) -> Response | None:
+        """The ``.br``/``.gz`` sibling the build wrote for a runtime file, if the client takes it."""
+        if not IMMUTABLE.match(path):
+            return None
+        accepted = {
+            part.split(";")[0].strip().lower()
+            for part in Headers(scope=scope).get("accept-encoding", "").split(",")
+        }
+        for encoding, suffix in (("br", ".br"), ("gzip", ".gz")):
+            if encoding not in accepted:
+                continue
+            full_path, stat = self.lookup_path(path + suffix)
+            if stat is None:
+                continue
+            response = self.file_response(full_path, stat, scope)
+            response.headers["Content-Type"] = mimetypes.guess_type(path)[0] or "application/octet-stream"
+            response.headers["Content-Encoding"] = encoding
+            response.headers["Vary"] = "Accept-Encoding"
+            return response
+        return None
 
 
 def create_site_app(root: Path) -> Starlette:

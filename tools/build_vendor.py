@@ -119,6 +119,27 @@ def write_lock(pyodide_dir: Path, wheels: list[Path]) -> None:
     (pyodide_dir / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
 
 
+COMPRESSIBLE = (".wasm", ".mjs", ".js", ".css", ".json")
+
+
+def precompress(folder: Path) -> None:
+    """Write .br and .gz beside each compressible runtime file, once (the folders are versioned
+    and immutable), so the site can serve them without compressing per request."""
+    import gzip
+
+    import brotli
+
+    for path in sorted(folder.rglob("*")):
+        if path.suffix not in COMPRESSIBLE or not path.is_file():
+            continue
+        data = path.read_bytes()
+        for suffix, compress in ((".br", lambda d: brotli.compress(d, quality=11)),
+                                 (".gz", lambda d: gzip.compress(d, compresslevel=9, mtime=0))):
+            target = path.with_name(path.name + suffix)
+            if not target.exists() or target.stat().st_mtime < path.stat().st_mtime:
+                target.write_bytes(compress(data))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args(argv)
@@ -131,8 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy2(wheel, wheels_dir / wheel.name)
         wheels.append(wheels_dir / wheel.name)
     wheels.append(build_own_wheel(wheels_dir))
+    for wheel in wheels:  # bytecode for Pyodide's Python, so pages do not compile on every load
+        subprocess.run(["node", str(ROOT / "tools" / "precompile_wheel.mjs"), str(wheel)], check=True)
     write_lock(pyodide_dir, wheels)
-    size = sum(f.stat().st_size for f in VENDOR.rglob("*") if f.is_file())
+    precompress(pyodide_dir)
+    precompress(pyscript_dir)
+    size = sum(f.stat().st_size for f in VENDOR.rglob("*") if f.is_file() and f.suffix not in (".br", ".gz"))
     print(f"vendor/ ready: {pyodide_dir.name}, {pyscript_dir.name}, "
           f"{', '.join(w.name for w in wheels)} ({size / 1e6:.1f} MB)")
     return 0

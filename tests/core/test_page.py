@@ -15,10 +15,10 @@ SETTINGS = {"endpoint": "http://127.0.0.1:8001", "tracking_server": "t.example",
 
 
 def test_settings_and_the_endpoint_override() -> None:
-    config = tracker_config(json.dumps(SETTINGS), "?endpoint=http%3A%2F%2F127.0.0.1%3A9999&x=1")
+    config = tracker_config(json.dumps(SETTINGS), "http://127.0.0.1:9999")
     assert config.endpoint == "http://127.0.0.1:9999"
     assert config.api_base == "http://127.0.0.1:9999/api/v1"
-    assert tracker_config(json.dumps(SETTINGS), "").endpoint == "http://127.0.0.1:8001"
+    assert tracker_config(json.dumps(SETTINGS), None).endpoint == "http://127.0.0.1:8001"
 
 
 @pytest.mark.parametrize(
@@ -27,6 +27,9 @@ def test_settings_and_the_endpoint_override() -> None:
         ({"report_suite": ""}, "report_suite", "must be a non-empty string"),
         ({"endpoint": "example.com"}, "endpoint", "must be an http(s) URL such as https://example.hb-api.omtrdc.net"),
         ({"endpoint": "https://x.example/api/v1"}, "endpoint", "is the base before /api/v1 (leave /api/v1 off)"),
+        ({"endpoint": "https://x.example?a=1"}, "endpoint", "must not have a query or fragment"),
+        ({"endpoint": "ftp://x.example"}, "endpoint", "must be an http(s) URL"),
+        ({"endpoint": "https://"}, "endpoint", "must be an http(s) URL"),
         ({"ad_ping_interval": 5}, "ad_ping_interval", "must be 1 or 10 (seconds; spec §4.3)"),
         ({"enable_ssl": "yes"}, "enable_ssl", "must be true or false"),
         ({"reportSuite": "x"}, "reportSuite", "is not a known field"),
@@ -34,7 +37,7 @@ def test_settings_and_the_endpoint_override() -> None:
 )
 def test_a_wrong_setting_names_the_field_and_the_rule(change: dict[str, object], field: str, rule: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        tracker_config(json.dumps({**SETTINGS, **change}), "")
+        tracker_config(json.dumps({**SETTINGS, **change}), None)
     assert caught.value.field == field and caught.value.rule.startswith(rule)
 
 
@@ -42,11 +45,11 @@ def test_a_missing_setting_is_named() -> None:
     settings = dict(SETTINGS)
     del settings["org_id"]
     with pytest.raises(ConfigError, match="config field 'org_id' is required"):
-        tracker_config(json.dumps(settings), "")
+        tracker_config(json.dumps(settings), None)
     with pytest.raises(ConfigError, match="not valid JSON"):
-        tracker_config("{", "")
+        tracker_config("{", None)
     with pytest.raises(ConfigError, match="is missing"):
-        tracker_config(None, "")
+        tracker_config(None, None)
 
 
 def test_video_attributes() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
+import brotli
 import pytest
 from starlette.testclient import TestClient
 
@@ -21,6 +23,8 @@ def client(tmp_path: Path) -> TestClient:
     runtime.mkdir(parents=True)
     (runtime / "pyodide.asm.wasm").write_bytes(b"\0asm")
     (runtime / "pyodide.mjs").write_text("export {}")
+    (runtime / "pyodide.asm.wasm.br").write_bytes(brotli.compress(b"\0asm"))
+    (runtime / "pyodide.asm.wasm.gz").write_bytes(gzip.compress(b"\0asm"))
     (tmp_path / "vendor" / "wheels").mkdir()
     (tmp_path / "vendor" / "wheels" / "x-1-py3-none-any.whl").write_bytes(b"PK")
     return TestClient(create_site_app(tmp_path))
@@ -73,3 +77,33 @@ def test_the_repository_page_references_the_vendored_versions() -> None:
     assert f"/vendor/wheels/mediacollect-{__version__}-py3-none-any.whl" in toml["files"]
     for marker in ("cdn.", "unpkg", "jsdelivr"):
         assert marker not in html and marker not in (ROOT / "pyscript.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("accept", "encoding", "size"),
+    [("gzip, deflate, br, zstd", "br", 8), ("gzip", "gzip", 24), ("identity", None, 4)],
+)
+def test_precompressed_runtime_files(client: TestClient, accept: str, encoding: str | None, size: int) -> None:
+    response = client.get("/vendor/pyodide-1.2.3/pyodide.asm.wasm", headers={"Accept-Encoding": accept})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/wasm"
+    assert response.headers.get("content-encoding") == encoding
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert response.content == b"\0asm"  # decoded by the client
+    assert response.headers["content-length"] == str(size)  # what travelled: the precompressed file
+
+
+def test_the_page_preloads_only_files_that_exist() -> None:
+    import re
+
+    html = (ROOT / "index.html").read_text()
+    hrefs = re.findall(r'<link rel="(?:modulepreload|preload)" href="([^"]+)"', html)
+    assert len(hrefs) >= 4
+    sources = {
+        "/vendor/pyscript-": ROOT / "node_modules" / "@pyscript" / "core" / "dist",
+        "/vendor/pyodide-": ROOT / "node_modules" / "pyodide",
+    }
+    for href in hrefs:
+        folder = next((path for prefix, path in sources.items() if href.startswith(prefix)), None)
+        target = folder / href.rsplit("/", 1)[1] if folder else ROOT / href.lstrip("/")
+        assert target.is_file(), href

@@ -1,0 +1,224 @@
+"""What the tracker costs the page, against baselines measured in the same run.
+
+    .venv/bin/python bench/page_overhead.py [--runs 5] [--playback 120]
+
+Headless Debian Chromium (Playwright), pages served by the emulator on loopback. Prints one
+table: medians (min–max) over the runs. Baselines: ``bench/pages/baseline-pyodide.html``
+(plain ``loadPyodide()`` from the same vendored files) for start-up, and
+``bench/pages/control-fetch.html`` (a JS ``fetch`` from the play handler) for play → wire.
+Cold = a new profile; warm = a reload in the same profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
+
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, Emulator, start_emulator, stop_emulator
+
+# Collects long tasks and the moment #tracker-status first reads "ready", from navigation on.
+OBSERVE = """
+(() => {
+  window.benchLongTasks = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) window.benchLongTasks.push({start: e.startTime, duration: e.duration});
+  }).observe({type: "longtask", buffered: true});
+  const check = () => {
+    const el = document.getElementById("tracker-status");
+    if (el && el.textContent === "ready" && window.benchReadyAt === undefined) window.benchReadyAt = performance.now();
+  };
+  new MutationObserver(check).observe(document, {subtree: true, childList: true, characterData: true});
+})();
+"""
+
+
+def median_range(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return f"{statistics.median(values):.0f} ({min(values):.0f}–{max(values):.0f})"
+
+
+class Bench:
+    def __init__(self, playwright: Playwright, emulator: Emulator) -> None:
+        self.playwright = playwright
+        self.emulator = emulator
+
+    def context(self, profile: str) -> BrowserContext:
+        ctx = self.playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        ctx.add_init_script(OBSERVE)
+        return ctx
+
+    def load(self, page: Page, url: str, sizes: list[int], count: list[int]) -> dict[str, Any]:
+        def on_response(response: Any) -> None:
+            count.append(1)
+            try:
+                info = response.request.sizes()
+                sizes.append(info["responseBodySize"] + info["responseHeadersSize"])
+            except Exception:  # a response the browser discarded (aborted preload...)
+                pass
+
+        page.on("response", on_response)
+        page.goto(url)
+        page.wait_for_function("window.benchReadyAt !== undefined", timeout=120_000)
+        result = page.evaluate("""() => ({
+            ready: window.benchReadyAt,
+            armed: window.mediacollectShim ? window.mediacollectShim.armedAt : null,
+            longTasks: window.benchLongTasks.slice(),
+        })""")
+        page.remove_listener("response", on_response)
+        return result
+
+    def startup(self, url: str, runs: int) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {k: [] for k in (
+            "cold_ready", "warm_ready", "armed", "cold_bytes", "warm_bytes", "cold_requests", "warm_requests",
+            "cold_longtasks", "cold_longtask_ms", "warm_longtasks")}
+        for _ in range(runs):
+            with tempfile.TemporaryDirectory() as profile:
+                ctx = self.context(profile)
+                page = ctx.new_page()
+                sizes: list[int] = []
+                count: list[int] = []
+                cold = self.load(page, url, sizes, count)
+                time.sleep(0.5)
+                out["cold_ready"].append(cold["ready"])
+                out["cold_bytes"].append(sum(sizes) / 1e6)
+                out["cold_requests"].append(len(count))
+                out["cold_longtasks"].append(len(cold["longTasks"]))
+                out["cold_longtask_ms"].append(sum(t["duration"] for t in cold["longTasks"]))
+                if cold["armed"] is not None:
+                    out["armed"].append(cold["armed"])
+                sizes, count = [], []
+                warm = self.load(page, url, sizes, count)
+                out["warm_ready"].append(warm["ready"])
+                out["warm_bytes"].append(sum(sizes) / 1e6)
+                out["warm_requests"].append(len(count))
+                out["warm_longtasks"].append(len(warm["longTasks"]))
+                ctx.close()
+        return out
+
+    def play_to_wire(self, url: str, runs: int, presses: int = 1) -> list[float]:
+        """ms from the play press (Date.now() in the page) to the emulator receiving sessionStart."""
+        latencies: list[float] = []
+        for _ in range(runs):
+            self.emulator.reset()
+            with tempfile.TemporaryDirectory() as profile:
+                ctx = self.context(profile)
+                page = ctx.new_page()
+                self.load(page, url, [], [])
+                page.wait_for_timeout(1500)  # let start-up work settle: measure the steady state
+                pressed = page.evaluate("() => { const t = Date.now(); document.getElementById('video').play();"
+                                        " return t; }")
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    starts = [r for r in self.emulator.get("/_emulator/requests") if r["path"] == "/api/v1/sessions"]
+                    if starts:
+                        latencies.append(starts[0]["received_at"] * 1000 - pressed)
+                        break
+                    time.sleep(0.02)
+                ctx.close()
+        return latencies
+
+    def long_playback(self, url: str, seconds: float) -> dict[str, float]:
+        """Long tasks on the main thread over a playback with pings, pauses and seeks."""
+        with tempfile.TemporaryDirectory() as profile:
+            ctx = self.context(profile)
+            page = ctx.new_page()
+            self.load(page, url, [], [])
+            page.evaluate("() => { const v = document.getElementById('video'); v.loop = true; v.play(); }")
+            started = time.monotonic()
+            step = 0
+            while time.monotonic() - started < seconds:
+                page.wait_for_timeout(5000)
+                step += 1
+                if step % 3 == 0:
+                    page.evaluate("() => { const v = document.getElementById('video');"
+                                  " v.currentTime = (v.currentTime + 7) % 25; }")
+                if step % 5 == 0:
+                    page.evaluate("() => document.getElementById('video').pause()")
+                    page.wait_for_timeout(1000)
+                    page.evaluate("() => document.getElementById('video').play()")
+            tasks = page.evaluate("() => window.benchLongTasks.slice()")
+            requests = page.locator("#request-log .request").count()
+            ctx.close()
+        return {"count": len(tasks), "total_ms": sum(t["duration"] for t in tasks),
+                "after_ready": len(tasks), "requests": requests}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--playback", type=float, default=120.0, help="seconds of playback for the long-task run")
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        emulator = start_emulator(Path(tmp))
+        try:
+            with sync_playwright() as playwright:
+                bench = Bench(playwright, emulator)
+                ours_url = emulator.page_url()
+                base_url = f"{emulator.site}/bench/pages/baseline-pyodide.html"
+                control_url = f"{emulator.site}/bench/pages/control-fetch.html?endpoint={emulator.endpoint}"
+                ours = bench.startup(ours_url, args.runs)
+                base = bench.startup(base_url, args.runs)
+                base_worker = bench.startup(f"{emulator.site}/bench/pages/baseline-pyodide-worker.html", args.runs)
+                wire_ours = bench.play_to_wire(ours_url, args.runs)
+                wire_js = bench.play_to_wire(control_url, args.runs)
+                playback = bench.long_playback(ours_url, args.playback) if args.playback > 0 else {}
+        finally:
+            stop_emulator(emulator)
+
+    ratio: Callable[[list[float], list[float]], str] = lambda a, b: (  # noqa: E731
+        f"{statistics.median(a) / statistics.median(b):.2f}" if a and b else "n/a")
+    chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"# page overhead — {time.strftime('%Y-%m-%d')}, {platform.node()}, {platform.machine()}, "
+          f"{chromium}, runs={args.runs}")
+    print("| measure | mediacollect page | baseline | ratio |")
+    print("| --- | --- | --- | --- |")
+    print(f"| capture armed (ms from navigation) | {median_range(ours['armed'])} | | |")
+    print(f"| ready, cold (ms) | {median_range(ours['cold_ready'])} | {median_range(base['cold_ready'])} "
+          f"(loadPyodide) | {ratio(ours['cold_ready'], base['cold_ready'])} |")
+    print(f"| ready, warm (ms) | {median_range(ours['warm_ready'])} | {median_range(base['warm_ready'])} "
+          f"(loadPyodide) | {ratio(ours['warm_ready'], base['warm_ready'])} |")
+    print(f"| ready, cold (ms), worker baseline | | {median_range(base_worker['cold_ready'])} "
+          f"(loadPyodide in a worker) | {ratio(ours['cold_ready'], base_worker['cold_ready'])} |")
+    print(f"| ready, warm (ms), worker baseline | | {median_range(base_worker['warm_ready'])} "
+          f"(loadPyodide in a worker) | {ratio(ours['warm_ready'], base_worker['warm_ready'])} |")
+    print(f"| play → wire after ready (ms) | {median_range(wire_ours)} | {median_range(wire_js)} (JS fetch) "
+          f"| {ratio(wire_ours, wire_js)} |")
+    print(f"| main-thread long tasks, cold start-up (count / ms) | {median_range(ours['cold_longtasks'])} / "
+          f"{median_range(ours['cold_longtask_ms'])} | {median_range(base['cold_longtasks'])} / "
+          f"{median_range(base['cold_longtask_ms'])} | |")
+    if playback:
+        print(f"| main-thread long tasks, start-up + {args.playback:.0f} s playback with pings, seeks, pauses "
+              f"| {playback['count']} ({playback['total_ms']:.0f} ms), {playback['requests']} requests tracked "
+              f"| | |")
+    print(f"| bytes transferred, cold (kB) | {median_range([b * 1000 for b in ours['cold_bytes']])} "
+          f"| {median_range([b * 1000 for b in base['cold_bytes']])} "
+          f"| {ratio(ours['cold_bytes'], base['cold_bytes'])} |")
+    print(f"| bytes transferred, warm reload (kB) | {median_range([b * 1000 for b in ours['warm_bytes']])} "
+          f"| {median_range([b * 1000 for b in base['warm_bytes']])} | |")
+    print(f"| requests, cold / warm | {median_range(ours['cold_requests'])} / {median_range(ours['warm_requests'])} "
+          f"| {median_range(base['cold_requests'])} / {median_range(base['warm_requests'])} | |")
+    if args.json:
+        args.json.write_text(json.dumps({"ours": ours, "baseline": base, "baseline_worker": base_worker,
+                                         "wire_ours": wire_ours, "wire_js": wire_js, "playback": playback}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
