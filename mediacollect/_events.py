@@ -47,6 +47,7 @@ class PlayerEvent(StrEnum):
     ENDED = "ended"
     ERROR = "error"
     DURATION = "durationchange"  # also loadedmetadata: the length became known
+    STATE = "statechange"  # mute, fullscreen, picture-in-picture or captions may have changed
     TEARDOWN = "teardown"  # the page or the player is going away
 
 
@@ -62,6 +63,9 @@ class Observation:
     ended: bool = False
     error_code: int | None = None
     error_message: str | None = None
+    # Standard player states the element is in (spec §4.7 names); None: the observer cannot tell.
+    states: frozenset[str] | None = None
+    dropped_frames: int | None = None  # getVideoPlaybackQuality().droppedVideoFrames
 
 
 @dataclass(frozen=True)

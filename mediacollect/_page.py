@@ -38,8 +38,15 @@ _SHIM_EVENTS = {
     "error": PlayerEvent.ERROR,
     "durationchange": PlayerEvent.DURATION,
     "loadedmetadata": PlayerEvent.DURATION,
+    "volumechange": PlayerEvent.STATE,
+    "enterpictureinpicture": PlayerEvent.STATE,
+    "leavepictureinpicture": PlayerEvent.STATE,
+    "statechange": PlayerEvent.STATE,  # fullscreen or captions changed
     "teardown": PlayerEvent.TEARDOWN,
 }
+# Element flags the shim reports -> standard player-state names (spec §3.11, MC-API spelling).
+_STATE_FLAGS = {"muted": "mute", "fullscreen": "fullScreen", "pip": "pictureInPicture",
+                "captions": "closedCaptioning"}
 
 
 def tracker_config(config_json: str | None, endpoint: str | None) -> TrackerConfig:
@@ -110,7 +117,15 @@ def observation(record: Mapping[str, Any]) -> Observation | None:
         ended=bool(record.get("ended", False)),
         error_code=record.get("error_code") if isinstance(record.get("error_code"), int) else None,
         error_message=str(record["error_message"])[:300] if record.get("error_message") else None,
+        states=_states(record),
+        dropped_frames=record["dropped"] if type(record.get("dropped")) is int else None,
     )
+
+
+def _states(record: Mapping[str, Any]) -> frozenset[str] | None:
+    if not any(flag in record for flag in _STATE_FLAGS):
+        return None  # a shim that does not report states: leave them alone
+    return frozenset(name for flag, name in _STATE_FLAGS.items() if record.get(flag) is True)
 
 
 def _number(value: Any) -> float | None:

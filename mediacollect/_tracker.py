@@ -73,6 +73,7 @@ class Tracker:
         self._chapter: ChapterInfo | None = None
         self._states_active: list[str] = []
         self._states_seen: set[str] = set()
+        self._element_states: set[str] = set()  # the part of _states_active the element reports
         self._content_started = False
         self._play_request_ts: int | None = None
         self._time_to_start: int | None = None
@@ -134,6 +135,25 @@ class Tracker:
 
     def observe(self, obs: Observation) -> list[ApiEvent]:
         """Feed one player observation; returns the API events it produces, in order."""
+        if obs.dropped_frames is not None:
+            self._qoe = replace(self._qoe, dropped_frames=obs.dropped_frames)
+        out = self._observe(obs)
+        if obs.states is not None and self.state in OPEN_STATES:
+            out += self._sync_element_states(obs.states, obs.ts)
+        return out
+
+    def _sync_element_states(self, states: frozenset[str], ts: int) -> list[ApiEvent]:
+        """Start/end the standard states the element reports (spec §4.7); states the integrator
+        started by hand are left alone."""
+        out: list[ApiEvent] = []
+        for name in sorted(self._element_states - states):
+            out += self.end_state(name, ts)
+        for name in sorted(states - self._element_states):
+            out += self.start_state(name, ts)
+        self._element_states = set(states)
+        return out
+
+    def _observe(self, obs: Observation) -> list[ApiEvent]:
         self._note_duration(obs.duration)
         if self._held:
             return self._hold(obs)
@@ -421,9 +441,29 @@ class Tracker:
         self._note_playhead(obs.playhead, obs.ts)
         self._play_request_ts = obs.ts
         self._time_to_start = None
+        states = list(self._states_active)
+        self._states_active.clear()
         out = self._start_session(obs.ts, resume=resume)
+        if resume:  # the expired session's chapter and states are still true (spec §4.10)
+            out += self._restate_context(obs.ts, states)
         if obs.event is PlayerEvent.PLAYING:  # autoplay reported only as playing
-            out += self.observe(obs)
+            out += self._observe(obs)
+        return out
+
+    def _restate_context(self, ts: int, states: list[str]) -> list[ApiEvent]:
+        """What a new session must be told again to continue this viewing: the open ad break
+        and ad, the open chapter, the active states (spec §4.7, §4.10, §4.17)."""
+        out: list[ApiEvent] = []
+        if self._ad_break is not None:
+            out.append(self._emit(EventType.AD_BREAK_START, ts, ad_break=self._ad_break))
+            if self._ad is not None:
+                out.append(self._emit(EventType.AD_START, ts, ad=self._ad, ad_break=self._ad_break,
+                                      custom_metadata=self._ad.custom_metadata))
+        if self._chapter is not None:
+            out.append(self._emit(EventType.CHAPTER_START, ts, chapter=self._chapter,
+                                  custom_metadata=self._chapter.custom_metadata))
+        for name in states:
+            out += self.start_state(name, ts)
         return out
 
     def _start_session(self, ts: int, *, resume: bool) -> list[ApiEvent]:
@@ -474,15 +514,7 @@ class Tracker:
         out = self._start_session(now, resume=True)
         if self._ad_break is not None:
             self._frozen_playhead = frozen
-            out.append(self._emit(EventType.AD_BREAK_START, now, ad_break=self._ad_break))
-            if self._ad is not None:
-                out.append(self._emit(EventType.AD_START, now, ad=self._ad, ad_break=self._ad_break,
-                                      custom_metadata=self._ad.custom_metadata))
-        if self._chapter is not None:
-            out.append(self._emit(EventType.CHAPTER_START, now, chapter=self._chapter,
-                                  custom_metadata=self._chapter.custom_metadata))
-        for name in states:
-            out += self.start_state(name, now)
+        out += self._restate_context(now, states)
         if playing:
             self._content_started = self._ad_break is None
             out.append(self._emit(EventType.PLAY, now, qoe=self._qoe_snapshot()))
@@ -496,10 +528,12 @@ class Tracker:
         self.state = state
         self._next_ping = None
         self._seek_settle_at = None
+        if state is not Playback.EXPIRED:  # an expired session is resumed with its states
+            self._states_active.clear()
+            self._element_states.clear()
         if state is Playback.CLOSED:
             self._ad_break = self._ad = self._chapter = None
             self._frozen_playhead = None
-            self._states_active.clear()
 
     def _enter(self, state: Playback, ts: int) -> None:
         if state in IDLE_STATES and self.state not in IDLE_STATES:

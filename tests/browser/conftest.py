@@ -58,13 +58,25 @@ def wait_ready(page: Page) -> None:
 
 
 def press_play(page: Page) -> dict[str, float]:
-    """Start playback as the viewer's click does, and note the moment and the position."""
+    """Start playback as the viewer's click does, and note the moment and the position.
+
+    The browser fires ``play`` in a later task than the press; while PyScript boots, a long task
+    can sit in between. ``fired()`` gives the moment the event really fired (what the shim must
+    record); ``ts`` is the press."""
     return page.evaluate(
         """() => {
             const v = document.getElementById('video');
             const pressed = {ts: Date.now(), playhead: v.currentTime,
                              ready: document.getElementById('tracker-status').textContent};
+            v.addEventListener('play', () => { window.__playFired = {ts: Date.now(), playhead: v.currentTime}; },
+                               {once: true});
             v.play();
             return pressed;
         }"""
     )
+
+
+def fired(page: Page) -> dict[str, float]:
+    """When and where the ``play`` that ``press_play`` caused actually fired."""
+    page.wait_for_function("window.__playFired !== undefined")
+    return page.evaluate("window.__playFired")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Playwright
 
-from tests.browser.conftest import press_play, wait_ready
+from tests.browser.conftest import fired, press_play, wait_ready
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS, Emulator, free_port, start_emulator, stop_emulator
 
 REQUIRED_PARAMS = {
@@ -92,11 +92,16 @@ def test_play_pressed_before_python_is_ready_keeps_the_press_time(page: Page, fr
     page.wait_for_selector("#video", state="attached")
     pressed = press_play(page)
     assert pressed["ready"] != "ready", "Python was already up; the test must press earlier"
+    event = fired(page)
     wait_ready(page)
+    ready_at = page.evaluate("Date.now()")
 
     sessions = wait_for(lambda: [s for s in fresh.sessions() if s["events"]])
     assert len(sessions) == 1
-    assert_session_start_matches(sessions[0]["events"][0]["body"], pressed)
+    body = sessions[0]["events"][0]["body"]
+    assert_session_start_matches(body, event)  # stamped when play fired, to the millisecond budget
+    assert body["playerTime"]["ts"] - pressed["ts"] < 1000  # the press, not Python's wake-up
+    assert ready_at - body["playerTime"]["ts"] > 1000, "the press must come well before Python is ready"
     page.wait_for_function(
         "sid => document.getElementById('session-id').textContent === sid", arg=sessions[0]["sid"]
     )

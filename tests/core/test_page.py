@@ -87,6 +87,7 @@ def test_shim_records() -> None:
     assert err is not None and (err.error_code, err.error_message, err.playhead, err.duration) == (
         4, "unsupported", 0.0, None)
     assert observation({"type": "timeupdate", "ts": 5}) is None
+    assert err.states is None and err.dropped_frames is None
     assert observation({"type": "play", "ts": "soon"}) is None
 
 
@@ -98,3 +99,13 @@ def test_log_lines() -> None:
     assert retry.status == "network" and "retrying in 1.5 s" in retry.text
     rejected = log_line(Report("rejected", "sessionStart", 1, 400, "<b>bad</b>"))
     assert rejected.is_error and rejected.text.endswith("rejected: <b>bad</b>")  # rendered as text by the page
+
+
+def test_shim_state_flags() -> None:
+    obs = observation({"type": "volumechange", "ts": 5, "playhead": 1, "muted": True, "fullscreen": False,
+                       "pip": True, "captions": False, "dropped": 3})
+    assert obs is not None and obs.event is PlayerEvent.STATE
+    assert obs.states == frozenset({"mute", "pictureInPicture"}) and obs.dropped_frames == 3
+    plain = observation({"type": "play", "ts": 5, "muted": False, "fullscreen": False, "pip": False,
+                         "captions": True, "dropped": True})
+    assert plain is not None and plain.states == frozenset({"closedCaptioning"}) and plain.dropped_frames is None

@@ -134,6 +134,11 @@ class Viewing(RuleBasedStateMachine):
     def state(self, dt: float, name: str, start: bool) -> None:
         self.integrator(dt, "start_state" if start else "end_state", name)
 
+    @rule(dt=delays, states=st.frozensets(st.sampled_from(["mute", "fullScreen", "pictureInPicture",
+                                                           "closedCaptioning"])))
+    def element_states(self, dt: float, states: frozenset[str]) -> None:
+        self.player(dt, P.STATE, states=states)
+
     @precondition(lambda self: self.run.tracker.next_deadline is not None)
     @rule(dt=st.floats(min_value=0, max_value=400, allow_nan=False))
     def time_passes(self, dt: float) -> None:
@@ -162,6 +167,18 @@ class Viewing(RuleBasedStateMachine):
             chapters = [k for k in kinds if k in (E.CHAPTER_START, E.CHAPTER_COMPLETE, E.CHAPTER_SKIP)]
             for a, b in pairwise(chapters):
                 assert not (a is not E.CHAPTER_START and b is not E.CHAPTER_START), chapters
+
+    @invariant()
+    def states_start_and_end_in_turn(self) -> None:
+        for events in sessions(self.run.events).values():
+            active: set[str] = set()
+            for event in events:
+                if event.type is E.STATE_START:
+                    assert event.state_name not in active, event
+                    active.add(event.state_name or "")
+                elif event.type is E.STATE_END:
+                    assert event.state_name in active, event
+                    active.discard(event.state_name or "")
 
     @invariant()
     def content_playhead_is_frozen_in_ads(self) -> None:

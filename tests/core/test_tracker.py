@@ -159,9 +159,10 @@ def test_a_long_pause_ends_the_session_and_the_next_play_resumes_it() -> None:
     run.advance(70)
     assert run.events[-1].type is E.SESSION_END and seconds(run.events[-1]) == 65
     assert run.tracker.state is Playback.EXPIRED and run.tracker.next_deadline is None
-    run.player(80, P.PLAY, 4.8)
-    resumed = run.events[-1]
-    assert resumed.type is E.SESSION_START and resumed.session == 2
+    out = run.player(80, P.PLAY, 4.8)
+    assert [(e.type, e.state_name) for e in out] == [(E.SESSION_START, None), (E.STATE_START, "fullScreen")]
+    resumed = out[0]
+    assert resumed.session == 2
     assert to_body(resumed)["params"]["media.resume"] is True
     assert resumed.playhead == 4.8
 
@@ -301,3 +302,36 @@ def test_qoe_known_before_the_play_rides_on_session_start() -> None:
     run.tracker.update_qoe(ms(0), bitrate=800_000)
     run.player(0, P.PLAY, 0)
     assert to_body(run.events[0])["qoeData"] == {"media.qoe.bitrate": 800_000}
+
+
+def test_element_states_follow_the_element_and_leave_integrator_states_alone() -> None:
+    run = Run.new()
+    muted = frozenset({"mute"})
+    out = run.player(0, P.PLAY, 0, states=muted)
+    assert [(e.type.value, e.state_name) for e in out] == [("sessionStart", None), ("stateStart", "mute")]
+    run.call(1, run.tracker.start_state, "inFocus")  # the integrator's own
+    run.player(2, P.PLAYING, 0, states=muted)  # nothing changed
+    run.player(3, P.STATE, 1, states=frozenset({"fullScreen"}))
+    run.player(4, P.STATE, 2, states=frozenset())
+    run.player(5, P.STATE, 3, states=None)  # an observer that cannot tell changes nothing
+    states = [(e.type.value, e.state_name, seconds(e)) for e in run.events if e.state_name]
+    assert states == [("stateStart", "mute", 0.001), ("stateStart", "inFocus", 1.0), ("stateEnd", "mute", 3.0),
+                      ("stateStart", "fullScreen", 3.001), ("stateEnd", "fullScreen", 4.0)]
+    assert run.tracker.active_states == ("inFocus",)
+
+
+def test_element_states_are_re_sent_in_a_new_session_after_completion() -> None:
+    run = Run.new()
+    run.player(0, P.PLAY, 0, states=frozenset({"mute"}))
+    run.player(0.1, P.PLAYING, 0, states=frozenset({"mute"}))
+    run.player(30, P.ENDED, 30, ended=True, states=frozenset({"mute"}))
+    out = run.player(40, P.PLAY, 0, states=frozenset({"mute"}))
+    assert [(e.type.value, e.state_name, e.session) for e in out] == [
+        ("sessionStart", None, 2), ("stateStart", "mute", 2)]
+
+
+def test_dropped_frames_ride_on_the_next_play() -> None:
+    run = started()
+    run.player(3, P.PAUSE, 2.8, dropped_frames=7)
+    run.player(4, P.PLAYING, 2.8)
+    assert to_body(run.events[-1])["qoeData"] == {"media.qoe.droppedFrames": 7}

@@ -1,0 +1,40 @@
+"""Player states come from the element itself: mute and captions, as a viewer toggles them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import Page
+
+from tests.browser.conftest import press_play, wait_ready
+from tests.browser.test_slice import wait_for
+from tests.helpers import Emulator
+
+
+def state_events(emulator: Emulator) -> list[tuple[str, str]]:
+    sessions = [s for s in emulator.sessions() if s["events"]]
+    if not sessions:
+        return []
+    return [(e["event_type"], e["body"]["params"]["media.state.name"]) for e in sessions[0]["events"]
+            if e["event_type"] in ("stateStart", "stateEnd")]
+
+
+def toggle(page: Page, script: str) -> None:
+    page.evaluate(f"() => {{ const v = document.getElementById('video'); {script}; }}")
+
+
+def test_mute_and_captions_as_the_viewer_toggles_them(page: Page, emulator: Emulator) -> None:
+    emulator.reset()
+    page.goto(emulator.page_url())
+    wait_ready(page)
+    press_play(page)
+    wait_for(lambda: state_events(emulator) == [("stateStart", "mute")])  # the demo video starts muted
+    toggle(page, "v.muted = false")
+    wait_for(lambda: len(state_events(emulator)) == 2)
+    toggle(page, "v.textTracks[0].mode = 'showing'")
+    wait_for(lambda: len(state_events(emulator)) == 3)
+    toggle(page, "v.muted = true")
+    toggle(page, "v.textTracks[0].mode = 'hidden'")
+    expected: list[Any] = [("stateStart", "mute"), ("stateEnd", "mute"), ("stateStart", "closedCaptioning"),
+                           ("stateStart", "mute"), ("stateEnd", "closedCaptioning")]
+    wait_for(lambda: state_events(emulator) == expected)
