@@ -49,6 +49,7 @@ class PlayerEvent(StrEnum):
     DURATION = "durationchange"  # also loadedmetadata: the length became known
     STATE = "statechange"  # mute, fullscreen, picture-in-picture or captions may have changed
     TEARDOWN = "teardown"  # the page or the player is going away
+    PAGE_CLOSED = "pageclosed"  # the page went away and its shim already sent sessionEnd
 
 
 @dataclass(frozen=True)

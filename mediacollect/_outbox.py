@@ -75,6 +75,9 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._queue)
 
+    def location(self, session: int) -> _wire.SessionLocation | None:
+        return self._sessions.get(session)
+
     def sid(self, session: int) -> str | None:
         location = self._sessions.get(session)
         return location.sid if location else None

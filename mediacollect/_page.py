@@ -43,6 +43,7 @@ _SHIM_EVENTS = {
     "leavepictureinpicture": PlayerEvent.STATE,
     "statechange": PlayerEvent.STATE,  # fullscreen or captions changed
     "teardown": PlayerEvent.TEARDOWN,
+    "pageclosed": PlayerEvent.PAGE_CLOSED,
 }
 # Element flags the shim reports -> standard player-state names (spec §3.11, MC-API spelling).
 _STATE_FLAGS = {"muted": "mute", "fullscreen": "fullScreen", "pip": "pictureInPicture",

@@ -163,6 +163,12 @@ class Tracker:
             return []
         if event is PlayerEvent.TEARDOWN:
             return self.end_session(obs.ts)
+        if event is PlayerEvent.PAGE_CLOSED:
+            # The page sent sessionEnd on its way out (page_close_spec); if it comes back (from
+            # the back/forward cache) the next play resumes the viewing in a new session.
+            if self.state in OPEN_STATES or self.state is Playback.COMPLETE:
+                self._leave_session(Playback.EXPIRED)
+            return []
         if self.state in (Playback.IDLE, Playback.COMPLETE, Playback.CLOSED, Playback.EXPIRED):
             if event not in SESSION_OPENING:
                 return []
@@ -365,6 +371,14 @@ class Tracker:
         event = self._emit(EventType.SESSION_END, now)
         self._leave_session(Playback.CLOSED)
         return [event]
+
+    def page_close_spec(self) -> tuple[float | None, bool] | None:
+        """What a page needs to end this session itself when it is closed (spec §4.13): the
+        playhead to report if it is frozen (an ad), and whether it is live (second of the day).
+        None when there is no session to end."""
+        if self.state not in OPEN_STATES and self.state is not Playback.COMPLETE:
+            return None
+        return self._frozen_playhead, self.is_live
 
     def renew(self, now: int, playhead: float | None = None) -> list[ApiEvent]:
         """The server lost the session (404/410, spec §4.17): a resumed session carrying the

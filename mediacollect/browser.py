@@ -137,14 +137,34 @@ def start_page(video_id: str = "video") -> Driver | None:
         clock=lambda: int(js.Date.now()),
         timeout=config.request_timeout,
         playhead=lambda: float(video.currentTime),
-        on_report=panel.report,
+        on_report=lambda report, request: on_report(report, request),
     )
+
+    armed: list[str | None] = [None]
+
+    def arm_page_close() -> None:
+        """Keep the shim able to send sessionEnd itself when the page goes away (the worker
+        may not outlive the page): the events URL of the open session and its playhead rule."""
+        spec = driver.tracker.page_close_spec()
+        location = driver.outbox.location(driver.tracker.session)
+        wanted = None
+        if spec is not None and location is not None:
+            frozen, live = spec
+            wanted = json.dumps({"url": location.events_url, "frozen": frozen, "live": live})
+        if wanted != armed[0]:
+            window.mediacollectShim.arm(wanted)
+            armed[0] = wanted
+
+    def on_report(report: Report, request: HttpRequest | None) -> None:
+        panel.report(report, request)
+        arm_page_close()
 
     def on_shim_event(raw: str) -> None:
         obs = _page.observation(json.loads(str(raw)))
         if obs is not None:
             driver.observe(obs)
             panel.playback(driver.tracker.state.value)
+            arm_page_close()
 
     handler = create_proxy(on_shim_event)
     _proxies.append(handler)

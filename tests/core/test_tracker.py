@@ -335,3 +335,15 @@ def test_dropped_frames_ride_on_the_next_play() -> None:
     run.player(3, P.PAUSE, 2.8, dropped_frames=7)
     run.player(4, P.PLAYING, 2.8)
     assert to_body(run.events[-1])["qoeData"] == {"media.qoe.droppedFrames": 7}
+
+
+def test_a_page_that_ended_the_session_itself_resumes_on_return() -> None:
+    run = started()
+    assert run.tracker.page_close_spec() == (None, False)
+    run.call(5, run.tracker.start_ad_break, AdBreakInfo(1), playhead=4.8)
+    assert run.tracker.page_close_spec() == (pytest.approx(4.8), False)
+    assert run.player(6, P.PAGE_CLOSED, 1.0) == []  # the shim sent sessionEnd
+    assert run.tracker.page_close_spec() is None and run.tracker.next_deadline is None
+    out = run.player(60, P.PLAY, 4.8)  # back from the back/forward cache
+    assert out[0].type is E.SESSION_START and to_body(out[0])["params"]["media.resume"] is True
+    assert Run.new().tracker.page_close_spec() is None
