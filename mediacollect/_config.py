@@ -47,6 +47,8 @@ class TrackerConfig:
     idle_timeout: float = 29 * 60.0
     max_session_duration: float = 24 * 3600.0 - 60.0  # renew before the 24 h limit
     request_timeout: float = 10.0  # seconds per HTTP request
+    # "granted": send at once; "pending": hold events until the page calls opt-in (opt-out drops them).
+    consent: str = "granted"
 
     def __post_init__(self) -> None:
         _check_url("endpoint", self.endpoint)
@@ -54,6 +56,8 @@ class TrackerConfig:
             _check_text(name, getattr(self, name), required=True)
         for name in ("visitor_id", "app_installation_id"):
             _check_text(name, getattr(self, name), required=False)
+        if self.consent not in ("granted", "pending"):
+            raise ConfigError("consent", "must be 'granted' or 'pending'")
         if self.enable_ssl is not None and not isinstance(self.enable_ssl, bool):
             raise ConfigError("enable_ssl", "must be true or false")
         if not _is_number(self.content_ping_interval) or not 1 <= self.content_ping_interval <= 60:

@@ -68,10 +68,31 @@ class Driver:
         """Send everything that can be sent now (tests and page hide use it)."""
         await self._pump()
 
+    def opt_in(self) -> None:
+        """The viewer consented: what was held is sent, in order."""
+        self.outbox.opt_in()
+        self._wake.set()
+
+    def opt_out(self) -> None:
+        """The viewer refused: nothing more is sent, what waited is dropped (and reported)."""
+        for report in self.outbox.opt_out():
+            self._report(report, None)
+
+    def nudge(self, *, network_back: bool = False) -> None:
+        """Something outside changed (the network came back, the tab became visible): send what
+        is due now instead of at the end of a backoff or a throttled timer."""
+        if network_back:
+            self.outbox.retry_now()
+        self._wake.set()
+
     def _queue(self, events: list[ApiEvent]) -> list[ApiEvent]:
-        self.outbox.push(events)
+        self._push(events)
         self._wake.set()
         return events
+
+    def _push(self, events: list[ApiEvent]) -> None:
+        for report in self.outbox.push(events):
+            self._report(report, None)
 
     async def _run(self) -> None:
         while True:
@@ -87,7 +108,7 @@ class Driver:
         deadline = self.tracker.next_deadline
         if deadline is not None and now >= deadline:
             playhead = self._playhead() if self._playhead is not None else None
-            self.outbox.push(self.tracker.tick(now, playhead))
+            self._push(self.tracker.tick(now, playhead))
         self._surface_warnings()
         while (request := self.outbox.next_request(self._clock())) is not None:
             try:
@@ -98,7 +119,7 @@ class Driver:
                 reports = self.outbox.on_response(response, self._clock())
             for report in reports:
                 if report.kind == "session-gone":
-                    self.outbox.push(self.tracker.renew(self._clock()))
+                    self._push(self.tracker.renew(self._clock()))
                 self._report(report, request)
 
     def _surface_warnings(self) -> None:

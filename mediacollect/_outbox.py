@@ -29,6 +29,8 @@ from .transport import HttpRequest, HttpResponse
 # still undelivered after that long can no longer land in its session.
 MAX_EVENT_AGE_MS = 10 * 60 * 1000
 MESSAGE_LIMIT = 300  # characters of a server message we keep
+# Events waiting at most (offline for hours, consent pending): about 2.5 h of pings.
+MAX_QUEUE = 1000
 
 LOCATION_UNREADABLE = (
     "the server answered 201 but its Location header is missing or unreadable; a browser can only "
@@ -60,17 +62,26 @@ class _Item:
 
 
 class Outbox:
-    def __init__(self, api_base: str, *, rand: Callable[[], float] | None = None) -> None:
+    """``consent``: ``"granted"`` sends; ``"pending"`` holds everything (bounded) until
+    ``opt_in``; ``"refused"`` (after ``opt_out``) drops the queue and every later event."""
+
+    def __init__(self, api_base: str, *, rand: Callable[[], float] | None = None, consent: str = "granted",
+                 max_queue: int = MAX_QUEUE) -> None:
         if rand is None:
             import random  # not at module import: it drags hashlib into the page's start-up
 
             rand = random.random
+        if consent not in ("granted", "pending", "refused"):
+            raise ValueError(f"consent must be granted, pending or refused, not {consent!r}")
         self._api_base = api_base
         self._rand = rand
         self._queue: deque[_Item] = deque()
         self._sessions: dict[int, _wire.SessionLocation] = {}
         self._in_flight: _Item | None = None
         self._sent_at = 0
+        self.consent = consent
+        self._max_queue = max_queue
+        self._refusal_reported = False
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -82,9 +93,49 @@ class Outbox:
         location = self._sessions.get(session)
         return location.sid if location else None
 
-    def push(self, events: Iterable[ApiEvent]) -> None:
+    def push(self, events: Iterable[ApiEvent]) -> list[Report]:
+        """Queue events in order; returns what had to be dropped (refused consent, a full queue)."""
+        reports: list[Report] = []
         for event in events:
+            if self.consent == "refused":
+                if not self._refusal_reported:
+                    reports.append(Report("dropped", event.type.value, event.session,
+                                          message="not sent: the viewer opted out of tracking"))
+                    self._refusal_reported = True
+                continue
             self._queue.append(_Item(event, _wire.encode(_wire.to_body(event))))
+            if len(self._queue) > self._max_queue:
+                reports.append(self._make_room())
+        return reports
+
+    def _make_room(self) -> Report:
+        """Drop one queued event: the oldest ping (the next one says the same), else the oldest
+        event that is neither in flight nor a sessionStart (its session's events need it)."""
+        candidates = [i for i in self._queue
+                      if i is not self._in_flight and i.event.type is not EventType.SESSION_START]
+        pings = [i for i in candidates if i.event.type is EventType.PING]
+        victim = (pings or candidates)[0]
+        self._queue.remove(victim)
+        return Report("dropped", victim.event.type.value, victim.event.session,
+                      message=f"not sent: more than {self._max_queue} events waiting")
+
+    def opt_in(self) -> None:
+        self.consent = "granted"
+        self._refusal_reported = False
+
+    def opt_out(self) -> list[Report]:
+        """Nothing more is sent; what waits is dropped (one report per event, with the reason)."""
+        self.consent = "refused"
+        dropped = [Report("dropped", i.event.type.value, i.event.session, message="not sent: the viewer opted out")
+                   for i in self._queue if i is not self._in_flight]
+        self._queue = deque(i for i in self._queue if i is self._in_flight)
+        self._refusal_reported = bool(dropped)
+        return dropped
+
+    def retry_now(self) -> None:
+        """The network is back (or the page visible again): end the head's backoff early."""
+        if self._queue and self._in_flight is None:
+            self._queue[0].not_before = 0
 
     @property
     def busy(self) -> bool:
@@ -92,13 +143,14 @@ class Outbox:
 
     @property
     def next_deadline(self) -> int | None:
-        if self._in_flight is not None or not self._queue:
+        if self._in_flight is not None or not self._queue or self.consent != "granted":
             return None
         return self._queue[0].not_before
 
     def next_request(self, now: int) -> HttpRequest | None:
-        """The request to send now, or None (one already in flight, queue empty, backing off)."""
-        if self._in_flight is not None or not self._queue:
+        """The request to send now, or None (one already in flight, queue empty, backing off,
+        no consent yet)."""
+        if self._in_flight is not None or not self._queue or self.consent != "granted":
             return None
         head = self._queue[0]
         if head.not_before > now:

@@ -129,6 +129,15 @@ def _states(record: Mapping[str, Any]) -> frozenset[str] | None:
     return frozenset(name for flag, name in _STATE_FLAGS.items() if record.get(flag) is True)
 
 
+# Page signals that are not player events: what the driver should do about them.
+CONTROLS = {"online": "network-back", "visible": "wake", "hidden": "wake", "opt-in": "opt-in", "opt-out": "opt-out"}
+
+
+def control(record: Mapping[str, Any]) -> str | None:
+    """``network-back``, ``wake``, ``opt-in`` or ``opt-out`` for a page signal, else None."""
+    return CONTROLS.get(str(record.get("type")))
+
+
 def _number(value: Any) -> float | None:
     if value == "Infinity":
         return math.inf

@@ -132,7 +132,7 @@ def start_page(video_id: str = "video") -> Driver | None:
 
     driver = Driver(
         Tracker(config, media),
-        Outbox(config.api_base),
+        Outbox(config.api_base, consent=config.consent),
         PyodideHttpTransport(),
         clock=lambda: int(js.Date.now()),
         timeout=config.request_timeout,
@@ -160,7 +160,15 @@ def start_page(video_id: str = "video") -> Driver | None:
         arm_page_close()
 
     def on_shim_event(raw: str) -> None:
-        obs = _page.observation(json.loads(str(raw)))
+        record = json.loads(str(raw))
+        command = _page.control(record)
+        if command == "opt-in":
+            driver.opt_in()
+        elif command == "opt-out":
+            driver.opt_out()
+        elif command is not None:
+            driver.nudge(network_back=command == "network-back")
+        obs = _page.observation(record)
         if obs is not None:
             driver.observe(obs)
             panel.playback(driver.tracker.state.value)

@@ -54,6 +54,7 @@ class UrllibTransport:
     def _send(request: HttpRequest, timeout: float) -> HttpResponse:
         # Imported here: urllib.request pulls in http.client, email and ssl, which would cost the
         # browser page ~0.45 s of start-up for a transport it never uses.
+        import http.client
         import urllib.error
         import urllib.request
 
@@ -66,8 +67,8 @@ class UrllibTransport:
         except urllib.error.HTTPError as err:
             with err:
                 return HttpResponse(err.code, lower_headers(err.headers.items()), err.read())
-        except (OSError, urllib.error.URLError) as err:
-            raise TransportError(str(err)) from err
+        except (OSError, urllib.error.URLError, http.client.HTTPException) as err:  # incl. a cut-off answer
+            raise TransportError(f"{type(err).__name__}: {err}") from err
 
 
 class MemoryTransport:

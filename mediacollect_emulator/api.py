@@ -46,6 +46,7 @@ class Fault:
     message: str = "fault injected by the emulator"
     retry_after: str | None = None
     delay_ms: int = 0
+    drop: bool = False  # cut the connection mid-answer: the client sees a network error
 
     def matches(self, endpoint: str, event_type: str | None) -> bool:
         return (self.endpoint in (None, endpoint)) and (self.event_type in (None, event_type))
@@ -131,6 +132,19 @@ async def read_json(request: Request) -> Any:
     return body
 
 
+class DroppedConnection(Response):
+    """Starts an answer, then breaks the connection: what a client sees when a network drops."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=200)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"100"), (b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b"{", "more_body": True})
+        raise ConnectionAbortedError("fault: connection dropped by the emulator")
+
+
 def create_api_app(store: Store, *, expose_location: bool = True) -> Starlette:
     state = EmulatorState(store, expose_location=expose_location)
 
@@ -162,6 +176,10 @@ def create_api_app(store: Store, *, expose_location: bool = True) -> Starlette:
         if fault is not None:
             if fault.delay_ms:
                 await asyncio.sleep(fault.delay_ms / 1000)
+            if fault.drop:
+                store.record(method="POST", path=request.url.path, sid=sid, event_type=event_type, status=0,
+                             message="connection dropped (fault)", headers=headers, body=body)
+                return DroppedConnection()
             if fault.status is not None:
                 extra = {"Retry-After": fault.retry_after} if fault.retry_after else None
                 return done(fault.status, fault.message, extra)
@@ -226,7 +244,7 @@ def create_api_app(store: Store, *, expose_location: bool = True) -> Starlette:
             if not isinstance(fault.delay_ms, int) or not 0 <= fault.delay_ms <= 60_000:
                 raise BadRequest("fault: delay_ms must be an integer from 0 to 60000")
             if not all(isinstance(v, str | None) for v in (fault.event_type, fault.endpoint, fault.retry_after)) \
-                    or not isinstance(fault.message, str):
+                    or not isinstance(fault.message, str) or not isinstance(fault.drop, bool):
                 raise BadRequest("fault: event_type, endpoint, retry_after and message must be strings")
         except BadRequest as err:
             return JSONResponse({"message": err.message}, status_code=err.status)
@@ -234,6 +252,14 @@ def create_api_app(store: Store, *, expose_location: bool = True) -> Starlette:
             return JSONResponse({"message": f"fault: {err}"}, status_code=400)
         state.faults.append(fault)
         return JSONResponse({"faults": len(state.faults)}, status_code=201)
+
+    async def close_session(request: Request) -> Response:
+        """Close a session as the server would after a timeout: its next event gets 410."""
+        sid = request.path_params["sid"]
+        if store.session_state(sid) is None:
+            return JSONResponse({"message": "no such session"}, status_code=404)
+        store.close_session(sid)
+        return JSONResponse({"closed": sid})
 
     async def reset(request: Request) -> Response:
         store.reset()
@@ -247,6 +273,7 @@ def create_api_app(store: Store, *, expose_location: bool = True) -> Starlette:
         Route("/_emulator/sessions", list_sessions, methods=["GET"]),
         Route("/_emulator/sessions/{sid}", one_session, methods=["GET"]),
         Route("/_emulator/requests", list_requests, methods=["GET"]),
+        Route("/_emulator/sessions/{sid}/close", close_session, methods=["POST"]),
         Route("/_emulator/faults", faults, methods=["POST", "DELETE"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
     ]

@@ -71,6 +71,7 @@ def test_a_viewing_reaches_the_emulator_in_order_with_pings(emulator: Emulator) 
 
 def test_retries_and_renewal_against_the_emulator(emulator: Emulator) -> None:
     emulator.reset()
+    emulator.post("/_emulator/faults", {"drop": True, "count": 1, "endpoint": "sessions"})
     emulator.post("/_emulator/faults", {"status": 503, "count": 1, "endpoint": "events", "retry_after": "1"})
     emulator.post("/_emulator/faults", {"status": 410, "count": 1, "event_type": "pauseStart"})
     reports: list[Report] = []
@@ -91,6 +92,7 @@ def test_retries_and_renewal_against_the_emulator(emulator: Emulator) -> None:
     renewed = second["events"]
     assert renewed[0]["body"]["params"]["media.resume"] is True
     assert [e["event_type"] for e in renewed][:2] == ["sessionStart", "pauseStart"]
-    retry = next(r for r in reports if r.kind == "retry")
+    dropped, retry = [r for r in reports if r.kind == "retry"][:2]
+    assert dropped.status is None and dropped.event_type == "sessionStart" and "IncompleteRead" in dropped.message
     assert retry.status == 503 and retry.retry_in_ms == 1000
     assert any(r.kind == "session-gone" and r.status == 410 for r in reports)

@@ -116,3 +116,50 @@ def test_an_event_older_than_the_server_window_is_given_up_with_a_report() -> No
     outbox.next_request(late)
     reports = outbox.on_error("TimeoutError", late)
     assert reports[0].kind == "dropped" and "gave up after 1 attempts" in reports[0].message
+
+
+def test_pending_consent_holds_in_order_until_opt_in() -> None:
+    outbox = Outbox(API, consent="pending")
+    outbox.push(events())
+    assert outbox.next_request(0) is None and outbox.next_deadline is None
+    outbox.opt_in()
+    first = outbox.next_request(1)
+    assert first is not None and json.loads(first.body)["eventType"] == "sessionStart"
+
+
+def test_opt_out_drops_what_waits_and_everything_after() -> None:
+    outbox = Outbox(API, consent="pending")
+    outbox.push(events())
+    dropped = outbox.opt_out()
+    assert [(r.kind, r.event_type) for r in dropped] == [
+        ("dropped", "sessionStart"), ("dropped", "play"), ("dropped", "pauseStart")]
+    assert outbox.push(events()) == [] and len(outbox) == 0  # already reported
+    assert outbox.next_request(5) is None
+
+
+def test_a_full_queue_drops_the_oldest_ping_first_and_says_so() -> None:
+    from mediacollect import EventType
+
+    outbox = Outbox(API, consent="pending", max_queue=3)
+    batch = events()  # sessionStart, play, pauseStart
+    ping = ApiEvent(EventType.PING, 1.0, batch[-1].ts + 1, 1)
+    assert outbox.push([*batch, ping]) == [outbox_report("ping")]
+    assert [r.event_type for r in outbox.push([ping, ping])] == ["ping", "ping"]
+    later = ApiEvent(EventType.PAUSE_START, 1.0, ping.ts + 1, 1)
+    assert outbox.push([later]) == [outbox_report("play")]  # no ping left: the oldest event goes
+
+
+def outbox_report(event_type: str):  # type: ignore[no-untyped-def]
+    from mediacollect import Report
+
+    return Report("dropped", event_type, 1, message="not sent: more than 3 events waiting")
+
+
+def test_retry_now_ends_a_backoff_when_the_network_is_back() -> None:
+    outbox = Outbox(API, rand=lambda: 0.9)
+    outbox.push(events())
+    outbox.next_request(0)
+    outbox.on_error("NetworkError", 1)
+    assert outbox.next_request(2) is None
+    outbox.retry_now()
+    assert outbox.next_request(2) is not None

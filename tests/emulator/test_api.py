@@ -135,3 +135,11 @@ def test_faults_are_scripted_and_consumed(client: TestClient) -> None:
     assert client.delete("/_emulator/faults").json() == {"faults": 0}
     assert client.post("/_emulator/reset").json() == {"reset": True}
     assert client.get("/_emulator/sessions").json() == []
+
+
+def test_server_side_close_then_410(client: TestClient) -> None:
+    sid = start_session(client)
+    assert client.post(f"/_emulator/sessions/{sid}/close").json() == {"closed": sid}
+    play = {"playerTime": {"playhead": 0, "ts": 2}, "eventType": "play"}
+    assert post(client, f"/api/v1/sessions/{sid}/events", play).status_code == 410
+    assert client.post("/_emulator/sessions/nope/close").status_code == 404
