@@ -137,7 +137,12 @@ class Tracker:
         """Feed one player observation; returns the API events it produces, in order."""
         if obs.dropped_frames is not None:
             self._qoe = replace(self._qoe, dropped_frames=obs.dropped_frames)
-        out = self._observe(obs)
+        out: list[ApiEvent] = []
+        if self._seek_settle_at is not None and obs.ts >= self._seek_settle_at:
+            # The seek had settled before this happened, even if tick() was not called in time
+            # (a worker busy with a slow request): settle it first, by the observation's clock.
+            out += self._settle_seek()
+        out += self._observe(obs)
         if obs.states is not None and self.state in OPEN_STATES:
             out += self._sync_element_states(obs.states, obs.ts)
         return out
@@ -180,6 +185,8 @@ class Tracker:
             return self._player_error(obs)
         if event is PlayerEvent.ENDED:
             return [] if self.in_ad_break else self._complete(obs.ts)
+        if event is PlayerEvent.PAUSE and obs.ended and not self.in_ad_break:
+            return []  # the pause a browser fires as the content ends: sessionComplete says it all
         if self.in_ad_break and event in (PlayerEvent.SEEKING, PlayerEvent.SEEKED):
             return []  # the ad's own element position is not content (spec §4.5)
         if self.state is Playback.SEEKING:

@@ -109,7 +109,7 @@ def test_ended_completes_the_open_chapter_then_the_session() -> None:
     run.call(1, run.tracker.start_chapter, ChapterInfo(1, 0, 30))
     run.player(30, P.PAUSE, 30, ended=True)  # browsers pause just before "ended"
     run.player(30, P.ENDED, 30, ended=True)
-    assert types(run)[2:] == ["chapterStart", "pauseStart", "chapterComplete", "sessionComplete"]
+    assert types(run)[2:] == ["chapterStart", "chapterComplete", "sessionComplete"]
     assert run.tracker.next_deadline is None
     # Playing again is a new viewing: a new session.
     run.player(40, P.PLAY, 0)
@@ -347,3 +347,12 @@ def test_a_page_that_ended_the_session_itself_resumes_on_return() -> None:
     out = run.player(60, P.PLAY, 4.8)  # back from the back/forward cache
     assert out[0].type is E.SESSION_START and to_body(out[0])["params"]["media.resume"] is True
     assert Run.new().tracker.page_close_spec() is None
+
+
+def test_a_seek_settles_by_the_observations_clock_when_tick_comes_late() -> None:
+    run = started()
+    tracker = run.tracker
+    for event, ts, paused in ((P.SEEKING, 5.0, False), (P.SEEKED, 5.1, False), (P.PLAYING, 5.11, False),
+                              (P.PAUSE, 6.0, True), (P.PLAY, 7.0, False), (P.PLAYING, 7.01, False)):
+        run.events += tracker.observe(Observation(event, ms(ts), 2.0, paused=paused))  # no tick in between
+    assert types(run)[2:] == ["pauseStart", "play", "pauseStart", "play"]

@@ -98,7 +98,7 @@ def test_the_page_preloads_only_files_that_exist() -> None:
 
     html = (ROOT / "index.html").read_text()
     hrefs = re.findall(r'<link rel="(?:modulepreload|preload)" href="([^"]+)"', html)
-    assert len(hrefs) >= 4
+    assert len(hrefs) >= 3
     sources = {
         "/vendor/pyscript-": ROOT / "node_modules" / "@pyscript" / "core" / "dist",
         "/vendor/pyodide-": ROOT / "node_modules" / "pyodide",

@@ -1,0 +1,177 @@
+"""Delivery under everyday faults, in the real page against the real emulator.
+
+Each scenario checks what the emulator accepted: every viewer action produced exactly one
+accepted event, in order, with no duplicates (pings aside: their cadence is tested elsewhere).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, Page
+
+from tests.browser.conftest import press_play, wait_ready
+from tests.browser.test_slice import wait_for
+from tests.helpers import Emulator
+
+LONG_TASKS = """
+window.__longTasks = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) window.__longTasks.push({start: e.startTime, duration: e.duration});
+}).observe({type: "longtask", buffered: true});
+"""
+
+
+@pytest.fixture
+def fresh(emulator: Emulator) -> Iterator[Emulator]:
+    emulator.reset()
+    yield emulator
+    emulator.post("/_emulator/faults", None, method="DELETE")
+
+
+def accepted(emulator: Emulator) -> list[list[str]]:
+    """Per session, the accepted non-ping events as 'type' or 'stateStart:mute'."""
+    out = []
+    for session in emulator.sessions():
+        names = []
+        for event in session["events"]:
+            kind = event["event_type"]
+            if kind == "ping":
+                continue
+            state = (event["body"].get("params") or {}).get("media.state.name")
+            names.append(f"{kind}:{state}" if state else kind)
+        out.append(names)
+    return out
+
+
+def assert_no_duplicates(emulator: Emulator) -> None:
+    bodies = [(s["sid"], e["body"]["playerTime"]["ts"]) for s in emulator.sessions() for e in s["events"]]
+    assert len(bodies) == len(set(bodies)), "an event was accepted twice"
+    for session in emulator.sessions():
+        ts = [e["body"]["playerTime"]["ts"] for e in session["events"]]
+        assert ts == sorted(ts), "events must be accepted in order"
+
+
+def video(page: Page, script: str) -> Any:
+    return page.evaluate(f"() => {{ const v = document.getElementById('video'); return {script}; }}")
+
+
+def start(page: Page, emulator: Emulator) -> None:
+    page.goto(emulator.page_url())
+    wait_ready(page)
+    press_play(page)
+    wait_for(lambda: accepted(emulator) == [["sessionStart", "stateStart:mute", "play"]])
+
+
+def test_a_burst_of_503s_loses_nothing(page: Page, fresh: Emulator) -> None:
+    start(page, fresh)
+    fresh.post("/_emulator/faults", {"status": 503, "count": 5, "endpoint": "events"})
+    video(page, "v.pause()")
+    page.wait_for_timeout(500)
+    video(page, "v.play()")
+    wait_for(lambda: accepted(fresh)[0][3:] == ["pauseStart", "play"], timeout=60)
+    assert len([r for r in fresh.get("/_emulator/requests") if r["status"] == 503]) == 5
+    page.wait_for_selector('#request-log .request[data-status="503"]')
+    assert_no_duplicates(fresh)
+
+
+def test_offline_for_30_s_then_everything_arrives(context: BrowserContext, fresh: Emulator) -> None:
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    start(page, fresh)
+    context.set_offline(True)
+    video(page, "v.pause()")
+    page.wait_for_timeout(1000)
+    video(page, "v.play()")
+    page.wait_for_selector('#request-log .request[data-status="network"]')
+    page.wait_for_timeout(29_000)
+    assert accepted(fresh) == [["sessionStart", "stateStart:mute", "play"]], "nothing can arrive while offline"
+    back = time.monotonic()
+    context.set_offline(False)
+    wait_for(lambda: accepted(fresh)[0][3:] == ["pauseStart", "play"], timeout=20)
+    assert time.monotonic() - back < 10, "the network coming back must be noticed, not waited out"
+    assert_no_duplicates(fresh)
+
+
+def test_a_slow_api_never_blocks_the_page(context: BrowserContext, fresh: Emulator) -> None:
+    context.add_init_script(LONG_TASKS)
+    page = context.new_page()
+    start(page, fresh)
+    ready_at = page.evaluate("performance.now()")
+    fresh.post("/_emulator/faults", {"delay_ms": 2000, "count": 10})
+    for script in ("v.pause()", "v.play()", "v.currentTime = 2", "v.pause()", "v.play()"):
+        video(page, script)
+        page.wait_for_timeout(1000)  # lets a seek settle: a seek storm is one pause/play pair
+    # The page answers at once while requests take 2 s each.
+    started = time.monotonic()
+    assert video(page, "v.paused") is False
+    assert time.monotonic() - started < 0.5
+    expected = ["pauseStart", "play", "pauseStart", "play", "pauseStart", "play"]
+    wait_for(lambda: accepted(fresh)[0][3:9] == expected, timeout=60)
+    late_tasks = [t for t in page.evaluate("window.__longTasks") if t["start"] > ready_at]
+    assert late_tasks == [], "tracking must not put long tasks on the main thread"
+    assert_no_duplicates(fresh)
+
+
+def test_a_session_closed_by_the_server_is_resumed(page: Page, fresh: Emulator) -> None:
+    start(page, fresh)
+    [first] = fresh.get("/_emulator/sessions")
+    fresh.post(f"/_emulator/sessions/{first['sid']}/close")
+    video(page, "v.pause()")
+    wait_for(lambda: len(accepted(fresh)) == 2 and accepted(fresh)[1][-1] == "pauseStart")
+    video(page, "v.play()")
+    wait_for(lambda: accepted(fresh)[1][-1] == "play")
+    assert accepted(fresh) == [["sessionStart", "stateStart:mute", "play"],
+                               ["sessionStart", "stateStart:mute", "pauseStart", "play"]]
+    resumed = fresh.sessions()[1]["events"][0]["body"]
+    assert resumed["params"]["media.resume"] is True
+    page.wait_for_selector('#request-log .request[data-event-type="pauseStart"][data-status="410"]')
+    page.wait_for_function(f"document.getElementById('session-id').textContent === {fresh.sessions()[1]['sid']!r}")
+    assert_no_duplicates(fresh)
+
+
+def test_a_400_for_one_event_is_reported_and_the_rest_delivered(page: Page, fresh: Emulator) -> None:
+    start(page, fresh)
+    message = "pauseStart: refused by this test"
+    fresh.post("/_emulator/faults", {"status": 400, "event_type": "pauseStart", "message": message})
+    video(page, "v.pause()")
+    page.wait_for_timeout(500)
+    video(page, "v.play()")
+    wait_for(lambda: accepted(fresh)[0][3:] == ["play"])
+    error = page.wait_for_selector("#tracker-error:not([hidden])")
+    assert message in (error.text_content() or "")
+    assert_no_duplicates(fresh)
+
+
+# What a consent manager does before the tracker starts: the page's settings say "pending".
+# (Playwright's request routing cannot rewrite the page: it breaks the worker's synchronous XHR.)
+PENDING_CONSENT = """
+document.addEventListener("DOMContentLoaded", () => {
+  const block = document.getElementById("mediacollect-config");
+  block.textContent = JSON.stringify({...JSON.parse(block.textContent), consent: "pending"});
+});
+"""
+
+
+def test_nothing_before_consent_then_in_order_and_nothing_after_opt_out(context: BrowserContext,
+                                                                         fresh: Emulator) -> None:
+    context.add_init_script(PENDING_CONSENT)
+    page = context.new_page()
+    page.goto(fresh.page_url())
+    wait_ready(page)
+    pressed = press_play(page)
+    page.wait_for_timeout(2000)
+    assert fresh.get("/_emulator/requests") == [], "nothing may be sent before consent"
+    page.evaluate("mediacollect.optIn()")
+    wait_for(lambda: accepted(fresh) == [["sessionStart", "stateStart:mute", "play"]])
+    start_body = fresh.sessions()[0]["events"][0]["body"]
+    assert abs(start_body["playerTime"]["ts"] - pressed["ts"]) < 1000, "held events keep their own time"
+    page.evaluate("mediacollect.optOut()")
+    count = len(fresh.get("/_emulator/requests"))
+    video(page, "v.pause()")
+    page.wait_for_timeout(2500)
+    assert len(fresh.get("/_emulator/requests")) == count, "nothing may be sent after opt-out"
+    page.wait_for_selector('#request-log .request[data-status="dropped"]')
