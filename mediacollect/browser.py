@@ -130,56 +130,63 @@ def start_page(video_id: str = "video") -> Driver | None:
     if endpoint is not None:
         endpoint.textContent = config.endpoint
 
-    driver = Driver(
-        Tracker(config, media),
-        Outbox(config.api_base, consent=config.consent),
-        PyodideHttpTransport(),
-        clock=lambda: int(js.Date.now()),
-        timeout=config.request_timeout,
-        playhead=lambda: float(video.currentTime),
-        on_report=lambda report, request: on_report(report, request),
-    )
-
-    armed: list[str | None] = [None]
-
-    def arm_page_close() -> None:
-        """Keep the shim able to send sessionEnd itself when the page goes away (the worker
-        may not outlive the page): the events URL of the open session and its playhead rule."""
-        spec = driver.tracker.page_close_spec()
-        location = driver.outbox.location(driver.tracker.session)
-        wanted = None
-        if spec is not None and location is not None:
-            frozen, live = spec
-            wanted = json.dumps({"url": location.events_url, "frozen": frozen, "live": live})
-        if wanted != armed[0]:
-            window.mediacollectShim.arm(wanted)
-            armed[0] = wanted
-
-    def on_report(report: Report, request: HttpRequest | None) -> None:
-        panel.report(report, request)
-        arm_page_close()
-
-    def on_shim_event(raw: str) -> None:
-        record = json.loads(str(raw))
-        command = _page.control(record)
-        if command == "opt-in":
-            driver.opt_in()
-        elif command == "opt-out":
-            driver.opt_out()
-        elif command is not None:
-            driver.nudge(network_back=command == "network-back")
-        obs = _page.observation(record)
-        if obs is not None:
-            driver.observe(obs)
-            panel.playback(driver.tracker.state.value)
-            arm_page_close()
-
-    handler = create_proxy(on_shim_event)
+    binding = PageBinding(config, media, video, panel)
+    handler = create_proxy(binding.on_shim_event)
     _proxies.append(handler)
-    driver.start()
+    binding.driver.start()
     window.mediacollectShim.connect(handler)
     panel.status("ready")
     # Import the HTTP layer now, while the viewer has not pressed play yet, rather than on the
     # first request (0.3-0.4 s in Pyodide); queued ahead of any shim event.
     asyncio.get_event_loop().call_soon(PyodideHttpTransport.prepare)
-    return driver
+    return binding.driver
+
+
+class PageBinding:
+    """One tracked element: shim records in, the driver's reports out to the panel, and the
+    shim kept armed to end the session itself if the page goes away."""
+
+    def __init__(self, config: TrackerConfig, media: MediaConfig, video: Any, panel: Panel) -> None:
+        self.panel = panel
+        self.driver = Driver(
+            Tracker(config, media),
+            Outbox(config.api_base, consent=config.consent),
+            PyodideHttpTransport(),
+            clock=lambda: int(js.Date.now()),
+            timeout=config.request_timeout,
+            playhead=lambda: float(video.currentTime),
+            on_report=self.on_report,
+        )
+        self._armed: str | None = None
+
+    def on_shim_event(self, raw: str) -> None:
+        record = json.loads(str(raw))
+        command = _page.control(record)
+        if command == "opt-in":
+            self.driver.opt_in()
+        elif command == "opt-out":
+            self.driver.opt_out()
+        elif command is not None:
+            self.driver.nudge(network_back=command == "network-back")
+        obs = _page.observation(record)
+        if obs is not None:
+            self.driver.observe(obs)
+            self.panel.playback(self.driver.tracker.state.value)
+            self.arm_page_close()
+
+    def on_report(self, report: Report, request: HttpRequest | None) -> None:
+        self.panel.report(report, request)
+        self.arm_page_close()
+
+    def arm_page_close(self) -> None:
+        """Give the shim what it needs to send sessionEnd on pagehide (the worker may not
+        outlive the page): the open session's events URL and its playhead rule."""
+        spec = self.driver.tracker.page_close_spec()
+        location = self.driver.outbox.location(self.driver.tracker.session)
+        wanted = None
+        if spec is not None and location is not None:
+            frozen, live = spec
+            wanted = json.dumps({"url": location.events_url, "frozen": frozen, "live": live})
+        if wanted != self._armed:
+            window.mediacollectShim.arm(wanted)
+            self._armed = wanted
