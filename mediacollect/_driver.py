@@ -68,6 +68,12 @@ class Driver:
         """Send everything that can be sent now (tests and page hide use it)."""
         await self._pump()
 
+    def restore(self, snapshot: object) -> None:
+        """Undelivered events an earlier page load stored (``outbox.snapshot()``): sent first."""
+        for report in self.outbox.restore(snapshot, self._clock()):
+            self._report(report, None)
+        self._wake.set()
+
     def opt_in(self) -> None:
         """The viewer consented: what was held is sent, in order."""
         self.outbox.opt_in()

@@ -19,6 +19,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from . import _wire
 from ._events import ApiEvent, EventType
@@ -131,6 +132,54 @@ class Outbox:
         self._queue = deque(i for i in self._queue if i is self._in_flight)
         self._refusal_reported = bool(dropped)
         return dropped
+
+    def snapshot(self) -> dict[str, Any]:
+        """What is still undelivered, as plain JSON data a page can store and a later page load
+        can ``restore``: each event's body and the session it belongs to (with its events URL
+        once the sid is known)."""
+        sessions = {item.event.session for item in self._queue}
+        return {
+            "version": 1,
+            "items": [{"session": i.event.session, "type": i.event.type.value, "ts": i.event.ts,
+                       "playhead": i.event.playhead, "body": i.body.decode()} for i in self._queue],
+            "sessions": {str(n): {"version": loc.version, "sid": loc.sid, "url": loc.url}
+                         for n, loc in self._sessions.items() if n in sessions},
+        }
+
+    def restore(self, snapshot: Any, now: int) -> list[Report]:
+        """Put the undelivered events of an earlier page load at the head of the queue, in their
+        order, each session closed by a ``sessionEnd`` (that page is gone). Sessions the server
+        has already closed (their last event is older than its 10 min window) are dropped and
+        reported: their events can no longer land anywhere."""
+        try:
+            items = list(snapshot["items"])
+            locations = {int(n): _wire.SessionLocation(str(loc["version"]), str(loc["sid"]), str(loc["url"]))
+                         for n, loc in dict(snapshot["sessions"]).items()}
+            by_session: dict[int, list[dict[str, Any]]] = {}
+            for item in items:
+                by_session.setdefault(int(item["session"]), []).append(item)
+        except (KeyError, TypeError, ValueError):
+            return [Report("dropped", "", 0, message="stored events from an earlier page were unreadable")]
+        restored: list[_Item] = []
+        reports: list[Report] = []
+        for index, (old, entries) in enumerate(sorted(by_session.items()), start=1):
+            session = -index  # earlier page loads' sessions never collide with this tracker's
+            last = entries[-1]
+            known = old in locations
+            if now - int(last["ts"]) > MAX_EVENT_AGE_MS or (not known and entries[0]["type"] != "sessionStart"):
+                reports += [Report("dropped", e["type"], session, message="not sent: stored by an earlier page "
+                                   "and too old for its session (10 min)") for e in entries]
+                continue
+            if known:
+                self._sessions[session] = locations[old]
+            for entry in entries:
+                event = ApiEvent(EventType(entry["type"]), float(entry["playhead"]), int(entry["ts"]), session)
+                restored.append(_Item(event, str(entry["body"]).encode()))
+            if last["type"] != EventType.SESSION_END.value:
+                end = ApiEvent(EventType.SESSION_END, float(last["playhead"]), int(last["ts"]) + 1, session)
+                restored.append(_Item(end, _wire.encode(_wire.to_body(end))))
+        self._queue.extendleft(reversed(restored))
+        return reports
 
     def retry_now(self) -> None:
         """The network is back (or the page visible again): end the head's backoff early."""

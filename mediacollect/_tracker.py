@@ -49,9 +49,12 @@ CHAPTER_END_TOLERANCE = 1.0
 class Tracker:
     """One viewing of one media item, possibly over several server sessions (renewals)."""
 
-    def __init__(self, config: TrackerConfig, media: MediaConfig) -> None:
+    def __init__(self, config: TrackerConfig, media: MediaConfig, *, resume: bool = False) -> None:
+        """``resume``: this viewing continues one an earlier page load was tracking (a reload),
+        so the first sessionStart says ``media.resume`` (spec §4.12)."""
         self._config = config
         self._media = media
+        self._resume_next = resume
         self.state = Playback.IDLE
         self.session = 0  # how many sessionStarts so far; ApiEvent.session refers to it
         self.warnings: list[str] = []  # things dropped on purpose, for the integrator's log
@@ -458,7 +461,8 @@ class Tracker:
             self._playhead_ts = ts
 
     def _open_session(self, obs: Observation) -> list[ApiEvent]:
-        resume = self.state is Playback.EXPIRED
+        resume = self.state is Playback.EXPIRED or self._resume_next
+        self._resume_next = False
         self._note_playhead(obs.playhead, obs.ts)
         self._play_request_ts = obs.ts
         self._time_to_start = None

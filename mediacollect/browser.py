@@ -148,8 +148,12 @@ class PageBinding:
 
     def __init__(self, config: TrackerConfig, media: MediaConfig, video: Any, panel: Panel) -> None:
         self.panel = panel
+        # Events an earlier load of this page could not deliver (a reload, a close while offline).
+        self._store_key = f"mediacollect:outbox:{media.id}"
+        stored = window.localStorage.getItem(self._store_key)
+        snapshot = json.loads(str(stored)) if stored else None
         self.driver = Driver(
-            Tracker(config, media),
+            Tracker(config, media, resume=bool(snapshot and snapshot.get("items"))),
             Outbox(config.api_base, consent=config.consent),
             PyodideHttpTransport(),
             clock=lambda: int(js.Date.now()),
@@ -158,6 +162,10 @@ class PageBinding:
             on_report=self.on_report,
         )
         self._armed: str | None = None
+        self._stored: str | None = str(stored) if stored else None
+        if snapshot is not None:
+            self.driver.restore(snapshot)
+            self.persist()
 
     def on_shim_event(self, raw: str) -> None:
         record = json.loads(str(raw))
@@ -172,11 +180,26 @@ class PageBinding:
         if obs is not None:
             self.driver.observe(obs)
             self.panel.playback(self.driver.tracker.state.value)
-            self.arm_page_close()
+        self.persist()
+        self.arm_page_close()
 
     def on_report(self, report: Report, request: HttpRequest | None) -> None:
         self.panel.report(report, request)
+        self.persist()
         self.arm_page_close()
+
+    def persist(self) -> None:
+        """Keep the undelivered events in localStorage, so a reload (or a later visit within the
+        server's 10 min window) delivers them; nothing stored once everything is delivered."""
+        snapshot = self.driver.outbox.snapshot()
+        text = json.dumps(snapshot) if snapshot["items"] else None
+        if text == self._stored:
+            return
+        if text is None:
+            window.localStorage.removeItem(self._store_key)
+        else:
+            window.localStorage.setItem(self._store_key, text)
+        self._stored = text
 
     def arm_page_close(self) -> None:
         """Give the shim what it needs to send sessionEnd on pagehide (the worker may not
@@ -186,7 +209,10 @@ class PageBinding:
         wanted = None
         if spec is not None and location is not None:
             frozen, live = spec
-            wanted = json.dumps({"url": location.events_url, "frozen": frozen, "live": live})
+            # With events still waiting, the page must not end the session on its way out: the
+            # next load replays them into it, then ends it (Outbox.restore).
+            wanted = json.dumps({"url": location.events_url, "frozen": frozen, "live": live,
+                                 "pending": len(self.driver.outbox) > 0})
         if wanted != self._armed:
             window.mediacollectShim.arm(wanted)
             self._armed = wanted

@@ -175,3 +175,22 @@ def test_nothing_before_consent_then_in_order_and_nothing_after_opt_out(context:
     page.wait_for_timeout(2500)
     assert len(fresh.get("/_emulator/requests")) == count, "nothing may be sent after opt-out"
     page.wait_for_selector('#request-log .request[data-status="dropped"]')
+
+
+def test_a_reload_mid_session_delivers_what_was_waiting(page: Page, fresh: Emulator) -> None:
+    start(page, fresh)
+    fresh.post("/_emulator/faults", {"status": 503, "count": 1000, "endpoint": "events"})
+    video(page, "v.pause()")
+    page.wait_for_timeout(500)
+    video(page, "v.play()")
+    page.wait_for_selector('#request-log .request[data-status="503"]')
+    page.reload()
+    fresh.post("/_emulator/faults", None, method="DELETE")
+    wait_ready(page)
+    wait_for(lambda: accepted(fresh)[0][3:] == ["pauseStart", "play", "sessionEnd"])
+    assert len(accepted(fresh)) == 1, "the reloaded page opens no session before a play"
+    press_play(page)
+    wait_for(lambda: len(accepted(fresh)) == 2)
+    assert fresh.sessions()[1]["events"][0]["body"]["params"]["media.resume"] is True
+    assert_no_duplicates(fresh)
+    page.wait_for_function("localStorage.length === 0")  # nothing stays stored once delivered

@@ -163,3 +163,39 @@ def test_retry_now_ends_a_backoff_when_the_network_is_back() -> None:
     assert outbox.next_request(2) is None
     outbox.retry_now()
     assert outbox.next_request(2) is not None
+
+
+def test_an_earlier_page_loads_undelivered_events_are_replayed_then_its_session_ended() -> None:
+    old_page = Outbox(API)
+    batch = events()
+    old_page.push(batch)
+    old_page.next_request(0)
+    old_page.on_response(answer(201, LOCATION), 1)
+    old_page.next_request(2)
+    old_page.on_error("NetworkError", 3)  # play still waiting when the page went away
+    stored = json.loads(json.dumps(old_page.snapshot()))  # what localStorage keeps
+
+    new_page = Outbox(API)
+    new_page.push(Run.new().tracker.observe(_obs_play()))  # the new page's own viewing
+    assert new_page.restore(stored, batch[-1].ts + 5_000) == []
+    sent = []
+    while (request := new_page.next_request(batch[-1].ts + 6_000)) is not None:
+        body = json.loads(request.body)
+        sent.append((body["eventType"], request.url.rsplit("/", 2)[-2]))
+        new_page.on_response(answer(204) if request.url.endswith("/events") else answer(201, LOCATION), 0)
+    assert sent == [("play", "abc"), ("pauseStart", "abc"), ("sessionEnd", "abc"), ("sessionStart", "v1")]
+
+
+def test_stored_events_too_old_for_their_session_are_dropped_with_a_report() -> None:
+    old_page = Outbox(API)
+    batch = events()
+    old_page.push(batch)
+    reports = Outbox(API).restore(old_page.snapshot(), batch[-1].ts + MAX_EVENT_AGE_MS + 1)
+    assert [r.kind for r in reports] == ["dropped"] * 3
+    assert Outbox(API).restore({"nonsense": 1}, 0)[0].message.startswith("stored events")
+
+
+def _obs_play():  # type: ignore[no-untyped-def]
+    from mediacollect import Observation, PlayerEvent
+
+    return Observation(PlayerEvent.PLAY, 1_700_000_100_000, 0.0, duration=60.0)

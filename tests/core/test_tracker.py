@@ -15,6 +15,7 @@ from mediacollect import (
     Observation,
     Playback,
     PlayerEvent,
+    Tracker,
     UsageError,
     ValidationError,
     to_body,
@@ -356,3 +357,11 @@ def test_a_seek_settles_by_the_observations_clock_when_tick_comes_late() -> None
                               (P.PAUSE, 6.0, True), (P.PLAY, 7.0, False), (P.PLAYING, 7.01, False)):
         run.events += tracker.observe(Observation(event, ms(ts), 2.0, paused=paused))  # no tick in between
     assert types(run)[2:] == ["pauseStart", "play", "pauseStart", "play"]
+
+
+def test_a_reloaded_page_resumes_its_first_session() -> None:
+    run = Run(Tracker(CONFIG, MEDIA, resume=True))
+    first = run.player(0, P.PLAY, 12.0)[0]
+    assert to_body(first)["params"]["media.resume"] is True and first.playhead == 12.0
+    run.player(60, P.ENDED, 60, ended=True)
+    assert "media.resume" not in to_body(run.player(70, P.PLAY, 0)[0])["params"]
