@@ -23,6 +23,7 @@ from ._errors import ConfigError
 CONTENT_TYPES_VIDEO = ("vod", "live", "linear", "ugc", "dvod")
 CONTENT_TYPES_AUDIO = ("song", "podcast", "audiobook", "radio")
 STREAM_TYPES = ("video", "audio")
+LOG_LEVELS = ("debug", "info", "warning", "error", "silent")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class TrackerConfig:
     request_timeout: float = 10.0  # seconds per HTTP request
     # "granted": send at once; "pending": hold events until the page calls opt-in (opt-out drops them).
     consent: str = "granted"
+    # What reaches the browser console: "debug"/"info" (every request), "warning" (retries and
+    # drops too), "error" (only what was lost or refused), "silent". The page's log shows all.
+    log_level: str = "info"
 
     def __post_init__(self) -> None:
         _check_url("endpoint", self.endpoint)
@@ -56,6 +60,8 @@ class TrackerConfig:
             _check_text(name, getattr(self, name), required=True)
         for name in ("visitor_id", "app_installation_id"):
             _check_text(name, getattr(self, name), required=False)
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
         if self.consent not in ("granted", "pending"):
             raise ConfigError("consent", "must be 'granted' or 'pending'")
         if self.enable_ssl is not None and not isinstance(self.enable_ssl, bool):

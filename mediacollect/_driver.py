@@ -19,6 +19,7 @@ from .transport import HttpRequest, Transport, TransportError
 
 Clock = Callable[[], int]  # UTC milliseconds
 ReportSink = Callable[[Report, HttpRequest | None], None]
+RENEWAL_WINDOW_MS = 10 * 60 * 1000
 
 
 class Driver:
@@ -43,6 +44,7 @@ class Driver:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._warnings_seen = 0
+        self._renewals: list[int] = []
 
     def observe(self, obs: Observation) -> list[ApiEvent]:
         """A player observation; its events are queued and the loop is woken."""
@@ -96,8 +98,8 @@ class Driver:
         self._wake.set()
         return events
 
-    def _push(self, events: list[ApiEvent]) -> None:
-        for report in self.outbox.push(events):
+    def _push(self, events: list[ApiEvent], *, not_before: int = 0) -> None:
+        for report in self.outbox.push(events, not_before=not_before):
             self._report(report, None)
 
     async def _run(self) -> None:
@@ -124,9 +126,20 @@ class Driver:
             else:
                 reports = self.outbox.on_response(response, self._clock())
             for report in reports:
-                if report.kind == "session-gone":
-                    self._push(self.tracker.renew(self._clock()))
                 self._report(report, request)
+                if report.kind == "session-gone":
+                    self._renew()
+
+    def _renew(self) -> None:
+        """A new session for a lost one, backing off when the server keeps losing them: never a
+        loop of sessionStarts (1 s, 2 s, 4 s ... 30 s after the 2nd, 3rd, 4th ... in 10 min)."""
+        now = self._clock()
+        self._renewals = [t for t in self._renewals if now - t < RENEWAL_WINDOW_MS] + [now]
+        delay = 0 if len(self._renewals) == 1 else min(30_000, 1000 * 2 ** (len(self._renewals) - 2))
+        events = self.tracker.renew(now)
+        events += self.tracker.reissue(self.outbox.orphans, now)
+        self.outbox.orphans = []
+        self._push(events, not_before=now + delay)
 
     def _surface_warnings(self) -> None:
         for warning in self.tracker.warnings[self._warnings_seen:]:

@@ -32,6 +32,10 @@ MAX_EVENT_AGE_MS = 10 * 60 * 1000
 MESSAGE_LIMIT = 300  # characters of a server message we keep
 # Events waiting at most (offline for hours, consent pending): about 2.5 h of pings.
 MAX_QUEUE = 1000
+# When the server loses a session (404/410), its queued events are replaced by a renewal that
+# re-states the present (chapter, states, ad, play/pause); these record something that happened
+# and nothing re-states, so they are sent again on the new session (Tracker.reissue).
+REISSUED = frozenset({EventType.ERROR, EventType.BITRATE_CHANGE})
 
 LOCATION_UNREADABLE = (
     "the server answered 201 but its Location header is missing or unreadable; a browser can only "
@@ -81,6 +85,7 @@ class Outbox:
         self._in_flight: _Item | None = None
         self._sent_at = 0
         self.consent = consent
+        self.orphans: list[ApiEvent] = []  # events of a lost session to send on its renewal
         self._max_queue = max_queue
         self._refusal_reported = False
 
@@ -94,17 +99,19 @@ class Outbox:
         location = self._sessions.get(session)
         return location.sid if location else None
 
-    def push(self, events: Iterable[ApiEvent]) -> list[Report]:
-        """Queue events in order; returns what had to be dropped (refused consent, a full queue)."""
+    def push(self, events: Iterable[ApiEvent], *, not_before: int = 0) -> list[Report]:
+        """Queue events in order; returns what had to be dropped (refused consent, a full queue).
+        ``not_before`` holds the first of them until then (a renewal backing off)."""
         reports: list[Report] = []
-        for event in events:
+        for index, event in enumerate(events):
             if self.consent == "refused":
                 if not self._refusal_reported:
                     reports.append(Report("dropped", event.type.value, event.session,
                                           message="not sent: the viewer opted out of tracking"))
                     self._refusal_reported = True
                 continue
-            self._queue.append(_Item(event, _wire.encode(_wire.to_body(event))))
+            body = _wire.encode(_wire.to_body(event))
+            self._queue.append(_Item(event, body, not_before=not_before if index == 0 else 0))
             if len(self._queue) > self._max_queue:
                 reports.append(self._make_room())
         return reports
@@ -237,7 +244,9 @@ class Outbox:
             return [report("sent", sid=self.sid(event.session))]
         if verdict is Verdict.SESSION_GONE:
             reports = [report("session-gone", message=_message(response), sid=self.sid(event.session))]
-            return reports + self._fail_session(event.session, reason="the server no longer knows the session")
+            self.orphans = [event] if event.type in REISSUED else []
+            return reports + self._fail_session(event.session, reason="the server no longer knows the session; "
+                                                "the new session re-states what is still true", reissue=True)
         reports = [report("rejected", message=_message(response), sid=self.sid(event.session))]
         if is_start:
             reports += self._fail_session(event.session)
@@ -272,15 +281,19 @@ class Outbox:
         return Report("retry", event.type.value, event.session, status, message,
                       attempt=item.attempts, retry_in_ms=int(delay * 1000))
 
-    def _fail_session(self, session: int, reason: str = "its sessionStart was not accepted") -> list[Report]:
-        """Drop the queued events of a session that has no sid (and will never have one)."""
+    def _fail_session(self, session: int, reason: str = "its sessionStart was not accepted", *,
+                      reissue: bool = False) -> list[Report]:
+        """Drop the queued events of a session that will deliver nothing more (no sid, or lost by
+        the server), each with a report; with ``reissue`` those in REISSUED become ``orphans``."""
         kept: deque[_Item] = deque()
         dropped: list[Report] = []
         for item in self._queue:
-            if item.event.session == session:
-                dropped.append(Report("dropped", item.event.type.value, session, message=f"not sent: {reason}"))
-            else:
+            if item.event.session != session:
                 kept.append(item)
+            elif reissue and item.event.type in REISSUED:
+                self.orphans.append(item.event)
+            else:
+                dropped.append(Report("dropped", item.event.type.value, session, message=f"not sent: {reason}"))
         self._queue = kept
         self._sessions.pop(session, None)
         return dropped

@@ -154,6 +154,12 @@ class LogLine:
     status: str  # HTTP status, "network", "dropped" or "warning"
     text: str
     is_error: bool
+    level: str = "info"  # console level: "info", "warning" or "error"
+
+    def shown_at(self, threshold: str) -> bool:
+        """Whether the console shows this line under ``TrackerConfig.log_level``."""
+        order = ("debug", "info", "warning", "error", "silent")
+        return order.index(self.level) >= order.index(threshold) and threshold != "silent"
 
 
 def log_line(report: Report) -> LogLine:
@@ -168,5 +174,8 @@ def log_line(report: Report) -> LogLine:
     if report.kind == "retry":
         wait = (report.retry_in_ms or 0) / 1000
         return LogLine(report.event_type, status,
-                       f"{arrow} · attempt {report.attempt} failed ({report.message}); retrying in {wait:.1f} s", False)
-    return LogLine(report.event_type, status, f"{arrow} · {report.kind}: {report.message}", True)
+                       f"{arrow} · attempt {report.attempt} failed ({report.message}); retrying in {wait:.1f} s",
+                       False, "warning")
+    if report.kind in ("warning", "session-gone"):
+        return LogLine(report.event_type, status, f"{arrow} · {report.kind}: {report.message}", False, "warning")
+    return LogLine(report.event_type, status, f"{arrow} · {report.kind}: {report.message}", True, "error")

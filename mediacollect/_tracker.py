@@ -382,6 +382,12 @@ class Tracker:
         self._leave_session(Playback.CLOSED)
         return [event]
 
+    def reissue(self, events: list[ApiEvent], now: int) -> list[ApiEvent]:
+        """Events of a lost session sent again on the current one, re-stamped now (spec §4.17)."""
+        if self.state not in OPEN_STATES:
+            return []
+        return [self._emit(e.type, now, qoe=e.qoe) for e in events]
+
     def page_close_spec(self) -> tuple[float | None, bool] | None:
         """What a page needs to end this session itself when it is closed (spec §4.13): the
         playhead to report if it is frozen (an ad), and whether it is live (second of the day).

@@ -59,6 +59,7 @@ class Panel:
     """The status panel and the request log. Server and user text is set as text, never HTML."""
 
     def __init__(self) -> None:
+        self.log_level = "info"
         self._status = document.getElementById("tracker-status")
         self._playback = document.getElementById("playback-state")
         self._sid = document.getElementById("session-id")
@@ -73,8 +74,9 @@ class Panel:
         if self._playback is not None:
             self._playback.textContent = text
 
-    def error(self, message: str) -> None:
-        js.console.error(f"mediacollect: {message}")
+    def error(self, message: str, *, console: bool = True) -> None:
+        if console:
+            js.console.error(f"mediacollect: {message}")
         if self._error is not None:  # newest last; the first (usually the cause) stays visible
             line = document.createElement("div")
             line.textContent = message
@@ -87,10 +89,11 @@ class Panel:
         line = _page.log_line(report)
         if report.kind == "session" and report.sid and self._sid is not None:
             self._sid.textContent = report.sid
+        shown = line.shown_at(self.log_level)
         if line.is_error:
-            self.error(line.text)
-        else:
-            js.console.info(f"mediacollect: {line.text}")
+            self.error(line.text, console=shown)
+        elif shown:
+            (js.console.warn if line.level == "warning" else js.console.info)(f"mediacollect: {line.text}")
         if self._log is None:
             return
         item = document.createElement("li")
@@ -130,6 +133,7 @@ def start_page(video_id: str = "video") -> Driver | None:
     if endpoint is not None:
         endpoint.textContent = config.endpoint
 
+    panel.log_level = config.log_level
     binding = PageBinding(config, media, video, panel)
     handler = create_proxy(binding.on_shim_event)
     _proxies.append(handler)

@@ -194,3 +194,34 @@ def test_a_reload_mid_session_delivers_what_was_waiting(page: Page, fresh: Emula
     assert fresh.sessions()[1]["events"][0]["body"]["params"]["media.resume"] is True
     assert_no_duplicates(fresh)
     page.wait_for_function("localStorage.length === 0")  # nothing stays stored once delivered
+
+
+def test_a_404_on_an_event_is_resumed_too(page: Page, fresh: Emulator) -> None:
+    start(page, fresh)
+    fresh.post("/_emulator/faults", {"status": 404, "event_type": "pauseStart", "message": "unknown session"})
+    video(page, "v.pause()")
+    wait_for(lambda: len(accepted(fresh)) == 2 and accepted(fresh)[1][-1] == "pauseStart")
+    assert fresh.sessions()[1]["events"][0]["body"]["params"]["media.resume"] is True
+    assert_no_duplicates(fresh)
+
+
+def pings(emulator: Emulator) -> list[int]:
+    return [e["body"]["playerTime"]["ts"] for s in emulator.sessions() for e in s["events"]
+            if e["event_type"] == "ping"]
+
+
+def test_a_worker_that_wakes_late_sends_one_ping_not_a_burst(page: Page, fresh: Emulator) -> None:
+    """What a throttled background tab does to timers, reproduced by stalling the worker: three
+    requests that take 9 s each (under the 10 s timeout) keep it from waking for ~27 s. Pings
+    that fell due meanwhile are not sent as a burst: one ping, with the true time, then the grid.
+    (CDP's page freezing does not freeze dedicated workers, so it cannot emulate this.)"""
+    start(page, fresh)
+    video(page, "v.loop = true")  # the 30 s clip must not end the session meanwhile
+    wait_for(lambda: len(pings(fresh)) >= 1, timeout=15)
+    fresh.post("/_emulator/faults", {"delay_ms": 9000, "count": 3})
+    wait_for(lambda: len(pings(fresh)) >= 5, timeout=70)
+    times = pings(fresh)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 1000, f"a burst of stale pings: {gaps}"
+    assert max(gaps) > 10_500, f"the stall did not delay any ping: {gaps}"
+    assert_no_duplicates(fresh)

@@ -96,3 +96,45 @@ def test_retries_and_renewal_against_the_emulator(emulator: Emulator) -> None:
     assert dropped.status is None and dropped.event_type == "sessionStart" and "IncompleteRead" in dropped.message
     assert retry.status == 503 and retry.retry_in_ms == 1000
     assert any(r.kind == "session-gone" and r.status == 410 for r in reports)
+
+
+def test_a_server_that_keeps_losing_sessions_gets_renewals_that_back_off() -> None:
+    """404/410 on every event: each renewal comes later than the last, never a loop."""
+    from mediacollect.transport import HttpRequest, HttpResponse, MemoryTransport
+
+    clock = [1_700_000_000_000]
+
+    def server(request: HttpRequest) -> HttpResponse:
+        if request.url.endswith("/sessions"):
+            return HttpResponse(201, {"location": f"/api/v1/sessions/s{len(transport.requests)}"})
+        return HttpResponse(410, {}, b'{"message": "gone"}')
+
+    transport = MemoryTransport(server)
+    reports: list[Report] = []
+    config = replace(CONFIG, endpoint="http://127.0.0.1:9")
+    driver = Driver(Tracker(config, MediaConfig(id="x", length=60.0)), Outbox(config.api_base), transport,
+                    lambda: clock[0], on_report=lambda report, request: reports.append(report))
+
+    async def scenario() -> list[int | None]:
+        driver.observe(Observation(P.PLAY, clock[0], 0.0))
+        driver.observe(Observation(P.PLAYING, clock[0] + 5, 0.0))
+        driver.call(driver.tracker.update_qoe, bitrate=900_000)  # a bitrateChange, re-issued once lost
+        waits = []
+        for _ in range(4):
+            await driver.flush()
+            deadline = driver.outbox.next_deadline
+            waits.append(None if deadline is None else deadline - clock[0])
+            clock[0] = deadline or clock[0]
+        return waits
+
+    holder: list[list[int | None]] = []
+
+    async def run() -> None:
+        holder.append(await scenario())
+
+    run_async(run)
+    assert holder[0] == [1000, 2000, 4000, 8000]
+    starts = [r for r in reports if r.kind == "session"]
+    assert len(starts) == 5
+    waiting = [(item["type"], item["session"]) for item in driver.outbox.snapshot()["items"]]
+    assert ("bitrateChange", driver.tracker.session) in waiting, "re-issued on each renewal, never dropped"

@@ -199,3 +199,20 @@ def _obs_play():  # type: ignore[no-untyped-def]
     from mediacollect import Observation, PlayerEvent
 
     return Observation(PlayerEvent.PLAY, 1_700_000_100_000, 0.0, duration=60.0)
+
+
+def test_a_lost_session_keeps_what_nothing_re_states() -> None:
+    from mediacollect import EventType, Qoe
+
+    outbox = Outbox(API)
+    batch = events()
+    error = ApiEvent(EventType.ERROR, 2.8, batch[-1].ts + 1, 1, qoe=Qoe(error_id="E", error_source="player"))
+    ping = ApiEvent(EventType.PING, 2.8, batch[-1].ts + 2, 1)
+    outbox.push([*batch, error, ping])
+    outbox.next_request(0)
+    outbox.on_response(answer(201, LOCATION), 1)
+    outbox.next_request(2)
+    reports = outbox.on_response(answer(404), 3)
+    assert [(r.kind, r.event_type) for r in reports] == [
+        ("session-gone", "play"), ("dropped", "pauseStart"), ("dropped", "ping")]
+    assert [e.type for e in outbox.orphans] == [EventType.ERROR]

@@ -109,3 +109,14 @@ def test_shim_state_flags() -> None:
     plain = observation({"type": "play", "ts": 5, "muted": False, "fullscreen": False, "pip": False,
                          "captions": True, "dropped": True})
     assert plain is not None and plain.states == frozenset({"closedCaptioning"}) and plain.dropped_frames is None
+
+
+def test_console_levels() -> None:
+    sent = log_line(Report("sent", "play", 1, 204, latency_ms=5))
+    retry = log_line(Report("retry", "play", 1, 503, "busy", attempt=1, retry_in_ms=500))
+    lost = log_line(Report("dropped", "ping", 1, message="offline too long"))
+    assert [line.level for line in (sent, retry, lost)] == ["info", "warning", "error"]
+    assert [line.shown_at("warning") for line in (sent, retry, lost)] == [False, True, True]
+    assert not lost.shown_at("silent") and sent.shown_at("debug")
+    with pytest.raises(ConfigError, match="log_level"):
+        tracker_config(json.dumps({**SETTINGS, "log_level": "loud"}), None)
