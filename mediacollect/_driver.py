@@ -45,6 +45,7 @@ class Driver:
         self._task: asyncio.Task[None] | None = None
         self._warnings_seen = 0
         self._renewals: list[int] = []
+        self._suspended = False
 
     def observe(self, obs: Observation) -> list[ApiEvent]:
         """A player observation; its events are queued and the loop is woken."""
@@ -111,7 +112,19 @@ class Driver:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
+    def suspend(self) -> None:
+        """The page is going away: send nothing more from here (what waits is stored and the next
+        page load sends it; sending it here too could deliver it twice)."""
+        self._suspended = True
+
+    def resume(self) -> None:
+        """The page came back (from the back/forward cache): deliver again."""
+        self._suspended = False
+        self._wake.set()
+
     async def _pump(self) -> None:
+        if self._suspended:
+            return
         now = self._clock()
         deadline = self.tracker.next_deadline
         if deadline is not None and now >= deadline:

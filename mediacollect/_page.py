@@ -130,11 +130,12 @@ def _states(record: Mapping[str, Any]) -> frozenset[str] | None:
 
 
 # Page signals that are not player events: what the driver should do about them.
-CONTROLS = {"online": "network-back", "visible": "wake", "hidden": "wake", "opt-in": "opt-in", "opt-out": "opt-out"}
+CONTROLS = {"online": "network-back", "visible": "wake", "hidden": "wake", "opt-in": "opt-in", "opt-out": "opt-out",
+            "pageshow": "resume"}
 
 
 def control(record: Mapping[str, Any]) -> str | None:
-    """``network-back``, ``wake``, ``opt-in`` or ``opt-out`` for a page signal, else None."""
+    """``network-back``, ``wake``, ``opt-in``, ``opt-out`` or ``resume`` for a page signal, else None."""
     return CONTROLS.get(str(record.get("type")))
 
 

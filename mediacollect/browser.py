@@ -21,6 +21,7 @@ from . import _page
 from ._config import MediaConfig, TrackerConfig
 from ._driver import Driver
 from ._errors import ConfigError
+from ._events import PlayerEvent
 from ._outbox import Outbox, Report
 from ._tracker import Tracker
 from .transport import HttpRequest, HttpResponse, TransportError, lower_headers
@@ -178,6 +179,8 @@ class PageBinding:
             self.driver.opt_in()
         elif command == "opt-out":
             self.driver.opt_out()
+        elif command == "resume":
+            self.driver.resume()
         elif command is not None:
             self.driver.nudge(network_back=command == "network-back")
         obs = _page.observation(record)
@@ -186,6 +189,8 @@ class PageBinding:
             self.panel.playback(self.driver.tracker.state.value)
         self.persist()
         self.arm_page_close()
+        if obs is not None and obs.event in (PlayerEvent.TEARDOWN, PlayerEvent.PAGE_CLOSED):
+            self.driver.suspend()  # the next load (or the shim) sends what is left
 
     def on_report(self, report: Report, request: HttpRequest | None) -> None:
         self.panel.report(report, request)

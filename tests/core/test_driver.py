@@ -138,3 +138,23 @@ def test_a_server_that_keeps_losing_sessions_gets_renewals_that_back_off() -> No
     assert len(starts) == 5
     waiting = [(item["type"], item["session"]) for item in driver.outbox.snapshot()["items"]]
     assert ("bitrateChange", driver.tracker.session) in waiting, "re-issued on each renewal, never dropped"
+
+
+def test_a_suspended_driver_sends_nothing_until_resumed() -> None:
+    from mediacollect.transport import HttpRequest, HttpResponse, MemoryTransport
+
+    transport = MemoryTransport(lambda request: HttpResponse(201, {"location": "/api/v1/sessions/a"}))
+    config = replace(CONFIG, endpoint="http://127.0.0.1:9")
+    driver = Driver(Tracker(config, MediaConfig(id="x", length=60.0)), Outbox(config.api_base), transport, now_ms)
+
+    async def scenario() -> None:
+        driver.suspend()
+        driver.observe(Observation(P.PLAY, now_ms(), 0.0))
+        await driver.flush()
+        assert transport.requests == [] and len(driver.outbox) == 1
+        driver.resume()
+        await driver.flush()
+        assert [r.url for r in transport.requests] == ["http://127.0.0.1:9/api/v1/sessions"]
+        assert isinstance(transport.requests[0], HttpRequest)
+
+    run_async(scenario)
