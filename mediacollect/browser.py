@@ -186,9 +186,10 @@ class PageBinding:
         obs = _page.observation(record)
         if obs is not None:
             self.driver.observe(obs)
-            self.panel.playback(self.driver.tracker.state.value)
-        self.persist()
+        self.persist()  # before anything the page can see: what it shows is already stored
         self.arm_page_close()
+        if obs is not None:
+            self.panel.playback(self.driver.tracker.state.value)
         if obs is not None and obs.event in (PlayerEvent.TEARDOWN, PlayerEvent.PAGE_CLOSED):
             self.driver.suspend()  # the next load (or the shim) sends what is left
 

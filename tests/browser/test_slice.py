@@ -33,7 +33,7 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.2) -> An
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+    raise AssertionError(f"condition not met within {timeout} s (last: {value!r})")
 
 
 def session_starts(emulator: Emulator) -> list[dict[str, Any]]:
