@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._config import MediaConfig, TrackerConfig
+from ._config import LOG_LEVELS, MediaConfig, TrackerConfig
 from ._errors import ConfigError
 from ._events import Observation, PlayerEvent
 from ._outbox import Report
@@ -159,8 +159,7 @@ class LogLine:
 
     def shown_at(self, threshold: str) -> bool:
         """Whether the console shows this line under ``TrackerConfig.log_level``."""
-        order = ("debug", "info", "warning", "error", "silent")
-        return order.index(self.level) >= order.index(threshold) and threshold != "silent"
+        return LOG_LEVELS.index(self.level) >= LOG_LEVELS.index(threshold) and threshold != "silent"
 
 
 def log_line(report: Report) -> LogLine:

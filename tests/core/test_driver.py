@@ -35,6 +35,13 @@ def run_async(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
         pool.submit(lambda: asyncio.run(scenario())).result()
 
 
+def start_playing(driver: Driver) -> None:
+    """The driver running, a play pressed and its first frame 5 ms later."""
+    driver.start()
+    driver.observe(Observation(P.PLAY, now_ms(), 0.0))
+    driver.observe(Observation(P.PLAYING, now_ms() + 5, 0.0))
+
+
 async def until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -49,9 +56,7 @@ def test_a_viewing_reaches_the_emulator_in_order_with_pings(emulator: Emulator) 
 
     async def scenario() -> None:
         driver = make_driver(emulator, reports)
-        driver.start()
-        driver.observe(Observation(P.PLAY, now_ms(), 0.0))
-        driver.observe(Observation(P.PLAYING, now_ms() + 5, 0.0))
+        start_playing(driver)
         driver.call(driver.tracker.start_state, "mute")
         await asyncio.sleep(2.3)
         driver.observe(Observation(P.PAUSE, now_ms(), 2.3, paused=True))
@@ -78,9 +83,7 @@ def test_retries_and_renewal_against_the_emulator(emulator: Emulator) -> None:
 
     async def scenario() -> None:
         driver = make_driver(emulator, reports)
-        driver.start()
-        driver.observe(Observation(P.PLAY, now_ms(), 0.0))
-        driver.observe(Observation(P.PLAYING, now_ms() + 5, 0.0))
+        start_playing(driver)
         await until(lambda: any(r.kind == "sent" for r in reports))
         driver.observe(Observation(P.PAUSE, now_ms(), 1.5, paused=True))
         await until(lambda: sum(r.kind == "session" for r in reports) == 2 and len(driver.outbox) == 0)
