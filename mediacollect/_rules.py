@@ -218,9 +218,9 @@ def json_type_matches(value: object, kind: str) -> bool:
     if kind == INTEGER:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == NUMBER:
-        return (
-            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        )
+        if isinstance(value, float):
+            return math.isfinite(value)
+        return isinstance(value, int) and not isinstance(value, bool)
     if kind == OBJECT:
         return isinstance(value, dict)
     if kind == ARRAY:
@@ -268,7 +268,7 @@ def validate_body(body: object, *, expected_event_type: str | None = None) -> li
     params = body.get("params")
     if "params" in body and not rule.params_allowed:
         fail("params", "must be omitted on this event")
-    elif params is None:
+    elif "params" not in body:
         if name in PARAMS_REQUIRED:
             fail("params", "is required")
     elif not isinstance(params, dict):
@@ -276,9 +276,8 @@ def validate_body(body: object, *, expected_event_type: str | None = None) -> li
     else:
         _check_params(name, rule, params, fail)
 
-    qoe = body.get("qoeData")
-    if qoe is not None:
-        _check_qoe(qoe, fail)
+    if "qoeData" in body:
+        _check_qoe(body["qoeData"], fail)
 
     custom = body.get("customMetadata")
     if "customMetadata" in body:

@@ -1,11 +1,19 @@
-"""What the emulator received, in SQLite (WAL), so people and tests can read it back."""
+"""What the emulator received, in SQLite (WAL), so people and tests can read it back.
+
+Writes are group-committed: a request hands its rows to :meth:`Store.write` and waits until the
+transaction holding them is committed; every request that arrives within the same few
+milliseconds joins that transaction. One commit per batch instead of one per request is what lets the
+emulator hold thousands of events per second (bench/emulator_load.py), and a request is never
+answered before what it carried is on disk, so nothing accepted is lost on SIGTERM or restart.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
-import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +21,13 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     sid TEXT PRIMARY KEY,
     created_at REAL NOT NULL,
-    closed_at REAL
+    kind TEXT NOT NULL DEFAULT 'online',
+    closed_at REAL,
+    closed_reason TEXT,
+    upstream_sid TEXT
 );
 CREATE TABLE IF NOT EXISTS requests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     received_at REAL NOT NULL,
     method TEXT NOT NULL,
     path TEXT NOT NULL,
@@ -25,107 +36,172 @@ CREATE TABLE IF NOT EXISTS requests (
     status INTEGER NOT NULL,
     message TEXT,
     headers TEXT NOT NULL,
-    body TEXT
+    body TEXT,
+    ts INTEGER,
+    playhead REAL,
+    seq INTEGER,
+    late INTEGER NOT NULL DEFAULT 0,
+    upstream_status INTEGER
 );
 CREATE INDEX IF NOT EXISTS requests_sid ON requests (sid, id);
 """
 
+Op = tuple[str, Sequence[Any]]
+
+COMMIT_INTERVAL = 0.002  # seconds a batch may gather before its commit
+
+INSERT_REQUEST = (
+    "INSERT INTO requests (id, received_at, method, path, sid, event_type, status, message, headers, body, ts,"
+    " playhead, upstream_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _resolve(futures: list[asyncio.Future[None]], error: Exception | None) -> None:
+    for future in futures:
+        if not future.done():
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
 
 class Store:
-    """A thin SQLite layer. One connection guarded by a lock: the emulator serves one event
-    loop, but Starlette's TestClient calls it from another thread."""
+    """SQLite behind a lock. Reads are synchronous (they are small and rare); writes are batched."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection
+        self._pending_lock = threading.Lock()  # _pending
+        self._pending: list[Op] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flush_scheduled = False
+        self._last_commit = 0.0
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._next_id = (self._db.execute("SELECT MAX(id) FROM requests").fetchone()[0] or 0) + 1
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             self._db.close()
 
-    def create_session(self, sid: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT INTO sessions (sid, created_at) VALUES (?, ?)", (sid, time.time()))
+    def new_request_id(self) -> int:
+        """Ids are handed out before the row is written, so the reorder window can refer to it."""
+        request_id = self._next_id
+        self._next_id += 1
+        return request_id
 
-    def session_state(self, sid: str) -> str | None:
-        """'open', 'closed', or None for an unknown sid."""
-        with self._lock:
-            row = self._db.execute("SELECT closed_at FROM sessions WHERE sid = ?", (sid,)).fetchone()
-        if row is None:
-            return None
-        return "open" if row["closed_at"] is None else "closed"
+    # -- writing -----------------------------------------------------------------------------
 
-    def close_session(self, sid: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE sessions SET closed_at = ? WHERE sid = ? AND closed_at IS NULL", (time.time(), sid)
-            )
+    async def write(self, ops: Iterable[Op]) -> None:
+        """Queue ``ops`` for the next group commit and wait until it is on disk."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        with self._pending_lock:
+            self._pending.extend(ops)
+        self._waiters.append(waiter)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            # At most one commit per COMMIT_INTERVAL: under load a batch gathers many requests
+            # (a commit costs as much as dozens of rows); when idle the wait is one loop turn.
+            since = loop.time() - self._last_commit
+            if since >= COMMIT_INTERVAL:
+                loop.call_soon(self._flush_batch)
+            else:
+                loop.call_later(COMMIT_INTERVAL - since, self._flush_batch)
+        await waiter
 
-    def record(
-        self,
-        *,
-        method: str,
-        path: str,
-        sid: str | None,
-        event_type: str | None,
-        status: int,
-        message: str | None,
-        headers: dict[str, str],
-        body: Any,
-    ) -> None:
+    def write_now(self, ops: Iterable[Op]) -> None:
+        """Synchronous write, for start-up and shutdown paths outside a request."""
+        with self._pending_lock:
+            self._pending.extend(ops)
+        self.flush()
+
+    def _flush_batch(self) -> None:
+        self._flush_scheduled = False
+        self._last_commit = asyncio.get_running_loop().time()
+        waiters, self._waiters = self._waiters, []
+        try:
+            self.flush()
+        except Exception as err:  # a disk fault: every waiting request answers 500
+            _resolve(waiters, err)
+        else:
+            _resolve(waiters, None)
+
+    def flush(self) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT INTO requests (received_at, method, path, sid, event_type, status, message, headers, body)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (time.time(), method, path, sid, event_type, status, message, json.dumps(headers),
-                 None if body is None else json.dumps(body)),
-            )
+            with self._pending_lock:
+                ops, self._pending = self._pending, []
+            if not ops:
+                return
+            # Rows first, then the updates that refer to them; runs of one statement go through
+            # executemany (most of a batch is one INSERT repeated).
+            ops.sort(key=lambda op: not op[0].startswith("INSERT"))
+            self._db.execute("BEGIN")
+            try:
+                start = 0
+                while start < len(ops):
+                    sql = ops[start][0]
+                    end = start + 1
+                    while end < len(ops) and ops[end][0] == sql:
+                        end += 1
+                    self._db.executemany(sql, [params for _, params in ops[start:end]])
+                    start = end
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def session_rows(self) -> list[sqlite3.Row]:
+        return self.query("SELECT * FROM sessions ORDER BY created_at, rowid")
+
+    def session_row(self, sid: str) -> sqlite3.Row | None:
+        rows = self.query("SELECT * FROM sessions WHERE sid = ?", (sid,))
+        return rows[0] if rows else None
+
+    def session_requests(self, sid: str) -> list[dict[str, Any]]:
+        return [request_dict(r) for r in self.query("SELECT * FROM requests WHERE sid = ? ORDER BY id", (sid,))]
+
+    def unprocessed(self) -> list[sqlite3.Row]:
+        """Accepted events still in a reorder window when the process stopped."""
+        return self.query(
+            "SELECT r.id, r.sid, r.ts FROM requests r JOIN sessions s ON s.sid = r.sid WHERE s.closed_at IS NULL"
+            " AND r.status BETWEEN 200 AND 299 AND r.seq IS NULL AND r.ts IS NOT NULL ORDER BY r.id"
+        )
+
+    def requests(self, limit: int | None = None) -> list[dict[str, Any]]:
+        if limit is None:
+            rows = self.query("SELECT * FROM requests ORDER BY id")
+        else:
+            rows = self.query("SELECT * FROM (SELECT * FROM requests ORDER BY id DESC LIMIT ?) ORDER BY id", (limit,))
+        return [request_dict(r) for r in rows]
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """Per session: (accepted, rejected) requests."""
+        rows = self.query(
+            "SELECT sid, SUM(status BETWEEN 200 AND 299) AS ok, SUM(status >= 300) AS bad FROM requests"
+            " WHERE sid IS NOT NULL GROUP BY sid"
+        )
+        return {r["sid"]: (r["ok"] or 0, r["bad"] or 0) for r in rows}
 
     def reset(self) -> None:
+        self.flush()
         with self._lock:
             self._db.execute("DELETE FROM requests")
             self._db.execute("DELETE FROM sessions")
 
-    def sessions(self) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT s.sid, s.created_at, s.closed_at,"
-                " (SELECT COUNT(*) FROM requests r WHERE r.sid = s.sid AND r.status < 300) AS accepted"
-                " FROM sessions s ORDER BY s.created_at, s.rowid"
-            ).fetchall()
-        return [
-            {"sid": r["sid"], "created_at": r["created_at"], "closed": r["closed_at"] is not None,
-             "accepted_events": r["accepted"]}
-            for r in rows
-        ]
 
-    def session(self, sid: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute("SELECT sid, created_at, closed_at FROM sessions WHERE sid = ?", (sid,)).fetchone()
-            if row is None:
-                return None
-            requests = self._db.execute("SELECT * FROM requests WHERE sid = ? ORDER BY id", (sid,)).fetchall()
-        return {
-            "sid": row["sid"],
-            "created_at": row["created_at"],
-            "closed": row["closed_at"] is not None,
-            "events": [_request_dict(r) for r in requests if r["status"] < 300],
-            "rejected": [_request_dict(r) for r in requests if r["status"] >= 300],
-        }
-
-    def requests(self) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM requests ORDER BY id").fetchall()
-        return [_request_dict(r) for r in rows]
-
-
-def _request_dict(row: sqlite3.Row) -> dict[str, Any]:
+def request_dict(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "received_at": row["received_at"],
@@ -137,4 +213,7 @@ def _request_dict(row: sqlite3.Row) -> dict[str, Any]:
         "message": row["message"],
         "headers": json.loads(row["headers"]),
         "body": None if row["body"] is None else json.loads(row["body"]),
+        "seq": row["seq"],
+        "late": bool(row["late"]),
+        "upstream_status": row["upstream_status"],
     }

@@ -1,0 +1,101 @@
+"""JSON Schemas (draft-04) for ``GET /api/v1/schemas/{eventType}``, generated from the rule tables.
+
+Adobe's server publishes one schema per event type and validates against it (spec §1.7, §4.15).
+Ours are built from ``mediacollect._rules``, the table the tracker checks before sending and the
+emulator answers 400 from, so a client that validates against these schemas and the emulator
+itself always agree (tests/emulator/test_schemas.py checks that on generated bodies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from mediacollect import _rules as rules
+
+DRAFT_04 = "http://json-schema.org/draft-04/schema#"
+_INT64_MAX = 2**63 - 1
+
+
+def _param_schema(key: str, kind: str, *, required: bool) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": kind}
+    if kind == rules.STRING and required:
+        schema["minLength"] = 1
+    if key == "media.length":
+        schema.update(minimum=0, exclusiveMinimum=True)
+    if key == "visitor.customerIDs":
+        schema["additionalProperties"] = {
+            "type": "object",
+            "required": ["id"],
+            "properties": {"id": {"type": "string"}, "authState": {"enum": [0, 1, 2]}},
+        }
+    if key in ("statesStart", "statesEnd"):
+        schema["items"] = {
+            "type": "object",
+            "required": [rules.STATE_NAME_KEY],
+            "properties": {rules.STATE_NAME_KEY: {"type": "string", "minLength": 1}},
+            "additionalProperties": False,
+        }
+    return schema
+
+
+def _params_schema(event_type: str, rule: rules.EventRule) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for key, kind in rule.required.items():
+        properties[key] = _param_schema(key, kind, required=True)
+    for key, kind in rule.optional.items():
+        properties[key] = _param_schema(key, kind, required=False)
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if rule.required:
+        schema["required"] = list(rule.required)
+    if event_type == "statesUpdate":
+        schema["anyOf"] = [{"required": ["statesStart"]}, {"required": ["statesEnd"]}]
+    return schema
+
+
+def _qoe_schema() -> dict[str, Any]:
+    properties: dict[str, Any] = {key: {"type": kind} for key, kind in rules.QOE_KEYS.items()}
+    properties["media.qoe.errorSource"] = {"type": "string", "enum": list(rules.ERROR_SOURCES)}
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+@cache
+def schema_for(event_type: str) -> Mapping[str, Any] | None:
+    """The schema a body of ``event_type`` must satisfy, or None for an unknown event type."""
+    rule = rules.EVENT_RULES.get(event_type)
+    if rule is None:
+        return None
+    properties: dict[str, Any] = {
+        "eventType": {"type": "string", "enum": [event_type]},
+        "playerTime": {
+            "type": "object",
+            "required": ["playhead", "ts"],
+            "properties": {
+                "playhead": {"type": "number", "minimum": 0},
+                "ts": {"type": "integer", "minimum": 0, "maximum": _INT64_MAX},
+            },
+            "additionalProperties": False,
+        },
+        "qoeData": _qoe_schema(),
+    }
+    required = ["eventType", "playerTime"]
+    if rule.params_allowed:
+        properties["params"] = _params_schema(event_type, rule)
+        if event_type in rules.PARAMS_REQUIRED:
+            required.append("params")
+    if event_type in rules.CUSTOM_METADATA_EVENTS:
+        properties["customMetadata"] = {
+            "type": "object",
+            "patternProperties": {rules.CUSTOM_METADATA_KEY.pattern: {"type": "string"}},
+            "additionalProperties": False,
+        }
+    return {
+        "$schema": DRAFT_04,
+        "id": f"/api/v1/schemas/{event_type}",
+        "title": f"Media Collection API {event_type} event",
+        "type": "object",
+        "required": required,
+        "properties": properties,
+        "additionalProperties": False,
+    }
