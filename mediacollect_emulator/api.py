@@ -258,7 +258,7 @@ class CollectionApi:
         if 200 <= reply.status < 300 and isinstance(record["body"], dict):
             ts, playhead = _player_time(record["body"])
         return (INSERT_REQUEST, (
-            request_id, time.time(), method, path[:300], record["sid"], record["event_type"],
+            request_id, self.sessions.clock(), method, path[:300], record["sid"], record["event_type"],
             0 if reply.drop else reply.status,
             "connection dropped (fault)" if reply.drop else reply.message or record.get("note"),
             json.dumps(record.get("headers", {})), record.get("raw"), ts, playhead, record.get("upstream_status")))
@@ -389,7 +389,7 @@ class CollectionApi:
         assert session is not None
         order = sorted(range(len(body)), key=lambda i: (int(body[i]["playerTime"]["ts"]), i))
         seq = {index: position + 1 for position, index in enumerate(order)}
-        now = time.time()
+        now = self.sessions.clock()
         for index, event in enumerate(body):
             ts, playhead = _player_time(event)
             ops.append((INSERT_REQUEST, (

@@ -90,7 +90,8 @@ def check(run: Run, expected: list[Row], ad_breaks: list[tuple[float, float]]) -
     assert ts == sorted(ts) and len(set(ts)) == len(ts), "ts must strictly increase"
 
 
-def test_timeline_1_preroll_buffering_midroll_pause_complete() -> None:
+def play_timeline_1() -> Run:
+    """Spec §5.1 played into the tracker."""
     run = Run.new()
     run.player(0, P.PLAY, 0)
     run.call(0, run.tracker.start_ad_break, POD_1)
@@ -115,7 +116,11 @@ def test_timeline_1_preroll_buffering_midroll_pause_complete() -> None:
     run.player(74, P.PLAYING, 31)
     run.advance(80, playhead=37)
     run.player(88, P.ENDED, 45)
+    return run
 
+
+def test_timeline_1_preroll_buffering_midroll_pause_complete() -> None:
+    run = play_timeline_1()
     E = EventType
     check(run, [
         (0, 0, E.SESSION_START, COMMON_START),
@@ -148,18 +153,21 @@ def test_timeline_1_preroll_buffering_midroll_pause_complete() -> None:
     assert to_body(run.events[-1]) == {"playerTime": {"playhead": 45, "ts": ms(88)}, "eventType": "sessionComplete"}
 
 
-def test_timeline_2_error_recovery_and_abandon_mid_ad() -> None:
-    ad = AdInfo(id="002", length=7, pod_position=1, player_name="Sample Player", name="Ad 1", advertiser="Ad Guys",
-                campaign_id="1", creative_id="42", site_id="XYZ", creative_url="https://xyz-creative.com",
-                placement_id="sample-placement2")
-    mid_ad = AdInfo(id="002", length=8, pod_position=1, player_name="Sample Player", name="Ad 1",
-                    advertiser="Ad Guys", campaign_id="7", creative_id="40", site_id="XYZ",
-                    creative_url="https://example.com", placement_id="sample_placement2")
+T2_AD = AdInfo(id="002", length=7, pod_position=1, player_name="Sample Player", name="Ad 1", advertiser="Ad Guys",
+               campaign_id="1", creative_id="42", site_id="XYZ", creative_url="https://xyz-creative.com",
+               placement_id="sample-placement2")
+T2_MID_AD = AdInfo(id="002", length=8, pod_position=1, player_name="Sample Player", name="Ad 1",
+                   advertiser="Ad Guys", campaign_id="7", creative_id="40", site_id="XYZ",
+                   creative_url="https://example.com", placement_id="sample_placement2")
+
+
+def play_timeline_2() -> Run:
+    """Spec §5.2 played into the tracker."""
     run = Run.new()
     run.tracker.update_qoe(ms(0), bitrate=10000)  # known before the session: no bitrateChange
     run.player(0, P.PLAY, 0)
     run.call(0, run.tracker.start_ad_break, POD_1)
-    run.call(0, run.tracker.start_ad, ad)
+    run.call(0, run.tracker.start_ad, T2_AD)
     run.player(0, P.PLAYING, 0)
     run.call(12, run.tracker.complete_ad)
     run.call(12, run.tracker.complete_ad_break)
@@ -171,15 +179,19 @@ def test_timeline_2_error_recovery_and_abandon_mid_ad() -> None:
     # report what the element says at each moment, so the table's values come out as printed.
     run.advance(40, playhead=28)
     run.call(45, run.tracker.start_ad_break, AdBreakInfo(1, 33, "ad_pod2"), playhead=33)
-    run.call(45, run.tracker.start_ad, mid_ad)
+    run.call(45, run.tracker.start_ad, T2_MID_AD)
     run.player(48, P.TEARDOWN, 33)
+    return run
 
+
+def test_timeline_2_error_recovery_and_abandon_mid_ad() -> None:
+    run = play_timeline_2()
     E = EventType
     bitrate = {"media.qoe.bitrate": 10000}  # the doc's unprefixed "bitrate" fails the schema (§5.2)
     check(run, [
         (0, 0, E.SESSION_START, COMMON_START),
         (0, 0, E.AD_BREAK_START, {"media.ad.podIndex": 0, "media.ad.podSecond": 0}),
-        (0, 0, E.AD_START, ad_params(ad, "ad_pod1")),
+        (0, 0, E.AD_START, ad_params(T2_AD, "ad_pod1")),
         (12, 0, E.AD_COMPLETE, {}),
         (12, 0, E.AD_BREAK_COMPLETE, {}),
         (12, 0, E.PLAY, {"qoeData": {**bitrate, "media.qoe.timeToStart": 0}}),
@@ -192,13 +204,14 @@ def test_timeline_2_error_recovery_and_abandon_mid_ad() -> None:
         (40, 28, E.PING, {}),
         (45, 33, E.AD_BREAK_START, {"media.ad.podIndex": 1, "media.ad.podSecond": 33}),
         # The doc's adStart names pod "ad_pod1" (sic); ours repeats the open break's name.
-        (45, 33, E.AD_START, ad_params(mid_ad, "ad_pod2")),
+        (45, 33, E.AD_START, ad_params(T2_MID_AD, "ad_pod2")),
         (48, 33, E.SESSION_END, {}),  # abandon mid-ad: no adComplete / adBreakComplete
     ], ad_breaks=[(0, 12), (45, 48)])
     assert run.tracker.next_deadline is None
 
 
-def test_timeline_3_chapters_around_a_midroll() -> None:
+def play_timeline_3() -> Run:
+    """Spec §5.3 played into the tracker."""
     chapter_1 = ChapterInfo(index=1, offset=0, length=20, friendly_name="Chapter Uno")
     chapter_2 = ChapterInfo(index=2, offset=22, length=22, friendly_name="Chapter Dos")
     run = Run.new()
@@ -228,7 +241,11 @@ def test_timeline_3_chapters_around_a_midroll() -> None:
     run.advance(80, playhead=37)
     run.call(87, run.tracker.complete_chapter)  # ph 44 per the table (its JSON says 0)
     run.player(88, P.ENDED, 45)
+    return run
 
+
+def test_timeline_3_chapters_around_a_midroll() -> None:
+    run = play_timeline_3()
     E = EventType
     check(run, [
         (0, 0, E.SESSION_START, COMMON_START),
