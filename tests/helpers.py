@@ -92,7 +92,7 @@ def start_emulator(tmp: Path, *extra: str) -> Emulator:
         if process.poll() is not None:
             log_file.close()
             raise RuntimeError(f"emulator exited: {emulator.log()}")
-        if "Demo page:" in emulator.log():
+        if ("Inspect:" if "--no-site" in extra else "Demo page:") in emulator.log():
             return emulator
         time.sleep(0.05)
     stop_emulator(emulator)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.core.test_rules import START
 from tests.helpers import ROOT, start_emulator, stop_emulator
@@ -15,7 +20,9 @@ from tests.helpers import ROOT, start_emulator, stop_emulator
 def test_help_lists_the_options() -> None:
     result = subprocess.run([sys.executable, "-m", "mediacollect_emulator", "--help"], capture_output=True,
                             text=True, check=True, cwd=ROOT)
-    for option in ("--host", "--api-port", "--site-port", "--db", "--no-expose-location", "--site-root"):
+    for option in ("--host", "--api-port", "--site-port", "--db", "--no-expose-location", "--site-root", "--time-scale",
+                   "--idle-timeout", "--stall-timeout", "--reorder-window", "--reorder-events", "--forward",
+                   "--log-format"):
         assert option in result.stdout
 
 
@@ -37,3 +44,90 @@ def test_it_binds_loopback_and_a_named_database_survives_a_restart(tmp_path: Pat
         assert [s["sid"] for s in restarted.get("/_emulator/sessions")] == [sid]
     finally:
         stop_emulator(restarted)
+
+
+def post(endpoint: str, path: str, body: Any) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(endpoint + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
+
+
+def test_bad_options_name_the_rule() -> None:
+    result = subprocess.run([sys.executable, "-m", "mediacollect_emulator", "--time-scale", "0"], capture_output=True,
+                            text=True, cwd=ROOT)
+    assert result.returncode == 2 and "time_scale must be greater than 0" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "mediacollect_emulator", "--forward", "ftp://x"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "--forward must be an http:// or https:// URL" in result.stderr
+
+
+def test_time_scale_and_json_request_logs(tmp_path: Path) -> None:
+    emulator = start_emulator(tmp_path, "--no-site", "--time-scale", "600", "--log-format", "json")
+    try:
+        status, headers, _ = post(emulator.endpoint, "/api/v1/sessions", START)
+        assert status == 201
+        sid = headers["location"].rsplit("/", 1)[1]
+        deadline = time.monotonic() + 10
+        while not emulator.get(f"/_emulator/sessions/{sid}")["closed"]:  # 10 emulated minutes = 1 s
+            assert time.monotonic() < deadline, "the idle timeout did not close the session"
+            time.sleep(0.2)
+        assert emulator.get(f"/_emulator/sessions/{sid}")["closed_reason"] == "no events for 600 s"
+        play = {"playerTime": {"playhead": 0, "ts": START["playerTime"]["ts"] + 1}, "eventType": "play"}
+        assert post(emulator.endpoint, f"/api/v1/sessions/{sid}/events", play)[0] == 410
+    finally:
+        stop_emulator(emulator)
+    lines = [json.loads(line) for line in emulator.log().splitlines() if line.startswith("{")]
+    requests = [line for line in lines if "status" in line]
+    assert [(r["method"], r["status"], r.get("event")) for r in requests] == [
+        ("POST", 201, "sessionStart"), ("POST", 410, "play")]
+    assert requests[1]["message"] == "the session is closed (no events for 600 s)"
+    assert all(isinstance(r["ms"], float | int) for r in requests)
+
+
+@pytest.fixture
+def upstream_and_proxy(tmp_path: Path) -> Any:
+    (tmp_path / "upstream").mkdir()
+    upstream = start_emulator(tmp_path / "upstream", "--no-site")
+    proxy = start_emulator(tmp_path, "--no-site", "--forward", upstream.endpoint)
+    yield upstream, proxy
+    stop_emulator(proxy)
+    stop_emulator(upstream)
+
+
+def test_forward_mode_validates_records_and_passes_requests_on(upstream_and_proxy: Any) -> None:
+    upstream, proxy = upstream_and_proxy
+    status, headers, _ = post(proxy.endpoint, "/api/v1/sessions", START)
+    assert status == 201
+    ours = headers["location"].rsplit("/", 1)[1]
+    play = {"playerTime": {"playhead": 0, "ts": START["playerTime"]["ts"] + 1}, "eventType": "play"}
+    assert post(proxy.endpoint, f"/api/v1/sessions/{ours}/events", play)[0] == 204
+    # Invalid here is refused here, and never reaches the upstream.
+    bad = post(proxy.endpoint, f"/api/v1/sessions/{ours}/events", {**play, "params": {"x": 1}})
+    assert bad[0] == 400 and b"params.x is not a known parameter" in bad[2]
+
+    [theirs] = upstream.get("/_emulator/sessions")
+    upstream_events = upstream.get(f"/_emulator/sessions/{theirs['sid']}")["events"]
+    assert [e["body"] for e in upstream_events] == [START, play]
+    local = proxy.get(f"/_emulator/sessions/{ours}")
+    assert local["upstream_sid"] == theirs["sid"]
+    assert [(e["event_type"], e["upstream_status"]) for e in local["events"]] == [("sessionStart", 201), ("play", 204)]
+
+    # The upstream's verdicts reach the client: a session it closed answers 410 through the proxy.
+    upstream.post(f"/_emulator/sessions/{theirs['sid']}/close")
+    gone = post(proxy.endpoint, f"/api/v1/sessions/{ours}/events", {**play, "eventType": "ping"})
+    assert gone[0] == 410 and b"upstream:" in gone[2]
+    assert proxy.get(f"/_emulator/sessions/{ours}")["closed_reason"] == "the upstream answered 410"
+
+
+def test_forward_mode_answers_502_when_the_upstream_is_down(tmp_path: Path) -> None:
+    proxy = start_emulator(tmp_path, "--no-site", "--forward", "http://127.0.0.1:9")
+    try:
+        status, _, body = post(proxy.endpoint, "/api/v1/sessions", START)
+        assert status == 502 and b"forward:" in body and b"unreachable" in body
+        assert proxy.get("/_emulator/sessions") == []
+    finally:
+        stop_emulator(proxy)
