@@ -195,7 +195,8 @@ function renderDetail(detail) {
     return row;
   }));
   const warnings = document.getElementById("warnings");
-  warnings.replaceChildren(...(detail.warnings.length ? detail.warnings : ["none"]).map((w) => el("li", w)));
+  warnings.replaceChildren(...(detail.warnings.length ? detail.warnings.map((w) => el("li", w))
+    : [el("li", "none: the sequence is consistent", { class: "none" })]));
 
   const t0 = detail.timeline.start_ts;
   const tbody = document.querySelector("#events tbody");
