@@ -1,7 +1,7 @@
 """How much traffic the emulator holds: simulated players against a real emulator on loopback.
 
     .venv/bin/python bench/emulator_load.py                      # 100, 1000, 10000 players
-    .venv/bin/python bench/emulator_load.py --players 1000 --rate 8000 --seconds 20
+    .venv/bin/python bench/emulator_load.py --players 1000 --rate 1000 2000 3000 --no-saturated
 
 Each simulated player is what our tracker is on the wire: one keep-alive connection, one request
 in flight at a time, ``sessionStart`` then a viewing loop (play, pings, pause, play, pings,
@@ -221,7 +221,9 @@ def start_emulator(db: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--players", type=int, nargs="*", default=[100, 1000, 10000])
-    parser.add_argument("--rate", type=float, default=5000.0, help="offered events/s in the paced run")
+    parser.add_argument("--rate", type=float, nargs="*", default=[5000.0],
+                        help="offered events/s of the paced runs (several: one run each)")
+    parser.add_argument("--no-saturated", action="store_true", help="skip the saturated run")
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per run")
     parser.add_argument("--generators", type=int, default=1, help="load-generator processes")
     parser.add_argument("--emulator-arg", action="append", default=[], help="extra emulator CLI argument")
@@ -231,7 +233,10 @@ def main() -> None:
     print(f"{'players':>8} {'mode':>10} {'offered/s':>9} {'events/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'emu CPU%':>8} {'gen CPU%':>8} {'non-2xx':>7} {'errors':>6}")
     for players in args.players:
-        for mode, rate in (("paced", args.rate), ("saturated", None)):
+        runs: list[tuple[str, float | None]] = [("paced", rate) for rate in args.rate]
+        if not args.no_saturated:
+            runs.append(("saturated", None))
+        for mode, rate in runs:
             with tempfile.TemporaryDirectory() as tmp:
                 proc, port = start_emulator(Path(tmp) / "load.sqlite3", args.emulator_arg)
                 try:

@@ -201,6 +201,14 @@ class Sessions:
             ops += self.process(session)
         return ops
 
+    def expire_slice(self, index: int, slices: int) -> list[Op]:
+        """Timeouts for one of ``slices`` interleaved parts of the open sessions."""
+        ops: list[Op] = []
+        for session in list(self._by_sid.values())[index::slices]:
+            if not session.closed:
+                ops += self.expire(session)
+        return ops
+
     def expire_all(self) -> list[Op]:
         """Close every session whose timeout has passed (run periodically, and before reads)."""
         ops: list[Op] = []

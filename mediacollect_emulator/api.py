@@ -53,6 +53,7 @@ MAX_BATCH_EVENTS = 20_000
 MAX_JSON_DEPTH = 32
 MAX_INTEGER_DIGITS = 19  # ts is an int64; nothing in a body needs a longer integer
 PREFLIGHT_MAX_AGE = "600"
+TICK_SECONDS = 0.05  # how often timeouts and reorder windows are applied without traffic
 UI_DIR = Path(__file__).resolve().parent / "ui"
 UI_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none';"
@@ -618,16 +619,17 @@ def create_inspection_app(state: EmulatorState, rules: ServerRules) -> Starlette
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async def tick() -> None:
-            interval = min(0.25, rules.real(rules.window_seconds) / 4)
-            expire_every = max(interval, min(1.0, rules.real(min(rules.idle_timeout, rules.stall_timeout)) / 20))
-            last_expiry = 0.0
+            # Short ticks with a slice of the work each: a sweep over thousands of sessions at
+            # once would hold the event loop (and every request's answer) for tens of ms.
+            interval = min(TICK_SECONDS, rules.real(rules.window_seconds) / 4)
+            slices = max(1, round(min(1.0, rules.real(min(rules.idle_timeout, rules.stall_timeout)) / 20) / interval))
+            turn = 0
             while True:
                 await asyncio.sleep(interval)
                 try:
                     ops = sessions.process_due()
-                    if time.monotonic() - last_expiry >= expire_every:
-                        last_expiry = time.monotonic()
-                        ops += sessions.expire_all()
+                    ops += sessions.expire_slice(turn % slices, slices)
+                    turn += 1
                     if ops:
                         await store.write(ops)
                 except Exception:  # a disk fault must not stop the timers for good
