@@ -138,6 +138,15 @@ def _close_chapter(walk: _Walk, ts: int, outcome: str) -> None:
         walk.chapter = None
 
 
+def _end_span(walk: _Walk, event_type: str, ts: int, what: str) -> None:
+    """adComplete/adSkip and chapterComplete/chapterSkip: close the open ad or chapter, count it."""
+    if getattr(walk, what) is None:
+        walk.warnings.append(f"{event_type} at ts {ts} without an open {what}")
+    complete = event_type.endswith("Complete")
+    (_close_ad if what == "ad" else _close_chapter)(walk, ts, "complete" if complete else "skip")
+    walk.metrics[f"{what}_{'completes' if complete else 'skips'}"] += 1
+
+
 def _apply(walk: _Walk, event_type: str, body: Mapping[str, Any], ts: int, playhead: float) -> None:
     m = walk.metrics
     params = body.get("params") if isinstance(body.get("params"), dict) else {}
@@ -182,10 +191,7 @@ def _apply(walk: _Walk, event_type: str, body: Mapping[str, Any], ts: int, playh
         if walk.state in (IDLE, PAUSED, BUFFERING, ERROR):
             walk.state = PLAYING  # an ad plays from its start (spec §5.1: no play inside a break)
     elif event_type in ("adComplete", "adSkip"):
-        if walk.ad is None:
-            walk.warnings.append(f"{event_type} at ts {ts} without an open ad")
-        _close_ad(walk, ts, "complete" if event_type == "adComplete" else "skip")
-        m["ad_completes" if event_type == "adComplete" else "ad_skips"] += 1
+        _end_span(walk, event_type, ts, "ad")
     elif event_type == "adBreakComplete":
         if not walk.in_break:
             walk.warnings.append(f"adBreakComplete at ts {ts} without an open ad break")
@@ -200,10 +206,7 @@ def _apply(walk: _Walk, event_type: str, body: Mapping[str, Any], ts: int, playh
         walk.chapters.append(walk.chapter)
         m["chapter_starts"] += 1
     elif event_type in ("chapterComplete", "chapterSkip"):
-        if walk.chapter is None:
-            walk.warnings.append(f"{event_type} at ts {ts} without an open chapter")
-        _close_chapter(walk, ts, "complete" if event_type == "chapterComplete" else "skip")
-        m["chapter_completes" if event_type == "chapterComplete" else "chapter_skips"] += 1
+        _end_span(walk, event_type, ts, "chapter")
     elif event_type == "sessionComplete":
         m["content_completes"] = 1
         walk.state = ENDED
