@@ -14,11 +14,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, field, fields
 from typing import Any, TypeVar
 
 from . import _rules
 from ._errors import ConfigError
+from ._record import materialize, record
 
 CONTENT_TYPES_VIDEO = ("vod", "live", "linear", "ugc", "dvod")
 CONTENT_TYPES_AUDIO = ("song", "podcast", "audiobook", "radio")
@@ -26,7 +27,7 @@ STREAM_TYPES = ("video", "audio")
 LOG_LEVELS = ("debug", "info", "warning", "error", "silent")
 
 
-@dataclass(frozen=True)
+@record
 class TrackerConfig:
     """Page-level settings. Field names are also the keys of the page's JSON config block."""
 
@@ -88,7 +89,7 @@ class TrackerConfig:
         return _from_mapping(cls, data)
 
 
-@dataclass(frozen=True)
+@record
 class MediaConfig:
     """One video. ``length``/``content_type`` left as None are taken from the element."""
 
@@ -135,7 +136,7 @@ _T = TypeVar("_T", TrackerConfig, MediaConfig)
 def _from_mapping(cls: type[_T], data: Mapping[str, Any]) -> _T:
     if not isinstance(data, Mapping):
         raise ConfigError("(config)", "must be an object")
-    known = {f.name: f for f in fields(cls)}
+    known = {f.name: f for f in fields(materialize(cls))}
     for key in data:
         if key not in known:
             raise ConfigError(str(key), f"is not a known field (known: {', '.join(sorted(known))})")

@@ -7,8 +7,10 @@ the protocol but with Python names. Only ``_wire`` turns API events into JSON fi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
+
+from ._record import record
 
 
 class EventType(StrEnum):
@@ -52,7 +54,7 @@ class PlayerEvent(StrEnum):
     PAGE_CLOSED = "pageclosed"  # the page went away and its shim already sent sessionEnd
 
 
-@dataclass(frozen=True)
+@record
 class Observation:
     """One thing the player did, stamped when it happened (not when Python heard of it)."""
 
@@ -69,7 +71,7 @@ class Observation:
     dropped_frames: int | None = None  # getVideoPlaybackQuality().droppedVideoFrames
 
 
-@dataclass(frozen=True)
+@record
 class SessionParams:
     """Everything a sessionStart says about who is watching what (spec §3.1–3.4)."""
 
@@ -91,14 +93,14 @@ class SessionParams:
     standard_metadata: Mapping[str, str] = field(default_factory=dict)  # keyed by wire name
 
 
-@dataclass(frozen=True)
+@record
 class AdBreakInfo:
     pod_index: int
     pod_second: float | None = None  # None: the content playhead where the break starts
     friendly_name: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class AdInfo:
     id: str
     length: float
@@ -114,7 +116,7 @@ class AdInfo:
     custom_metadata: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class ChapterInfo:
     index: int
     offset: float
@@ -123,7 +125,7 @@ class ChapterInfo:
     custom_metadata: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class Qoe:
     """Quality-of-experience values (spec §3.8); None means "not known, do not send"."""
 
@@ -138,7 +140,7 @@ class Qoe:
         return all(value is None for value in vars(self).values())
 
 
-@dataclass(frozen=True)
+@record
 class ApiEvent:
     """One request the protocol wants sent, in order. ``session`` counts sessionStarts so the
     delivery side knows which session (sid) an event belongs to."""

@@ -18,11 +18,11 @@ import functools
 import json
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from . import _wire
 from ._events import ApiEvent, EventType
+from ._record import record
 from ._retry import Verdict, backoff_delay, classify, retry_after_seconds
 from .transport import HttpRequest, HttpResponse
 
@@ -43,7 +43,7 @@ LOCATION_UNREADABLE = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     """One thing the outbox did, for the page's request log and the console."""
 
@@ -58,7 +58,7 @@ class Report:
     retry_in_ms: int | None = None
 
 
-@dataclass
+@record(frozen=False)
 class _Item:
     event: ApiEvent
     body: bytes

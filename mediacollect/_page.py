@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ._config import LOG_LEVELS, MediaConfig, TrackerConfig
 from ._errors import ConfigError
 from ._events import Observation, PlayerEvent
 from ._outbox import Report
+from ._record import record
 
 # data-* attributes of the <video> (camelCased as element.dataset gives them) -> MediaConfig.
 MEDIA_ATTRIBUTES = {
@@ -147,7 +147,7 @@ def _number(value: Any) -> float | None:
     return None
 
 
-@dataclass(frozen=True)
+@record
 class LogLine:
     """One row of the page's request log."""
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Final
+
+from ._record import record
 
 _Fail = Callable[[str, str], None]  # records one problem: (field, rule)
 
@@ -132,7 +133,7 @@ STANDARD_STATES: Final = ("fullScreen", "closedCaptioning", "mute", "pictureInPi
 MAX_STATES_PER_SESSION: Final = 10  # spec §4.7
 
 
-@dataclass(frozen=True)
+@record
 class EventRule:
     """Which params one event type requires and allows (spec §2.2)."""
 
@@ -196,7 +197,7 @@ PARAMS_REQUIRED: Final = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@record
 class Problem:
     """One broken rule: which event, which field of the body, which rule."""
 

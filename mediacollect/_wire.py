@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ._events import AdBreakInfo, AdInfo, ApiEvent, ChapterInfo, EventType, Qoe, SessionParams
+from ._record import record
 
 JSON_CONTENT_TYPE = "application/json"
 
@@ -26,7 +26,7 @@ def sessions_url(api_base: str) -> str:
     return f"{api_base}/sessions"
 
 
-@dataclass(frozen=True)
+@record
 class SessionLocation:
     """Where a session lives, from the ``Location`` of the ``201``."""
 

@@ -23,6 +23,7 @@ from ._driver import Driver
 from ._errors import ConfigError
 from ._events import PlayerEvent
 from ._outbox import Outbox, Report
+from ._record import materialize_all
 from ._tracker import Tracker
 from .transport import HttpRequest, HttpResponse, TransportError, lower_headers
 
@@ -144,6 +145,7 @@ def start_page(video_id: str = "video") -> Driver | None:
     # Import the HTTP layer now, while the viewer has not pressed play yet, rather than on the
     # first request (0.3-0.4 s in Pyodide); queued ahead of any shim event.
     asyncio.get_event_loop().call_soon(PyodideHttpTransport.prepare)
+    asyncio.get_event_loop().call_soon(materialize_all)  # the records' methods, before the first event
     return binding.driver
 
 

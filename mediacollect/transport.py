@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
+from ._record import record
 
-@dataclass(frozen=True)
+
+@record
 class HttpRequest:
     method: str
     url: str
@@ -21,7 +23,7 @@ class HttpRequest:
     headers: Mapping[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
 
 
-@dataclass(frozen=True)
+@record
 class HttpResponse:
     status: int
     headers: Mapping[str, str]  # names in lower case
