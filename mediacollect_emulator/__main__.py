@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         os.close(fd)
     else:
         db_path = args.db
-    store = Store(db_path)
+    store = Store(db_path, writer_process=True)
     # uvicorn handles SIGTERM (graceful shutdown) and re-raises it afterwards to the handler
     # that was there before; this one lets the process close the store and exit 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)

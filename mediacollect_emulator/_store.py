@@ -2,18 +2,24 @@
 
 Writes are group-committed: a request hands its rows to :meth:`Store.write` and waits until the
 transaction holding them is committed; every request that arrives within the same few
-milliseconds joins that transaction. One commit per batch instead of one per request is what lets the
-emulator hold thousands of events per second (bench/emulator_load.py), and a request is never
-answered before what it carried is on disk, so nothing accepted is lost on SIGTERM or restart.
+milliseconds joins that transaction. The CLI runs the commits in a writer process of their own,
+so SQLite's work uses the second core instead of the event loop's. One commit per batch instead
+of one per request is what lets the emulator hold thousands of events per second
+(bench/emulator_load.py), and a request is never answered before what it carried is on disk, so
+nothing accepted is lost on SIGTERM or restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
+import pickle
+import signal
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +72,67 @@ def _resolve(futures: list[asyncio.Future[None]], error: Exception | None) -> No
                 future.set_exception(error)
 
 
-class Store:
-    """SQLite behind a lock. Reads are synchronous (they are small and rare); writes are batched."""
+class StoreError(Exception):
+    """A write failed (disk full, database removed...): the requests waiting on it answer 500."""
 
-    def __init__(self, path: str | Path) -> None:
+
+def _open(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+def _apply(db: sqlite3.Connection, ops: list[Op]) -> None:
+    """One transaction: rows first, then the updates that refer to them; runs of one statement
+    go through executemany (most of a batch is one INSERT repeated)."""
+    ops.sort(key=lambda op: not op[0].startswith("INSERT"))
+    db.execute("BEGIN")
+    try:
+        start = 0
+        while start < len(ops):
+            sql = ops[start][0]
+            end = start + 1
+            while end < len(ops) and ops[end][0] == sql:
+                end += 1
+            db.executemany(sql, [params for _, params in ops[start:end]])
+            start = end
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _writer_main(path: str, requests: Connection, acks: Connection) -> None:
+    """The writer process: applies batches in the order they come and acknowledges each.
+
+    SQLite's work (and its WAL checkpoints) then runs on another core than the event loop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop, and says so
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    db = _open(path)
+    try:
+        while True:
+            kind, batch, ops = pickle.loads(requests.recv_bytes())
+            if kind == "stop":
+                break
+            error = None
+            try:
+                _apply(db, ops)
+            except Exception as err:
+                error = f"{type(err).__name__}: {err}"
+            acks.send_bytes(pickle.dumps((batch, error)))
+    finally:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+
+
+class Store:
+    """SQLite. Reads are synchronous (they are small and rare); writes are group-committed,
+    either here or, with ``writer_process=True`` (the CLI's choice), by a process of their own."""
+
+    def __init__(self, path: str | Path, *, writer_process: bool = False) -> None:
         self.path = str(path)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = _open(self.path)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()  # the connection
         self._pending_lock = threading.Lock()  # _pending
@@ -80,17 +141,35 @@ class Store:
         self._flush_scheduled = False
         self._last_commit = 0.0
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            # Checkpoints copy the WAL into the database file: tens of milliseconds that would
-            # stall every request if a commit in the event loop triggered them. A thread does it.
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            if not writer_process:
+                # Checkpoints copy the WAL into the database file: tens of milliseconds that would
+                # stall every request if a commit in the event loop triggered them. A thread does it.
+                self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.executescript(_SCHEMA)
             self._next_id = (self._db.execute("SELECT MAX(id) FROM requests").fetchone()[0] or 0) + 1
         self._stop = threading.Event()
-        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="mediacollect-checkpoint",
-                                              daemon=True)
-        self._checkpointer.start()
+        self._checkpointer: threading.Thread | None = None
+        self._writer: multiprocessing.process.BaseProcess | None = None
+        self._pipe: Connection | None = None  # batches to the writer (blocking)
+        self._acks: Connection | None = None  # its acknowledgements (watched by the event loop)
+        self._inflight: dict[int, list[asyncio.Future[None]]] = {}
+        self._batches = 0
+        self._reader_loop: asyncio.AbstractEventLoop | None = None
+        if writer_process:
+            # Two one-way pipes: the event loop makes the fd it watches non-blocking, and sending
+            # must stay blocking (back-pressure if the writer falls behind).
+            context = multiprocessing.get_context("spawn")
+            requests_in, self._pipe = context.Pipe(duplex=False)
+            self._acks, acks_out = context.Pipe(duplex=False)
+            self._writer = context.Process(target=_writer_main, args=(self.path, requests_in, acks_out), daemon=True,
+                                           name="mediacollect-writer")
+            self._writer.start()
+            requests_in.close()
+            acks_out.close()
+        else:
+            self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="mediacollect-checkpoint",
+                                                  daemon=True)
+            self._checkpointer.start()
 
     def _checkpoint_loop(self) -> None:
         connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -104,10 +183,20 @@ class Store:
 
     def close(self) -> None:
         self.flush()
-        self._stop.set()
-        self._checkpointer.join(timeout=10)
+        if self._reader_loop is not None and self._acks is not None and not self._reader_loop.is_closed():
+            self._reader_loop.remove_reader(self._acks.fileno())
+        if self._writer is not None and self._pipe is not None:
+            self._pipe.send_bytes(pickle.dumps(("stop", 0, [])))
+            self._writer.join(timeout=10)
+            self._pipe.close()
+            if self._acks is not None:
+                self._acks.close()
+        if self._checkpointer is not None:
+            self._stop.set()
+            self._checkpointer.join(timeout=10)
         with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if self._writer is None:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
 
     def new_request_id(self) -> int:
@@ -142,40 +231,60 @@ class Store:
             self._pending.extend(ops)
         self.flush()
 
+    def _take(self) -> list[Op]:
+        with self._pending_lock:
+            ops, self._pending = self._pending, []
+        return ops
+
     def _flush_batch(self) -> None:
         self._flush_scheduled = False
-        self._last_commit = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        self._last_commit = loop.time()
         waiters, self._waiters = self._waiters, []
-        try:
-            self.flush()
-        except Exception as err:  # a disk fault: every waiting request answers 500
-            _resolve(waiters, err)
-        else:
-            _resolve(waiters, None)
+        if self._pipe is None:
+            try:
+                self.flush()
+            except Exception as err:  # a disk fault: every waiting request answers 500
+                _resolve(waiters, err)
+            else:
+                _resolve(waiters, None)
+            return
+        assert self._acks is not None
+        if self._reader_loop is not loop:
+            if self._reader_loop is not None and not self._reader_loop.is_closed():
+                self._reader_loop.remove_reader(self._acks.fileno())
+            loop.add_reader(self._acks.fileno(), self._on_acks)
+            self._reader_loop = loop
+        self._batches += 1
+        self._inflight[self._batches] = waiters
+        self._pipe.send_bytes(pickle.dumps(("batch", self._batches, self._take())))
+
+    def _ack(self) -> int:
+        assert self._acks is not None
+        self._acks.poll(None)  # the fd may be non-blocking (watched by the loop): wait here
+        batch, error = pickle.loads(self._acks.recv_bytes())
+        _resolve(self._inflight.pop(batch, []), None if error is None else StoreError(error))
+        if error is not None and batch < 0:
+            raise StoreError(error)
+        return int(batch)
+
+    def _on_acks(self) -> None:
+        assert self._acks is not None
+        while self._acks.poll():
+            self._ack()
 
     def flush(self) -> None:
-        with self._lock:
-            with self._pending_lock:
-                ops, self._pending = self._pending, []
-            if not ops:
-                return
-            # Rows first, then the updates that refer to them; runs of one statement go through
-            # executemany (most of a batch is one INSERT repeated).
-            ops.sort(key=lambda op: not op[0].startswith("INSERT"))
-            self._db.execute("BEGIN")
-            try:
-                start = 0
-                while start < len(ops):
-                    sql = ops[start][0]
-                    end = start + 1
-                    while end < len(ops) and ops[end][0] == sql:
-                        end += 1
-                    self._db.executemany(sql, [params for _, params in ops[start:end]])
-                    start = end
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        """Write what is pending now, and return once it is committed."""
+        ops = self._take()
+        if not ops:
+            return
+        if self._pipe is None:
+            with self._lock:
+                _apply(self._db, ops)
+            return
+        self._pipe.send_bytes(pickle.dumps(("sync", -1, ops)))
+        while self._ack() != -1:  # acknowledgements of earlier batches come first
+            pass
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -216,10 +325,7 @@ class Store:
         return {r["sid"]: (r["ok"] or 0, r["bad"] or 0) for r in rows}
 
     def reset(self) -> None:
-        self.flush()
-        with self._lock:
-            self._db.execute("DELETE FROM requests")
-            self._db.execute("DELETE FROM sessions")
+        self.write_now([("DELETE FROM requests", ()), ("DELETE FROM sessions", ())])
 
 
 def request_dict(row: sqlite3.Row) -> dict[str, Any]:
