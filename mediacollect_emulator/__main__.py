@@ -16,13 +16,14 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import uvicorn
 
 from ._sessions import ServerRules
 from ._store import Store
-from .api import create_api_app
+from .api import EmulatorApp, create_api_app
 from .site import create_site_app
 
 DEFAULT_API_PORT = 8001
@@ -116,12 +117,11 @@ def page_url(host: str, site_port: int, api_port: int) -> str:
 
 async def serve(args: argparse.Namespace, store: Store) -> int:
     log_config = {"version": 1, "disable_existing_loggers": False}
+    api = create_api_app(store, expose_location=not args.no_expose_location, rules=args.rules, forward=args.forward)
     servers = [
         uvicorn.Server(uvicorn.Config(
-            create_api_app(store, expose_location=not args.no_expose_location, rules=args.rules,
-                           forward=args.forward),
-            host=args.host, port=args.api_port, log_level=args.log_level, access_log=False,
-            log_config=log_config, timeout_graceful_shutdown=2, proxy_headers=False,
+            api, host=args.host, port=args.api_port, log_level=args.log_level, access_log=False,
+            log_config=log_config, timeout_graceful_shutdown=2, proxy_headers=False, http=_http_protocol(api),
         ))
     ]
     if not args.no_site:
@@ -151,6 +151,15 @@ async def serve(args: argparse.Namespace, store: Store) -> int:
     await asyncio.gather(*(s.serve() for s in servers), return_exceptions=True)
     watcher.cancel()
     return 0 if all(s.started for s in servers) else 1
+
+
+def _http_protocol(api: EmulatorApp) -> Any:
+    """The fast path for event posts when httptools is installed (it is with the emulator extra)."""
+    try:
+        from ._fastpath import fast_protocol
+    except ImportError:
+        return "auto"
+    return fast_protocol(api.collection)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -195,10 +195,16 @@ class Sessions:
         return ops
 
     def process_due(self) -> list[Op]:
-        """Process every window that is over (run often, and before anything is read back)."""
+        """Process every window that is over (run often, and before anything is read back).
+
+        ``_waiting`` keeps sessions in the order their windows opened, so the walk stops at the
+        first window that is not over yet instead of visiting every session."""
         ops: list[Op] = []
+        due_before = self.clock() - self.rules.real(self.rules.window_seconds)
         for session in list(self._waiting.values()):
-            ops += self.process(session)
+            if session.window and session.window[0].arrived > due_before:
+                break
+            ops += self.process(session, everything=True)
         return ops
 
     def expire_slice(self, index: int, slices: int) -> list[Op]:

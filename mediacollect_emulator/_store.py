@@ -12,6 +12,8 @@ nothing accepted is lost on SIGTERM or restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import multiprocessing
 import pickle
@@ -110,6 +112,10 @@ def _writer_main(path: str, requests: Connection, acks: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop, and says so
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     db = _open(path)
+    db.execute("PRAGMA wal_autocheckpoint=0")  # a checkpoint inside a commit would delay its ack
+    stop = threading.Event()
+    checkpointer = threading.Thread(target=_checkpoint_loop, args=(path, stop), daemon=True)
+    checkpointer.start()
     try:
         while True:
             kind, batch, ops = pickle.loads(requests.recv_bytes())
@@ -122,8 +128,22 @@ def _writer_main(path: str, requests: Connection, acks: Connection) -> None:
                 error = f"{type(err).__name__}: {err}"
             acks.send_bytes(pickle.dumps((batch, error)))
     finally:
+        stop.set()
+        checkpointer.join(timeout=10)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.close()
+
+
+def _checkpoint_loop(path: str, stop: threading.Event) -> None:
+    """Fold the WAL into the database file now and then, beside the commits, never inside one."""
+    connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        while not stop.wait(CHECKPOINT_INTERVAL):
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error:
+        pass  # the database went away (tests delete temporary files); nothing left to fold in
+    finally:
+        connection.close()
 
 
 class Store:
@@ -166,20 +186,14 @@ class Store:
             self._writer.start()
             requests_in.close()
             acks_out.close()
+            # A bigger pipe (Linux: up to 1 MiB) so a writer busy with a checkpoint does not block
+            # the event loop's next send.
+            with contextlib.suppress(OSError, AttributeError):
+                fcntl.fcntl(self._pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
         else:
-            self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="mediacollect-checkpoint",
-                                                  daemon=True)
+            self._checkpointer = threading.Thread(target=_checkpoint_loop, args=(self.path, self._stop),
+                                                  name="mediacollect-checkpoint", daemon=True)
             self._checkpointer.start()
-
-    def _checkpoint_loop(self) -> None:
-        connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        try:
-            while not self._stop.wait(CHECKPOINT_INTERVAL):
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error:
-            pass  # the database went away (tests delete temporary files); nothing left to fold in
-        finally:
-            connection.close()
 
     def close(self) -> None:
         self.flush()
@@ -209,6 +223,10 @@ class Store:
 
     async def write(self, ops: Iterable[Op]) -> None:
         """Queue ``ops`` for the next group commit and wait until it is on disk."""
+        await self.write_future(ops)
+
+    def write_future(self, ops: Iterable[Op]) -> asyncio.Future[None]:
+        """Queue ``ops`` for the next group commit; the future is done once it is on disk."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         with self._pending_lock:
@@ -223,7 +241,7 @@ class Store:
                 loop.call_soon(self._flush_batch)
             else:
                 loop.call_later(COMMIT_INTERVAL - since, self._flush_batch)
-        await waiter
+        return waiter
 
     def write_now(self, ops: Iterable[Op]) -> None:
         """Synchronous write, for start-up and shutdown paths outside a request."""

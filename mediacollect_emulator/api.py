@@ -28,6 +28,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ MAX_BATCH_EVENTS = 20_000
 MAX_JSON_DEPTH = 32
 MAX_INTEGER_DIGITS = 19  # ts is an int64; nothing in a body needs a longer integer
 PREFLIGHT_MAX_AGE = "600"
+_KEPT_HEADERS = {b"content-type": "content-type", b"origin": "origin", b"user-agent": "user-agent",
+                 b"content-length": "content-length"}  # what a request row keeps
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 TICK_SECONDS = 0.05  # how often timeouts and reorder windows are applied without traffic
 UI_DIR = Path(__file__).resolve().parent / "ui"
 UI_HEADERS = {
@@ -197,6 +201,21 @@ def _player_time(body: Any) -> tuple[int, float]:
     return int(player_time["ts"]), float(player_time["playhead"])
 
 
+_HEADER_JSON: dict[tuple[tuple[str, str], ...], str] = {}
+
+
+def _headers_json(headers: dict[str, str] | None) -> str:
+    """A request row's headers as JSON; a client sends the same ones every time, so the text is
+    kept (Content-Length is left out: the body is stored)."""
+    key = tuple(item for item in (headers or {}).items() if item[0] != "content-length")
+    text = _HEADER_JSON.get(key)
+    if text is None:
+        if len(_HEADER_JSON) > 4096:
+            _HEADER_JSON.clear()
+        text = _HEADER_JSON[key] = json.dumps(dict(key))
+    return text
+
+
 class CollectionApi:
     """``/api/v1/*``: the endpoints a tracker talks to."""
 
@@ -224,8 +243,10 @@ class CollectionApi:
             reply = Reply(404, f"no schema for event type {parts[4][:40]!r}") if schema is None else \
                 Reply(200, body=json.dumps(schema).encode())
         else:
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
-                       if k in (b"content-type", b"origin", b"user-agent", b"content-length")}
+            headers = {}
+            for name, value in scope["headers"]:
+                if name in _KEPT_HEADERS:
+                    headers[_KEPT_HEADERS[name]] = value.decode("latin-1")
             record["headers"] = headers
             ops: list[Op] = []
             try:
@@ -235,11 +256,7 @@ class CollectionApi:
             ops.insert(0, self._request_row(method, path, record, reply))  # before any UPDATE of it
             await self.store.write(ops)
         await self._send(send, reply)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info("", extra={"fields": {
-                "method": method, "path": path[:200], "status": reply.status, "event": record["event_type"],
-                "sid": (record["sid"] or "")[:16] or None, "ms": round((time.perf_counter() - started) * 1000, 2),
-                "message": reply.message}})
+        self.log_request(method, path, record, reply, started)
 
     @staticmethod
     def _route(parts: list[str]) -> tuple[str | None, str | None, tuple[str, ...]]:
@@ -262,7 +279,7 @@ class CollectionApi:
             request_id, self.sessions.clock(), method, path[:300], record["sid"], record["event_type"],
             0 if reply.drop else reply.status,
             "connection dropped (fault)" if reply.drop else reply.message or record.get("note"),
-            json.dumps(record.get("headers", {})), record.get("raw"), ts, playhead, record.get("upstream_status")))
+            _headers_json(record.get("headers")), record.get("raw"), ts, playhead, record.get("upstream_status")))
 
     async def _read(self, headers: dict[str, str], receive: Any, limit: int) -> bytes:
         _check_content_type(headers.get("content-type", ""))
@@ -339,7 +356,8 @@ class CollectionApi:
         ops.append(self.sessions.first_event(session, request_id, ts))
         return Reply(201, headers={"Location": f"/api/v1/sessions/{sid}"})
 
-    async def _event(self, sid: str, body: Any, record: dict[str, Any], ops: list[Op]) -> Reply:
+    def _judge_event(self, sid: str, body: Any, record: dict[str, Any], ops: list[Op]) -> Reply | Session:
+        """The server's verdict on one event, or the open session that will take it."""
         session = self.sessions.get(sid)
         if session is None:
             return Reply(404, f"session {sid[:80]!r} is not known")
@@ -353,18 +371,72 @@ class CollectionApi:
             if record["event_type"] == "sessionEnd":
                 return Reply(204)  # a repeated sessionEnd is harmless (spec §4.11)
             return Reply(410, f"the session is closed ({session.closed_reason})")
-        if self.state.upstream is not None and session.upstream_sid is not None:
-            forwarded = await self._forward(f"/api/v1/sessions/{session.upstream_sid}/events", record)
-            if forwarded.status in (404, 410):
-                ops += self.sessions.close(session, f"the upstream answered {forwarded.status}")
-            if not 200 <= forwarded.status < 300:
-                return forwarded
+        return session
+
+    def _take_event(self, session: Session, body: Any, record: dict[str, Any], ops: list[Op]) -> Reply:
         record["id"] = request_id = self.store.new_request_id()
         ts, playhead = _player_time(body)
         ops += self.sessions.accept(session, request_id, ts, playhead)
         if record["event_type"] == "sessionEnd":
             ops += self.sessions.close(session, "sessionEnd received")
         return Reply(204)
+
+    async def _event(self, sid: str, body: Any, record: dict[str, Any], ops: list[Op]) -> Reply:
+        verdict = self._judge_event(sid, body, record, ops)
+        if isinstance(verdict, Reply):
+            return verdict
+        session = verdict
+        if self.state.upstream is not None and session.upstream_sid is not None:
+            forwarded = await self._forward(f"/api/v1/sessions/{session.upstream_sid}/events", record)
+            if forwarded.status in (404, 410):
+                ops += self.sessions.close(session, f"the upstream answered {forwarded.status}")
+            if not 200 <= forwarded.status < 300:
+                return forwarded
+        return self._take_event(session, body, record, ops)
+
+    # -- the fast path (see _fastpath.py) -------------------------------------------------------
+
+    @property
+    def fast_path_open(self) -> bool:
+        """Events can be answered without the ASGI machinery: no fault scripted, no forwarding."""
+        return not self.state.faults and self.state.upstream is None
+
+    def event_now(self, path: str, sid: str, headers: dict[str, str], raw: bytes) -> tuple[Reply, list[Op],
+                                                                                           dict[str, Any]]:
+        """An event posted to ``path``, judged synchronously: the reply and the writes it needs."""
+        record: dict[str, Any] = {"sid": sid, "event_type": None, "body": None, "headers": headers}
+        ops: list[Op] = []
+        try:
+            body = decode_json(raw)
+            record["raw"] = raw.decode("utf-8")
+            record["body"] = body
+            if isinstance(body, dict) and isinstance(body.get("eventType"), str):
+                record["event_type"] = body["eventType"][:40]
+            verdict = self._judge_event(sid, body, record, ops)
+            reply = verdict if isinstance(verdict, Reply) else self._take_event(verdict, body, record, ops)
+        except BadRequest as err:
+            reply = Reply(err.status, err.message)
+        ops.insert(0, self._request_row("POST", path, record, reply))
+        return reply, ops, record
+
+    def wire_response(self, reply: Reply, *, close: bool) -> bytes:
+        """The whole HTTP/1.1 response, for the fast path (the same headers as ``_send``)."""
+        payload = b"" if reply.message is None else json.dumps({"message": reply.message}).encode()
+        lines = [f"HTTP/1.1 {reply.status} {_PHRASES.get(reply.status, '')}".encode()]
+        lines += [name + b": " + value for name, value in self.cors]
+        if payload:
+            lines.append(b"content-type: application/json")
+        lines.append(b"content-length: " + str(len(payload)).encode())
+        if close:
+            lines.append(b"connection: close")
+        return b"\r\n".join(lines) + b"\r\n\r\n" + payload
+
+    def log_request(self, method: str, path: str, record: dict[str, Any], reply: Reply, started: float) -> None:
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info("", extra={"fields": {
+                "method": method, "path": path[:200], "status": reply.status, "event": record["event_type"],
+                "sid": (record["sid"] or "")[:16] or None, "ms": round((time.perf_counter() - started) * 1000, 2),
+                "message": reply.message}})
 
     async def _batch(self, route: str, body: list[Any], record: dict[str, Any], ops: list[Op]) -> Reply:
         if not body:
@@ -395,7 +467,7 @@ class CollectionApi:
             ts, playhead = _player_time(event)
             ops.append((INSERT_REQUEST, (
                 self.store.new_request_id(), now, "POST", f"/api/v1/{route}", sid, event["eventType"], 201,
-                f"offline batch, event {index} of {len(body)}", json.dumps(record.get("headers", {})),
+                f"offline batch, event {index} of {len(body)}", _headers_json(record.get("headers")),
                 json.dumps(event), ts, playhead, record.get("upstream_status"))))
             ops.append(("UPDATE requests SET seq = ? WHERE id = ?", (seq[index], ops[-1][1][0])))
         session.processed = len(body)
@@ -432,7 +504,8 @@ class CollectionApi:
 
     async def _send(self, send: Any, reply: Reply) -> None:
         headers = list(self.cors)
-        headers += [(k.lower().encode(), v.encode("latin-1")) for k, v in reply.headers.items()]
+        if reply.headers:
+            headers += [(k.lower().encode(), v.encode("latin-1")) for k, v in reply.headers.items()]
         if reply.drop:
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-length", b"100"), (b"content-type", b"application/json")]})
@@ -446,7 +519,9 @@ class CollectionApi:
             payload = b""
         if payload:
             headers.append((b"content-type", b"application/json"))
-        headers.append((b"content-length", str(len(payload)).encode()))
+            headers.append((b"content-length", str(len(payload)).encode()))
+        else:
+            headers.append((b"content-length", b"0"))
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 

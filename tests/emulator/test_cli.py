@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -131,3 +132,59 @@ def test_forward_mode_answers_502_when_the_upstream_is_down(tmp_path: Path) -> N
         assert proxy.get("/_emulator/sessions") == []
     finally:
         stop_emulator(proxy)
+
+
+def read_responses(sock: socket.socket, count: int) -> list[tuple[str, dict[str, str], bytes]]:
+    """``count`` HTTP/1.1 responses off a raw socket, in the order they came."""
+    data = b""
+    responses: list[tuple[str, dict[str, str], bytes]] = []
+    while len(responses) < count:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {len(responses)} responses"
+            data += chunk
+        head, data = data.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+        length = int(headers.get("content-length", "0"))
+        while len(data) < length:
+            data += sock.recv(65536)
+        responses.append((lines[0], headers, data[:length]))
+        data = data[length:]
+    return responses
+
+
+def raw_post(path: str, body: Any, *extra: str) -> bytes:
+    payload = json.dumps(body).encode()
+    head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
+            f"Content-Length: {len(payload)}", *extra]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+
+
+def test_pipelined_and_closing_requests_are_answered_in_order(tmp_path: Path) -> None:
+    emulator = start_emulator(tmp_path, "--no-site")
+    try:
+        status, headers, _ = post(emulator.endpoint, "/api/v1/sessions", START)
+        sid = headers["location"].rsplit("/", 1)[1]
+        t0 = START["playerTime"]["ts"]
+        events = f"/api/v1/sessions/{sid}/events"
+        with socket.create_connection(("127.0.0.1", emulator.api_port), timeout=10) as sock:
+            # Three requests in one write: the events path, a 400, then the ASGI side; answers in order.
+            sock.sendall(raw_post(events, {"playerTime": {"playhead": 0, "ts": t0 + 1}, "eventType": "play"})
+                         + raw_post(events, {"playerTime": {"playhead": 1, "ts": t0 + 2}, "eventType": "nope"})
+                         + f"GET /_emulator/sessions/{sid} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            answers = read_responses(sock, 3)
+            assert [a[0] for a in answers] == ["HTTP/1.1 204 No Content", "HTTP/1.1 400 Bad Request",
+                                               "HTTP/1.1 200 OK"]
+            assert answers[0][1]["access-control-expose-headers"] == "Location"
+            assert "known event types" in json.loads(answers[1][2])["message"]
+            assert [e["event_type"] for e in json.loads(answers[2][2])["events"]] == ["sessionStart", "play"]
+            sock.sendall(raw_post(events, {"playerTime": {"playhead": 2, "ts": t0 + 3}, "eventType": "ping"},
+                                  "Connection: close"))
+            [closing] = read_responses(sock, 1)
+            assert closing[0] == "HTTP/1.1 204 No Content" and closing[1]["connection"] == "close"
+            assert sock.recv(10) == b""  # and the emulator closed the connection
+    finally:
+        stop_emulator(emulator)
+    assert emulator.process.returncode == 0
+    assert "Traceback" not in emulator.log() and "Error" not in emulator.log(), emulator.log()

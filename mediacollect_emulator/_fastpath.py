@@ -1,0 +1,111 @@
+"""The hot path on the wire: events answered without an ASGI task.
+
+Nearly all traffic is ``POST /api/v1/sessions/{sid}/events``. Through uvicorn's ASGI machinery
+each one costs a task, a scope, message dicts and header validation: about half of the emulator's
+CPU under load (bench/emulator_load.py). This protocol (uvicorn's httptools protocol with three
+parser callbacks extended) takes such a request when its connection is idle, judges it with the
+very same code the ASGI path uses (``CollectionApi.event_now``), and writes the answer itself once
+the store has committed the request.
+
+Everything else goes the usual way: other endpoints and methods, a request pipelined behind one
+still in flight (uvicorn queues it behind a stand-in cycle, so answers keep their order), bodies
+without a Content-Length or over the size cap, ``Expect: 100-continue``, and every request while
+a fault is scripted or forward mode is on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .api import MAX_BODY_BYTES, CollectionApi, Reply
+
+_PREFIX = b"/api/v1/sessions/"
+_SUFFIX = b"/events"
+
+
+class _InFlight:
+    """Stands in for uvicorn's request cycle while a fast request waits for its commit: uvicorn
+    queues whatever is pipelined behind it, and a shutdown can ask for the connection to close."""
+
+    def __init__(self, keep_alive: bool) -> None:
+        self.response_complete = False
+        self.keep_alive = keep_alive
+        self.disconnected = False
+        self.message_event = self  # uvicorn sets it when the connection goes away: nothing waits here
+
+    def set(self) -> None:
+        """``message_event.set()``: nobody waits on a fast request's body."""
+
+
+def fast_protocol(api: CollectionApi) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol, answering idle-connection event posts through ``api``."""
+
+    class CollectionProtocol(HttpToolsProtocol):
+        _fast: tuple[str, str, dict[str, str], bytearray, float, bool] | None = None
+
+        def _fast_request(self) -> tuple[str, str, dict[str, str], bytearray, float, bool] | None:
+            if self.cycle is not None and not self.cycle.response_complete:
+                return None  # something is in flight on this connection: keep the order
+            if self.parser.get_method() != b"POST" or self.expect_100_continue or not api.fast_path_open:
+                return None
+            url: bytes = self.url
+            if not (url.startswith(_PREFIX) and url.endswith(_SUFFIX)) or b"?" in url or b"%" in url:
+                return None
+            sid = url[len(_PREFIX):-len(_SUFFIX)]
+            if not sid or b"/" in sid:
+                return None
+            headers: dict[str, str] = {}
+            for name, value in self.headers:
+                if name in (b"content-type", b"origin", b"user-agent", b"content-length"):
+                    headers[name.decode()] = value.decode("latin-1")
+            length = headers.get("content-length", "")
+            if headers.get("content-type") != "application/json" or not length.isdigit() \
+                    or int(length) > MAX_BODY_BYTES:
+                return None
+            keep_alive = self.parser.get_http_version() == "1.1" and self.parser.should_keep_alive()
+            return url.decode("ascii"), sid.decode("ascii")[:200], headers, bytearray(), time.perf_counter(), \
+                keep_alive
+
+        def on_headers_complete(self) -> None:
+            self._fast = self._fast_request()
+            if self._fast is None:
+                super().on_headers_complete()
+
+        def on_body(self, body: bytes) -> None:
+            if self._fast is None:
+                super().on_body(body)
+            else:
+                self._fast[3].extend(body)
+
+        def on_message_complete(self) -> None:
+            if self._fast is None:
+                super().on_message_complete()
+                return
+            path, sid, headers, raw, started, keep_alive = self._fast
+            self._fast = None
+            in_flight = _InFlight(keep_alive)
+            self.cycle = in_flight  # type: ignore[assignment]
+            reply, ops, record = api.event_now(path, sid, headers, bytes(raw))
+            api.store.write_future(ops).add_done_callback(
+                lambda done: self._answer(done, in_flight, reply, record, path, started))
+
+        def _answer(self, done: asyncio.Future[None], in_flight: _InFlight, reply: Reply, record: dict[str, Any],
+                    path: str, started: float) -> None:
+            if done.cancelled() or done.exception() is not None:
+                reply = Reply(500, f"store: {done.exception() if not done.cancelled() else 'cancelled'}")
+            in_flight.response_complete = True
+            if self.transport.is_closing():
+                return
+            close = not in_flight.keep_alive
+            self.transport.write(api.wire_response(reply, close=close))
+            api.log_request("POST", path, record, reply, started)
+            if close:
+                self.transport.close()
+            else:
+                self.on_response_complete()
+
+    return CollectionProtocol
