@@ -74,6 +74,7 @@ class Tally:
     def __init__(self) -> None:
         self.latencies: list[float] = []
         self.errors = 0
+        self.reconnects = 0
         self.statuses: dict[int, int] = {}
 
     def add(self, status: int, seconds: float, measuring: bool) -> None:
@@ -114,8 +115,16 @@ async def player(index: int, port: int, interval: float | None, start_at: float,
             playhead += 1.0
             body = {"playerTime": {"playhead": playhead, "ts": ts}, "eventType": event_type}
             sent = time.monotonic()
-            writer.write(request_bytes(events_path, body))
-            status, _ = await read_response(reader)
+            try:
+                writer.write(request_bytes(events_path, body))
+                status, _ = await read_response(reader)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                # The server closed the idle connection: reconnect and resend, as a browser does.
+                tally.reconnects += 1
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(request_bytes(events_path, body))
+                status, _ = await read_response(reader)
             done = time.monotonic()
             tally.add(status, done - sent, measure_from <= sent < stop_at)
     except (ConnectionError, asyncio.IncompleteReadError, OSError):

@@ -28,6 +28,7 @@ from .site import create_site_app
 
 DEFAULT_API_PORT = 8001
 DEFAULT_SITE_PORT = 8000
+KEEP_ALIVE_S = 75  # players ping every 10 s: keep their connections open between pings
 
 
 def default_site_root() -> Path:
@@ -122,6 +123,7 @@ async def serve(args: argparse.Namespace, store: Store) -> int:
         uvicorn.Server(uvicorn.Config(
             api, host=args.host, port=args.api_port, log_level=args.log_level, access_log=False,
             log_config=log_config, timeout_graceful_shutdown=2, proxy_headers=False, http=_http_protocol(api),
+            timeout_keep_alive=KEEP_ALIVE_S,
         ))
     ]
     if not args.no_site:
