@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -9,9 +10,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
+
+_T = TypeVar("_T")
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("MEDIACOLLECT_CHROMIUM", "/usr/bin/chromium")
@@ -107,3 +112,10 @@ def stop_emulator(emulator: Emulator) -> None:
         emulator.process.kill()
         emulator.process.wait()
     emulator.log_file.close()
+
+
+def run_async(scenario: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    """asyncio.run in its own thread: Playwright's sync API (browser tests in the same session)
+    keeps an event loop running on the main thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(scenario())).result()

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
 
 from mediacollect import Driver, MediaConfig, Observation, Outbox, PlayerEvent, Report, Tracker
 from mediacollect.transport import UrllibTransport
 from tests.core.harness import CONFIG
-from tests.helpers import Emulator
+from tests.helpers import Emulator, run_async
 
 P = PlayerEvent
 
@@ -26,13 +23,6 @@ def make_driver(emulator: Emulator, reports: list[Report]) -> Driver:
     tracker = Tracker(config, MediaConfig(id="driver-test", length=120.0))
     return Driver(tracker, Outbox(config.api_base, rand=lambda: 0.2), UrllibTransport(), now_ms, timeout=5,
                   on_report=lambda report, request: reports.append(report))
-
-
-def run_async(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """asyncio.run in its own thread: Playwright's sync API (browser tests in the same session)
-    keeps an event loop running on the main thread."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(lambda: asyncio.run(scenario())).result()
 
 
 def start_playing(driver: Driver) -> None:

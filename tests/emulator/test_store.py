@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mediacollect_emulator._store import INSERT_REQUEST, Store, StoreError
+from tests.helpers import run_async
 
 
 def row(store: Store, path: str = "/api/v1/sessions") -> tuple[str, tuple[object, ...]]:
@@ -29,7 +30,7 @@ def test_concurrent_writes_share_commits_and_are_readable_when_answered(tmp_path
         return await asyncio.gather(*(one(i) for i in range(200)))
 
     try:
-        assert asyncio.run(many()) == [1] * 200
+        assert run_async(many) == [1] * 200
         store.write_now([row(store, "/sync")])
         assert store.query("SELECT COUNT(*) AS n FROM requests")[0]["n"] == 201
         store.reset()
@@ -52,8 +53,8 @@ def test_a_failed_write_fails_the_requests_waiting_on_it(tmp_path: Path, writer_
 
     try:
         with pytest.raises((StoreError, Exception), match="nowhere"):
-            asyncio.run(broken())
-        asyncio.run(store.write([row(store)]))  # the store goes on working
+            run_async(broken)
+        run_async(lambda: store.write([row(store)]))  # the store goes on working
         assert store.query("SELECT COUNT(*) AS n FROM requests")[0]["n"] == 1
     finally:
         store.close()
