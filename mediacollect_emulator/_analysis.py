@@ -126,16 +126,12 @@ def _credit(walk: _Walk, seconds: float) -> None:
         m["total_buffer_duration_s"] += seconds
 
 
-def _close_ad(walk: _Walk, ts: int, outcome: str) -> None:
-    if walk.ad is not None:
-        walk.ad.end_ts, walk.ad.outcome = ts, outcome
-        walk.ad = None
-
-
-def _close_chapter(walk: _Walk, ts: int, outcome: str) -> None:
-    if walk.chapter is not None:
-        walk.chapter.end_ts, walk.chapter.outcome = ts, outcome
-        walk.chapter = None
+def _close(walk: _Walk, what: str, ts: int, outcome: str) -> None:
+    """End the open ad or chapter (``what``), if any, with ``outcome``."""
+    span: Span | None = getattr(walk, what)
+    if span is not None:
+        span.end_ts, span.outcome = ts, outcome
+        setattr(walk, what, None)
 
 
 def _end_span(walk: _Walk, event_type: str, ts: int, what: str) -> None:
@@ -143,7 +139,7 @@ def _end_span(walk: _Walk, event_type: str, ts: int, what: str) -> None:
     if getattr(walk, what) is None:
         walk.warnings.append(f"{event_type} at ts {ts} without an open {what}")
     complete = event_type.endswith("Complete")
-    (_close_ad if what == "ad" else _close_chapter)(walk, ts, "complete" if complete else "skip")
+    _close(walk, what, ts, "complete" if complete else "skip")
     walk.metrics[f"{what}_{'completes' if complete else 'skips'}"] += 1
 
 
@@ -184,7 +180,7 @@ def _apply(walk: _Walk, event_type: str, body: Mapping[str, Any], ts: int, playh
     elif event_type == "adStart":
         if not walk.in_break:
             walk.warnings.append(f"adStart at ts {ts} outside an ad break (Adobe ignores it)")
-        _close_ad(walk, ts, "cut")
+        _close(walk, "ad", ts, "cut")
         walk.ad = Span(str(params.get("media.ad.name") or params.get("media.ad.id") or "ad"), ts)
         walk.ads.append(walk.ad)
         m["ad_starts"] += 1
@@ -195,12 +191,12 @@ def _apply(walk: _Walk, event_type: str, body: Mapping[str, Any], ts: int, playh
     elif event_type == "adBreakComplete":
         if not walk.in_break:
             walk.warnings.append(f"adBreakComplete at ts {ts} without an open ad break")
-        _close_ad(walk, ts, "cut")
+        _close(walk, "ad", ts, "cut")
         walk.in_break = False
     elif event_type == "chapterStart":
         if walk.chapter is not None:
             walk.warnings.append(f"chapterStart at ts {ts} while chapter {walk.chapter.name!r} is open")
-        _close_chapter(walk, ts, "cut")
+        _close(walk, "chapter", ts, "cut")
         index = params.get("media.chapter.index")
         walk.chapter = Span(str(params.get("media.chapter.friendlyName") or f"chapter {index}"), ts)
         walk.chapters.append(walk.chapter)
@@ -212,8 +208,8 @@ def _apply(walk: _Walk, event_type: str, body: Mapping[str, Any], ts: int, playh
         walk.state = ENDED
     elif event_type == "sessionEnd":
         walk.state = CLOSED
-        _close_ad(walk, ts, "cut")
-        _close_chapter(walk, ts, "cut")
+        _close(walk, "ad", ts, "cut")
+        _close(walk, "chapter", ts, "cut")
 
     qoe = body.get("qoeData")
     if isinstance(qoe, dict):

@@ -21,7 +21,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .api import MAX_BODY_BYTES, CollectionApi, Reply
+from .api import KEPT_HEADERS, MAX_BODY_BYTES, CollectionApi, Reply
 
 _PREFIX = b"/api/v1/sessions/"
 _SUFFIX = b"/events"
@@ -60,8 +60,8 @@ def fast_protocol(api: CollectionApi) -> type[HttpToolsProtocol]:
                 return None
             headers: dict[str, str] = {}
             for name, value in self.headers:
-                if name in (b"content-type", b"origin", b"user-agent", b"content-length"):
-                    headers[name.decode()] = value.decode("latin-1")
+                if name in KEPT_HEADERS:
+                    headers[KEPT_HEADERS[name]] = value.decode("latin-1")
             length = headers.get("content-length", "")
             if headers.get("content-type") != "application/json" or not length.isdigit() \
                     or int(length) > MAX_BODY_BYTES:

@@ -54,7 +54,7 @@ MAX_BATCH_EVENTS = 20_000
 MAX_JSON_DEPTH = 32
 MAX_INTEGER_DIGITS = 19  # ts is an int64; nothing in a body needs a longer integer
 PREFLIGHT_MAX_AGE = "600"
-_KEPT_HEADERS = {b"content-type": "content-type", b"origin": "origin", b"user-agent": "user-agent",
+KEPT_HEADERS = {b"content-type": "content-type", b"origin": "origin", b"user-agent": "user-agent",
                  b"content-length": "content-length"}  # what a request row keeps
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
 TICK_SECONDS = 0.05  # how often timeouts and reorder windows are applied without traffic
@@ -245,8 +245,8 @@ class CollectionApi:
         else:
             headers = {}
             for name, value in scope["headers"]:
-                if name in _KEPT_HEADERS:
-                    headers[_KEPT_HEADERS[name]] = value.decode("latin-1")
+                if name in KEPT_HEADERS:
+                    headers[KEPT_HEADERS[name]] = value.decode("latin-1")
             record["headers"] = headers
             ops: list[Op] = []
             try:
@@ -420,15 +420,12 @@ class CollectionApi:
         return reply, ops, record
 
     def wire_response(self, reply: Reply, *, close: bool) -> bytes:
-        """The whole HTTP/1.1 response, for the fast path (the same headers as ``_send``)."""
-        payload = b"" if reply.message is None else json.dumps({"message": reply.message}).encode()
-        lines = [f"HTTP/1.1 {reply.status} {_PHRASES.get(reply.status, '')}".encode()]
-        lines += [name + b": " + value for name, value in self.cors]
-        if payload:
-            lines.append(b"content-type: application/json")
-        lines.append(b"content-length: " + str(len(payload)).encode())
+        """The whole HTTP/1.1 response, for the fast path."""
+        headers, payload = self._head(reply)
         if close:
-            lines.append(b"connection: close")
+            headers.append((b"connection", b"close"))
+        lines = [f"HTTP/1.1 {reply.status} {_PHRASES.get(reply.status, '')}".encode()]
+        lines += [name + b": " + value for name, value in headers]
         return b"\r\n".join(lines) + b"\r\n\r\n" + payload
 
     def log_request(self, method: str, path: str, record: dict[str, Any], reply: Reply, started: float) -> None:
@@ -462,14 +459,13 @@ class CollectionApi:
         assert session is not None
         order = sorted(range(len(body)), key=lambda i: (int(body[i]["playerTime"]["ts"]), i))
         seq = {index: position + 1 for position, index in enumerate(order)}
-        now = self.sessions.clock()
+        accepted = Reply(201)
         for index, event in enumerate(body):
-            ts, playhead = _player_time(event)
-            ops.append((INSERT_REQUEST, (
-                self.store.new_request_id(), now, "POST", f"/api/v1/{route}", sid, event["eventType"], 201,
-                f"offline batch, event {index} of {len(body)}", _headers_json(record.get("headers")),
-                json.dumps(event), ts, playhead, record.get("upstream_status"))))
-            ops.append(("UPDATE requests SET seq = ? WHERE id = ?", (seq[index], ops[-1][1][0])))
+            row = {"sid": sid, "event_type": event["eventType"], "body": event, "raw": json.dumps(event),
+                   "headers": record.get("headers"), "upstream_status": record.get("upstream_status"),
+                   "note": f"offline batch, event {index} of {len(body)}", "id": self.store.new_request_id()}
+            ops.append(self._request_row("POST", f"/api/v1/{route}", row, accepted))
+            ops.append(("UPDATE requests SET seq = ? WHERE id = ?", (seq[index], row["id"])))
         session.processed = len(body)
         ops += self.sessions.close(session, "offline batch (processed as a whole)")
         # Each event has its own row under the new sid; the HTTP request's row points there.
@@ -502,15 +498,11 @@ class CollectionApi:
             reply.headers["sid"] = sid
         return reply
 
-    async def _send(self, send: Any, reply: Reply) -> None:
+    def _head(self, reply: Reply) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        """A reply's headers (CORS always) and body: the ASGI path and the fast path send these."""
         headers = list(self.cors)
         if reply.headers:
             headers += [(k.lower().encode(), v.encode("latin-1")) for k, v in reply.headers.items()]
-        if reply.drop:
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-length", b"100"), (b"content-type", b"application/json")]})
-            await send({"type": "http.response.body", "body": b"{", "more_body": True})
-            raise ConnectionAbortedError("fault: connection dropped by the emulator")
         if reply.body is not None:
             payload = reply.body
         elif reply.message is not None:
@@ -519,9 +511,16 @@ class CollectionApi:
             payload = b""
         if payload:
             headers.append((b"content-type", b"application/json"))
-            headers.append((b"content-length", str(len(payload)).encode()))
-        else:
-            headers.append((b"content-length", b"0"))
+        headers.append((b"content-length", str(len(payload)).encode()))
+        return headers, payload
+
+    async def _send(self, send: Any, reply: Reply) -> None:
+        if reply.drop:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-length", b"100"), (b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": b"{", "more_body": True})
+            raise ConnectionAbortedError("fault: connection dropped by the emulator")
+        headers, payload = self._head(reply)
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 

@@ -66,12 +66,17 @@ def start(page: Page, emulator: Emulator) -> None:
     wait_for(lambda: accepted(emulator) == [["sessionStart", "stateStart:mute", "play"]])
 
 
-def test_a_burst_of_503s_loses_nothing(page: Page, fresh: Emulator) -> None:
-    start(page, fresh)
-    fresh.post("/_emulator/faults", {"status": 503, "count": 5, "endpoint": "events"})
+def pause_and_play_through_503s(page: Page, emulator: Emulator, count: int) -> None:
+    """A session open, then the next ``count`` events answered 503 while the viewer pauses and plays."""
+    start(page, emulator)
+    emulator.post("/_emulator/faults", {"status": 503, "count": count, "endpoint": "events"})
     video(page, "v.pause()")
     page.wait_for_timeout(500)
     video(page, "v.play()")
+
+
+def test_a_burst_of_503s_loses_nothing(page: Page, fresh: Emulator) -> None:
+    pause_and_play_through_503s(page, fresh, 5)
     wait_for(lambda: accepted(fresh)[0][3:] == ["pauseStart", "play"], timeout=60)
     assert len([r for r in fresh.get("/_emulator/requests") if r["status"] == 503]) == 5
     page.wait_for_selector('#request-log .request[data-status="503"]')
@@ -178,11 +183,7 @@ def test_nothing_before_consent_then_in_order_and_nothing_after_opt_out(context:
 
 
 def test_a_reload_mid_session_delivers_what_was_waiting(page: Page, fresh: Emulator) -> None:
-    start(page, fresh)
-    fresh.post("/_emulator/faults", {"status": 503, "count": 1000, "endpoint": "events"})
-    video(page, "v.pause()")
-    page.wait_for_timeout(500)
-    video(page, "v.play()")
+    pause_and_play_through_503s(page, fresh, 1000)
     page.wait_for_selector('#request-log .request[data-status="503"]')
     # Python has taken the play in (what the worker never received is not covered: reliability.md).
     page.wait_for_function("document.getElementById('playback-state').textContent === 'playing'")
