@@ -51,9 +51,11 @@ class Driver:
         """A player observation; its events are queued and the loop is woken."""
         return self._queue(self.tracker.observe(obs))
 
-    def call(self, method: Callable[..., list[ApiEvent]], *args: Any, **kwargs: Any) -> list[ApiEvent]:
-        """An integrator call on the tracker, with ``now`` supplied: ``call(t.start_ad, info)``."""
-        return self._queue(method(*args, now=self._clock(), **kwargs))
+    def call(self, method: Callable[..., list[ApiEvent]], *args: Any, now: int | None = None,
+             **kwargs: Any) -> list[ApiEvent]:
+        """An integrator call on the tracker, its events queued: ``call(t.start_ad, info)``.
+        ``now`` defaults to the clock; pass the time the player did it when that is known."""
+        return self._queue(method(*args, now=self._clock() if now is None else now, **kwargs))
 
     def start(self) -> asyncio.Task[None]:
         if self._task is None:

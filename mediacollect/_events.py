@@ -52,6 +52,7 @@ class PlayerEvent(StrEnum):
     STATE = "statechange"  # mute, fullscreen, picture-in-picture or captions may have changed
     TEARDOWN = "teardown"  # the page or the player is going away
     PAGE_CLOSED = "pageclosed"  # the page went away and its shim already sent sessionEnd
+    TIMEUPDATE = "timeupdate"  # the playhead moved (about 4 times a second while playing)
 
 
 @record

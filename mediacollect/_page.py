@@ -41,6 +41,7 @@ _SHIM_EVENTS = {
     "volumechange": PlayerEvent.STATE,
     "enterpictureinpicture": PlayerEvent.STATE,
     "leavepictureinpicture": PlayerEvent.STATE,
+    "timeupdate": PlayerEvent.TIMEUPDATE,
     "statechange": PlayerEvent.STATE,  # fullscreen or captions changed
     "teardown": PlayerEvent.TEARDOWN,
     "pageclosed": PlayerEvent.PAGE_CLOSED,

@@ -319,6 +319,12 @@ class Tracker:
         self._chapter = None
         return [self._emit(EventType.CHAPTER_SKIP, now)]
 
+    def leave_chapter(self, now: int) -> list[ApiEvent]:
+        """The playhead left the open chapter for no chapter: complete if it got to the end,
+        otherwise a skip (the same rule as when another chapter starts)."""
+        self._require_chapter("leave_chapter")
+        return self._close_chapter(now)
+
     def start_state(self, name: str, now: int) -> list[ApiEvent]:
         """A player state began (spec §4.7). Repeats are ignored; past 10 distinct states per
         session the extra ones are dropped with a warning, as the server would drop them."""

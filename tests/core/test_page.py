@@ -86,7 +86,7 @@ def test_shim_records() -> None:
                        "error_message": "unsupported"})
     assert err is not None and (err.error_code, err.error_message, err.playhead, err.duration) == (
         4, "unsupported", 0.0, None)
-    assert observation({"type": "timeupdate", "ts": 5}) is None
+    assert observation({"type": "ratechange", "ts": 5}) is None
     assert err.states is None and err.dropped_frames is None
     assert observation({"type": "play", "ts": "soon"}) is None
 

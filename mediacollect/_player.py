@@ -1,0 +1,225 @@
+"""One tracked media element: shim records in, tracker calls and element commands out.
+
+Plain Python between the shim's JSON records and the driver, so the whole choreography of a
+page player (ads played in the content's own element, chapters from its WebVTT track) runs
+in CPython tests with made-up records. ``mediacollect.browser`` only carries the commands out
+on the element.
+
+While an ad plays, the element's own events describe the ad, not the content: only what the
+protocol wants from an ad (its first frame, pauses, buffering, player states, the end) reaches
+the tracker, and never the ad's length or position. The element's events caused by swapping
+the source (a pause, seeks, a new duration) are not the viewer's and are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from enum import StrEnum
+from typing import Any
+
+from . import _page
+from ._ads import AdBreakPlan
+from ._chapters import Chapters
+from ._driver import Driver
+from ._events import Observation, PlayerEvent
+from ._record import record
+from ._state import OPEN_STATES, Playback
+
+# While an ad plays: the element events forwarded to the tracker (as ad playback).
+_AD_FORWARDED = frozenset({PlayerEvent.PLAYING, PlayerEvent.PAUSE, PlayerEvent.WAITING, PlayerEvent.STATE,
+                           PlayerEvent.TEARDOWN, PlayerEvent.PAGE_CLOSED})
+# While a source is loading (an ad, or the content coming back): only these.
+_LOADING_FORWARDED = frozenset({PlayerEvent.STATE, PlayerEvent.TEARDOWN, PlayerEvent.PAGE_CLOSED})
+# Content events after which the chapter the playhead is in is checked.
+_CHAPTER_CHECKS = frozenset({PlayerEvent.TIMEUPDATE, PlayerEvent.PLAYING, PlayerEvent.PAUSE})
+
+
+class Mode(StrEnum):
+    CONTENT = "content"
+    AD_LOADING = "ad-loading"  # an ad's source was set; its first frame opens it (adStart)
+    AD = "ad"
+    RESUMING = "resuming"  # the break is over; the content's source is coming back
+
+
+@record
+class Command:
+    """What the element must do: ``load`` (``src``, starting at ``at`` seconds, then play),
+    ``show-skip`` / ``hide-skip`` (the ad's skip button)."""
+
+    action: str
+    src: str | None = None
+    at: float | None = None
+
+
+class Player:
+    """The element's tracking: one driver (one viewing), its ad schedule and its chapters."""
+
+    def __init__(self, driver: Driver, *, player_name: str, content_src: str | None = None,
+                 ads: Sequence[AdBreakPlan] = ()) -> None:
+        self.driver = driver
+        self.tracker = driver.tracker
+        self.content_src = content_src
+        self.mode = Mode.CONTENT
+        self.chapters = Chapters(())
+        self._player_name = player_name
+        self._plans = list(ads)
+        self._next_plan = 0
+        self._plan: AdBreakPlan | None = None
+        self._ad_index = 0
+        self._resume_at = 0.0
+        self._skip_shown = False
+
+    @property
+    def pending_breaks(self) -> int:
+        return len(self._plans) - self._next_plan
+
+    def content_playhead(self, element_time: float) -> float | None:
+        """The element's time as a content playhead, or None while it plays (or loads) something
+        else: a ping must not report an ad's position as the content's."""
+        return element_time if self.mode is Mode.CONTENT else None
+
+    def handle(self, raw: Mapping[str, Any]) -> list[Command]:
+        """One shim record for this element."""
+        kind = raw.get("type")
+        if kind == "chapters":
+            cues = raw.get("cues")
+            self.chapters = Chapters.from_cues(c for c in cues if isinstance(c, Mapping)) if isinstance(
+                cues, list) else Chapters(())
+            return []
+        if kind == "adskip":
+            ts = raw.get("ts")
+            return self._skip(int(ts)) if isinstance(ts, int | float) and not isinstance(ts, bool) else []
+        obs = _page.observation(raw)
+        if obs is None:
+            return []
+        if self.mode is Mode.CONTENT:
+            return self._content(obs)
+        return self._in_break(obs)
+
+    # ------------------------------------------------------------------ content
+
+    def _content(self, obs: Observation) -> list[Command]:
+        self.driver.observe(obs)
+        state = self.tracker.state
+        if state not in OPEN_STATES:
+            return []
+        plan = self._due_break(obs)
+        if plan is not None:
+            return self._start_break(plan, obs)
+        if obs.event in _CHAPTER_CHECKS and state in (Playback.PLAYING, Playback.PAUSED):
+            self._sync_chapter(obs)
+        return []
+
+    def _due_break(self, obs: Observation) -> AdBreakPlan | None:
+        """The break to play now: the pre-roll on the first play, a mid-roll once the content
+        playhead reaches it in playback. A seek past several breaks plays only the last one."""
+        if self._next_plan >= len(self._plans):
+            return None
+        if self.tracker.state not in (Playback.STARTING, Playback.PLAYING) or self.tracker.in_ad_break:
+            return None
+        if obs.event not in (PlayerEvent.PLAY, PlayerEvent.PLAYING, PlayerEvent.TIMEUPDATE):
+            return None
+        due = None
+        while self._next_plan < len(self._plans) and self._plans[self._next_plan].offset <= obs.playhead + 0.05:
+            due = self._plans[self._next_plan]
+            self._next_plan += 1
+        return due
+
+    def _start_break(self, plan: AdBreakPlan, obs: Observation) -> list[Command]:
+        self._plan, self._ad_index = plan, 0
+        self._resume_at = obs.playhead
+        self.driver.call(self.tracker.start_ad_break, plan.info(), now=obs.ts, playhead=obs.playhead)
+        return self._load_ad()
+
+    def _sync_chapter(self, obs: Observation) -> None:
+        if not self.chapters:
+            return
+        current, wanted = self.tracker.chapter, self.chapters.at(obs.playhead)
+        if current == wanted:
+            return
+        if wanted is None:
+            self.driver.call(self.tracker.leave_chapter, now=obs.ts)
+        else:
+            self.driver.call(self.tracker.start_chapter, wanted, now=obs.ts, playhead=obs.playhead)
+
+    # ------------------------------------------------------------------ ad break
+
+    def _in_break(self, obs: Observation) -> list[Command]:
+        if obs.event is PlayerEvent.ERROR:
+            return self._ad_failed(obs)
+        if self.mode is Mode.AD_LOADING:
+            if obs.event is PlayerEvent.PLAYING:
+                self._forward(obs)  # a pre-roll's first frame ends the content's "starting"
+                assert self._plan is not None
+                clip = self._plan.ads[self._ad_index]
+                self.driver.call(self.tracker.start_ad, clip.info(self._ad_index + 1, self._player_name), now=obs.ts)
+                self.mode = Mode.AD
+            elif obs.event in _LOADING_FORWARDED:
+                self._forward(obs)
+            return []
+        if self.mode is Mode.RESUMING:
+            if obs.event is PlayerEvent.PLAYING:
+                self.mode = Mode.CONTENT
+                return self._content(obs)
+            if obs.event in _LOADING_FORWARDED:
+                self._forward(obs)
+            return []
+        # Mode.AD
+        if obs.event is PlayerEvent.ENDED:
+            self.driver.call(self.tracker.complete_ad, now=obs.ts)
+            return self._next_ad(obs.ts)
+        if obs.event is PlayerEvent.TIMEUPDATE:
+            return self._skip_button(obs.playhead)
+        if obs.event is PlayerEvent.PAUSE and obs.ended:
+            return []  # the pause an element fires as the ad ends
+        if obs.event in _AD_FORWARDED:
+            self._forward(obs)
+        return []
+
+    def _forward(self, obs: Observation) -> None:
+        self.driver.observe(replace(obs, duration=None))  # the ad's length is not the content's
+
+    def _skip_button(self, ad_time: float) -> list[Command]:
+        assert self._plan is not None
+        skip_after = self._plan.ads[self._ad_index].skip_after
+        if skip_after is None or self._skip_shown or ad_time < skip_after:
+            return []
+        self._skip_shown = True
+        return [Command("show-skip")]
+
+    def _skip(self, ts: int) -> list[Command]:
+        if self.mode is not Mode.AD or not self._skip_shown:
+            return []  # a stale click (the button is hidden before anything else happens)
+        self.driver.call(self.tracker.skip_ad, now=ts)
+        return self._next_ad(ts)
+
+    def _ad_failed(self, obs: Observation) -> list[Command]:
+        """An ad that cannot play is reported and passed over; the content goes on."""
+        assert self._plan is not None
+        clip = self._plan.ads[self._ad_index]
+        if self.mode is Mode.RESUMING:
+            self.mode = Mode.CONTENT
+            return self._content(obs)
+        self.driver.call(self.tracker.report_error, f"ad {clip.id}: media error {obs.error_code}", now=obs.ts)
+        if self.mode is Mode.AD:
+            self.driver.call(self.tracker.skip_ad, now=obs.ts)
+        return self._next_ad(obs.ts)
+
+    def _next_ad(self, ts: int) -> list[Command]:
+        assert self._plan is not None
+        hide = [Command("hide-skip")] if self._skip_shown else []
+        self._skip_shown = False
+        self._ad_index += 1
+        if self._ad_index < len(self._plan.ads):
+            return hide + self._load_ad()
+        self.driver.call(self.tracker.complete_ad_break, now=ts)
+        self._plan = None
+        self.mode = Mode.RESUMING
+        return [*hide, Command("load", src=self.content_src, at=self._resume_at)]
+
+    def _load_ad(self) -> list[Command]:
+        assert self._plan is not None
+        self.mode = Mode.AD_LOADING
+        return [Command("load", src=self._plan.ads[self._ad_index].src, at=0.0)]
+

@@ -1,0 +1,207 @@
+"""A page player's choreography from shim records: ads in the content's element, VTT chapters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mediacollect import ApiEvent, ConfigError, Driver, MediaConfig, Outbox, Tracker
+from mediacollect._ads import parse_schedule
+from mediacollect._chapters import Chapters
+from mediacollect._player import Command, Mode, Player
+from mediacollect.transport import UrllibTransport
+from tests.core.harness import CONFIG, T0
+
+SCHEDULE = {"breaks": [
+    {"offset": 15, "name": "mid-roll", "ads": [
+        {"id": "mid-1", "src": "/media/ad-b.webm", "length": 4},
+        {"id": "mid-2", "src": "/media/ad-a.webm", "length": 6, "skip_after": 2, "name": "Skippable"}]},
+    {"offset": 0, "name": "pre-roll", "ads": [
+        {"id": "pre-1", "src": "/media/ad-a.webm", "length": 4, "advertiser": "ACME", "metadata": {"k": "v"}}]},
+]}
+CUES = [{"start": 0, "end": 10, "text": "Opening"}, {"start": 10, "end": 20, "text": "Middle"},
+        {"start": 12, "end": 14, "text": "nested, dropped"}, {"start": 20, "end": 30, "text": " The\nend "}]
+
+
+class RecordingDriver(Driver):
+    """A driver that never sends: it keeps what the tracker produced, in order."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        super().__init__(tracker, Outbox(CONFIG.api_base), UrllibTransport(), lambda: T0)
+        self.events: list[ApiEvent] = []
+
+    def _queue(self, events: list[ApiEvent]) -> list[ApiEvent]:
+        self.events += events
+        return events
+
+
+class Viewing:
+    """Feeds shim records (as the shim stamps them) to a Player, t in seconds from T0."""
+
+    def __init__(self, ads: Any = SCHEDULE, cues: Any = CUES) -> None:
+        tracker = Tracker(CONFIG, MediaConfig(id="content", length=30.0))
+        self.driver = RecordingDriver(tracker)
+        self.player = Player(self.driver, player_name="html5", content_src="/media/clip.webm",
+                             ads=parse_schedule(ads))
+        self.commands: list[Command] = []
+        if cues is not None:
+            self.send(0, "chapters", cues=cues)
+
+    def send(self, t: float, kind: str, playhead: float = 0.0, **extra: Any) -> list[Command]:
+        record = {"type": kind, "ts": T0 + round(t * 1000), "playhead": playhead, "duration": 30.0,
+                  "paused": kind == "pause", **extra}
+        out = self.player.handle(record)
+        self.commands += out
+        return out
+
+    def types(self) -> list[str]:
+        return [e.type.value for e in self.driver.events if e.type.value != "ping"]
+
+
+def test_pre_roll_mid_roll_and_chapters_in_one_element() -> None:
+    v = Viewing()
+    assert v.send(0, "play") == [Command("load", src="/media/ad-a.webm", at=0.0)]
+    assert v.player.mode is Mode.AD_LOADING
+    v.send(0.05, "pause")  # the source swap: not the viewer's
+    v.send(0.1, "durationchange", duration=4.0)
+    v.send(0.2, "playing", duration=4.0)
+    v.send(1.0, "timeupdate", 0.8, duration=4.0)
+    v.send(4.2, "pause", 4.0, ended=True, duration=4.0)
+    assert v.send(4.2, "ended", 4.0, duration=4.0) == [Command("load", src="/media/clip.webm", at=0.0)]
+    v.send(4.3, "seeking")
+    v.send(4.4, "playing", 0.0)
+    assert v.player.mode is Mode.CONTENT
+    v.send(4.6, "timeupdate", 0.2)
+    v.send(14.6, "timeupdate", 10.2)
+    v.send(19.4, "timeupdate", 15.0)  # the mid-roll
+    assert v.commands[-1] == Command("load", src="/media/ad-b.webm", at=0.0)
+    v.send(19.6, "playing", 0.0, duration=4.0)
+    v.send(23.6, "ended", 4.0, duration=4.0)
+    v.send(23.8, "playing", 0.0, duration=6.0)
+    assert v.send(26.0, "timeupdate", 2.1, duration=6.0) == [Command("show-skip")]
+    assert v.send(26.5, "adskip") == [Command("hide-skip"), Command("load", src="/media/clip.webm", at=15.0)]
+    v.send(26.7, "playing", 15.0)
+    v.send(31.7, "timeupdate", 20.0)
+    v.send(41.7, "pause", 30.0, ended=True)
+    v.send(41.7, "ended", 30.0)
+
+    assert v.types() == [
+        "sessionStart", "adBreakStart", "adStart", "adComplete", "adBreakComplete", "play",
+        "chapterStart", "chapterComplete", "chapterStart",
+        "adBreakStart", "adStart", "adComplete", "adStart", "adSkip", "adBreakComplete",
+        "chapterComplete", "chapterStart", "chapterComplete", "sessionComplete",
+    ]
+    pre_break = next(e for e in v.driver.events if e.type.value == "adBreakStart")
+    assert pre_break.ad_break is not None and pre_break.ad_break.pod_index == 0
+    mid = [e for e in v.driver.events if e.type.value == "adBreakStart"][1]
+    assert mid.ad_break is not None and (mid.ad_break.pod_index, mid.ad_break.pod_second) == (1, 15.0)
+    assert mid.playhead == 15.0
+    first_ad = next(e for e in v.driver.events if e.type.value == "adStart")
+    assert first_ad.ad is not None and (first_ad.ad.id, first_ad.ad.pod_position, first_ad.ad.advertiser) == (
+        "pre-1", 1, "ACME")
+    assert first_ad.custom_metadata == {"k": "v"}
+    skipped = [e for e in v.driver.events if e.type.value == "adStart"][2]
+    assert skipped.ad is not None and (skipped.ad.id, skipped.ad.pod_position) == ("mid-2", 2)
+    # During ads the content playhead stays where the break sits, whatever the element plays.
+    for event in v.driver.events:
+        if event.type.value in ("adStart", "adComplete", "adSkip", "adBreakComplete"):
+            assert event.playhead in (0.0, 15.0)
+    chapters = [e.chapter for e in v.driver.events if e.type.value == "chapterStart"]
+    assert [(c.index, c.offset, c.length, c.friendly_name) for c in chapters if c] == [
+        (1, 0.0, 10.0, "Opening"), (2, 10.0, 10.0, "Middle"), (3, 20.0, 10.0, "The end")]
+    assert v.driver.tracker.state.value == "complete"
+
+
+def test_pings_in_an_ad_never_read_the_ads_position_as_content() -> None:
+    v = Viewing()
+    v.send(0, "play")
+    assert v.player.content_playhead(3.0) is None
+    v.send(0.2, "playing", duration=4.0)
+    assert v.player.content_playhead(3.0) is None
+    v.send(4.2, "ended", 4.0)
+    assert v.player.content_playhead(0.1) is None  # the content is still loading
+    v.send(4.4, "playing", 0.0)
+    assert v.player.content_playhead(0.1) == 0.1
+
+
+def test_a_skip_click_before_the_button_shows_does_nothing() -> None:
+    v = Viewing(ads={"breaks": [{"offset": 0, "ads": [{"id": "a", "src": "/a.webm", "length": 6, "skip_after": 3}]}]})
+    v.send(0, "play")
+    v.send(0.2, "playing")
+    assert v.send(1.0, "adskip") == []
+    assert v.send(2.0, "timeupdate", 1.8) == []
+    assert v.send(3.5, "timeupdate", 3.2) == [Command("show-skip")]
+    assert v.send(3.6, "timeupdate", 3.4) == []  # shown once
+    v.send(4.0, "adskip")
+    assert v.types()[-3:] == ["adSkip", "adBreakComplete", "play"]
+
+
+def test_an_ad_that_fails_is_reported_and_the_content_goes_on() -> None:
+    v = Viewing(cues=None)
+    v.send(0, "play")
+    v.send(0.3, "error", error_code=4, error_message="MEDIA_ELEMENT_ERROR: Format error")
+    assert v.commands[-1] == Command("load", src="/media/clip.webm", at=0.0)
+    v.send(0.5, "playing", 0.0)
+    assert v.types() == ["sessionStart", "adBreakStart", "error", "adBreakComplete", "play"]
+    error = next(e for e in v.driver.events if e.type.value == "error")
+    assert error.qoe is not None and error.qoe.error_id == "ad pre-1: media error 4"
+    assert v.driver.tracker.state.value == "playing"
+
+
+def test_pausing_an_ad_is_a_pause_in_the_break() -> None:
+    v = Viewing(cues=None)
+    v.send(0, "play")
+    v.send(0.2, "playing", duration=4.0)
+    v.send(1.0, "pause", 0.8, duration=4.0)
+    v.send(3.0, "play", 0.8, duration=4.0)
+    v.send(3.1, "playing", 0.8, duration=4.0)
+    assert v.types() == ["sessionStart", "adBreakStart", "adStart", "pauseStart", "play"]
+    assert v.driver.tracker.in_ad_break
+
+
+def test_a_seek_past_two_mid_rolls_plays_only_the_last() -> None:
+    v = Viewing(ads={"breaks": [{"offset": 5, "ads": [{"id": "a", "src": "/a.webm", "length": 1}]},
+                                {"offset": 10, "ads": [{"id": "b", "src": "/b.webm", "length": 1}]}]}, cues=None)
+    v.send(0, "play")
+    v.send(0.1, "playing")
+    v.send(1.0, "seeking", 12.0)
+    v.send(1.1, "seeked", 12.0)
+    v.send(1.6, "timeupdate", 12.2)
+    breaks = [e for e in v.driver.events if e.type.value == "adBreakStart"]
+    assert len(breaks) == 1 and breaks[0].ad_break is not None and breaks[0].ad_break.pod_index == 1
+    assert v.player.pending_breaks == 0
+
+
+def test_schedule_errors_name_the_field() -> None:
+    cases = [
+        ({"breaks": [{"offset": 0, "ads": []}]}, "ads.breaks[0].ads"),
+        ({"breaks": [{"offset": -1, "ads": [{"id": "a", "src": "/a", "length": 1}]}]}, "ads.breaks[0].offset"),
+        ([{"offset": 0, "ads": [{"id": "a", "length": 1}]}], "ads[0].ads[0].src"),
+        ([{"offset": 0, "ads": [{"id": "a", "src": "/a", "length": 0}]}], "ads[0].ads[0].length"),
+        ([{"offset": 0, "ads": [{"id": "a", "src": "/a", "length": 1, "metadata": {"k": 1}}]}],
+         "ads[0].ads[0].metadata"),
+        ([{"offset": 0, "ads": [{"id": "a", "src": "/a", "length": 1, "colour": "red"}]}], "ads[0].ads[0].colour"),
+        ({"pods": []}, "ads.pods"),
+        ("pre-roll", "ads"),
+    ]
+    for data, field in cases:
+        with pytest.raises(ConfigError) as caught:
+            parse_schedule(data)
+        assert caught.value.field == field, data
+    same_offset = [{"offset": 3, "ads": [{"id": "a", "src": "/a", "length": 1}]}] * 2
+    with pytest.raises(ConfigError, match="same offset"):
+        parse_schedule(same_offset)
+
+
+def test_chapters_from_cues() -> None:
+    chapters = Chapters.from_cues([*CUES, {"start": 40, "end": 39}, {"start": "x", "end": 2}, {"start": 31}])
+    assert [c.offset for c in chapters.items] == [0.0, 10.0, 20.0]
+    assert chapters.at(0.0) is not None and chapters.at(0.0).index == 1  # type: ignore[union-attr]
+    assert chapters.at(9.999).index == 1  # type: ignore[union-attr]
+    assert chapters.at(10.0).index == 2  # type: ignore[union-attr]
+    assert chapters.at(30.0) is None
+    assert chapters.at(-1.0) is None
+    gap = Chapters.from_cues([{"start": 0, "end": 5, "text": ""}, {"start": 8, "end": 9, "text": "<b>x</b>"}])
+    assert gap.at(6.0) is None
+    assert gap.items[0].friendly_name is None and gap.items[1].friendly_name == "<b>x</b>"
