@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._config import LOG_LEVELS, MediaConfig, TrackerConfig
@@ -51,23 +51,34 @@ _STATE_FLAGS = {"muted": "mute", "fullscreen": "fullScreen", "pip": "pictureInPi
                 "captions": "closedCaptioning"}
 
 
-def tracker_config(config_json: str | None, endpoint: str | None) -> TrackerConfig:
-    """The page's JSON settings block; ``endpoint`` (the page URL's ``?endpoint=``) takes precedence."""
-    if not config_json or not config_json.strip():
-        raise ConfigError("(config)", "is missing: add <script type=\"application/json\" id=\"mediacollect-config\">")
-    try:
-        data = json.loads(config_json)
-    except ValueError as err:
-        raise ConfigError("(config)", f"is not valid JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise ConfigError("(config)", "must be a JSON object")
+def tracker_config(config_json: str | None, endpoint: str | None, *, element: str | None = None,
+                   overrides: Mapping[str, Any] | None = None) -> TrackerConfig:
+    """The settings, each layer over the one before: the page's JSON block, the element's
+    ``data-mediacollect`` JSON, ``track()``'s keyword arguments, and last the page URL's
+    ``?endpoint=``. Either the block or the element must say something."""
+    data: dict[str, Any] = {}
+    for source, text in (("(config)", config_json), ("data-mediacollect", element)):
+        if not text or not text.strip():
+            continue
+        try:
+            layer = json.loads(text)
+        except ValueError as err:
+            raise ConfigError(source, f"is not valid JSON ({err})") from None
+        if not isinstance(layer, dict):
+            raise ConfigError(source, "must be a JSON object")
+        data.update(layer)
+    data.update(overrides or {})
+    if not data:
+        raise ConfigError("(config)", "is missing: add <script type=\"application/json\" id=\"mediacollect-config\"> "
+                          "or settings in the element's data-mediacollect attribute")
     if endpoint:
         data["endpoint"] = endpoint
     return TrackerConfig.from_mapping(data)
 
 
-def media_config(dataset: Mapping[str, str]) -> MediaConfig:
-    """The <video>'s ``data-*`` attributes as a MediaConfig; errors name the attribute."""
+def media_config(dataset: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> MediaConfig:
+    """The <video>'s ``data-*`` attributes as a MediaConfig; errors name the attribute.
+    ``overrides`` (MediaConfig fields, from ``track(media=...)``) win over the attributes."""
     values: dict[str, Any] = {}
     for attribute, field in MEDIA_ATTRIBUTES.items():
         if attribute not in dataset:
@@ -87,14 +98,36 @@ def media_config(dataset: Mapping[str, str]) -> MediaConfig:
                 raise ConfigError(_html_name(attribute), "must be a JSON object of strings")
         else:
             values[field] = raw
+    if overrides:
+        values.update(overrides)
     if "id" not in values:
         raise ConfigError("data-media-id", "is required on the <video> (the content id, media.id)")
     try:
         return MediaConfig.from_mapping(values)
     except ConfigError as err:  # name the attribute the page author wrote, not our field
         field, _, rest = err.field.partition(".")
-        attribute = next(a for a, f in MEDIA_ATTRIBUTES.items() if f == field)
-        raise ConfigError(_html_name(attribute) + (f".{rest}" if rest else ""), err.rule) from None
+        if overrides and field in overrides:
+            raise ConfigError(f"media.{err.field}", err.rule) from None
+        html_name = next((a for a, f in MEDIA_ATTRIBUTES.items() if f == field), None)
+        if html_name is None:
+            raise
+        raise ConfigError(_html_name(html_name) + (f".{rest}" if rest else ""), err.rule) from None
+
+
+def ad_schedule(attribute: str | None, json_block: Callable[[str], str | None]) -> object:
+    """``data-ad-schedule``: the schedule as JSON, or ``#id`` of a ``<script type="application/json">``
+    holding it (``json_block`` reads one by id). None when the element has no ads."""
+    if attribute is None or not attribute.strip():
+        return None
+    text: str | None = attribute
+    if attribute.strip().startswith("#"):
+        text = json_block(attribute.strip()[1:])
+        if text is None:
+            raise ConfigError("data-ad-schedule", f"names {attribute.strip()!r}, which is not on the page")
+    try:
+        return json.loads(text or "")
+    except ValueError as err:
+        raise ConfigError("data-ad-schedule", f"is not valid JSON ({err})") from None
 
 
 def _html_name(attribute: str) -> str:

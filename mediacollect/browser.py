@@ -1,15 +1,20 @@
 """The page binding: the only module that touches ``js``, ``pyodide`` and ``pyscript``.
 
-It runs in a PyScript worker. The inline shim in ``index.html`` stamps every media event on
-the main thread the moment it fires (``Date.now()``, ``currentTime``) and queues it until
-Python connects; from then on it forwards each event as a JSON string. Everything decided
-about those strings lives in ``_page`` (plain Python); this module only moves data between
-the DOM, the driver and pyodide-http.
+It runs in a PyScript worker. The shim (``shim.js``, loaded at the top of the page) stamps
+every media event on the main thread the moment it fires (``Date.now()``, ``currentTime``),
+keys it by element and queues it until Python connects; from then on it forwards each record
+as a JSON string. Everything decided about those records lives in ``_page`` and ``_player``
+(plain Python); this module only moves data between the DOM, the drivers and pyodide-http.
+
+Public API: ``auto()`` tracks every ``<video data-mediacollect>`` (``<audio>`` too), including
+elements added later; ``track(target, **settings)`` tracks one element from Python;
+``untrack(binding)`` stops and releases it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -18,17 +23,19 @@ from pyodide.ffi import create_proxy
 from pyscript import RUNNING_IN_WORKER, document, window
 
 from . import _page
+from ._ads import AdBreakPlan, parse_schedule
 from ._config import MediaConfig, TrackerConfig
 from ._driver import Driver
 from ._errors import ConfigError
-from ._events import PlayerEvent
 from ._outbox import Outbox, Report
+from ._player import Command, Player
 from ._record import materialize_all
 from ._tracker import Tracker
 from .transport import HttpRequest, HttpResponse, TransportError, lower_headers
 
 MAX_ERROR_LINES = 6
-_proxies: list[Any] = []  # keep JS-callable proxies alive for the page's lifetime
+MAX_LOG_LINES = 500  # the request log keeps the newest lines (a long viewing pings for hours)
+MAX_EARLY_RECORDS = 500  # per element nobody tracks yet
 
 
 class PyodideHttpTransport:
@@ -58,105 +65,256 @@ class PyodideHttpTransport:
 
 
 class Panel:
-    """The status panel and the request log. Server and user text is set as text, never HTML."""
+    """One player's status fields and request log, found inside the element the player names
+    (``data-mediacollect-panel="<id>"``) by ``data-panel`` attributes: ``state``, ``sid``,
+    ``playhead``, ``queue``, ``log``, ``error``. Any of them may be missing; without a panel
+    the console still says everything. Server and user text is set as text, never HTML."""
 
-    def __init__(self) -> None:
-        self.log_level = "info"
-        self._status = document.getElementById("tracker-status")
-        self._playback = document.getElementById("playback-state")
-        self._sid = document.getElementById("session-id")
-        self._log = document.getElementById("request-log")
-        self._error = document.getElementById("tracker-error")
+    FIELDS = ("state", "sid", "playhead", "queue", "log", "error")
 
-    def status(self, text: str) -> None:
-        if self._status is not None:
-            self._status.textContent = text
+    def __init__(self, container: Any = None, *, log_level: str = "info") -> None:
+        self.log_level = log_level
+        self._fields: dict[str, Any] = {}
+        self._shown: dict[str, str] = {}
+        if container is not None:
+            for name in self.FIELDS:
+                found = container.querySelector(f"[data-panel={name}]")
+                if found is not None:
+                    self._fields[name] = found
 
-    def playback(self, text: str) -> None:
-        if self._playback is not None:
-            self._playback.textContent = text
+    def show(self, name: str, text: str) -> None:
+        """Set a field's text (only when it changed: each write crosses to the main thread)."""
+        element = self._fields.get(name)
+        if element is not None and self._shown.get(name) != text:
+            element.textContent = text
+            self._shown[name] = text
 
     def error(self, message: str, *, console: bool = True) -> None:
         if console:
             js.console.error(f"mediacollect: {message}")
-        if self._error is not None:  # newest last; the first (usually the cause) stays visible
-            line = document.createElement("div")
-            line.textContent = message
-            self._error.appendChild(line)
-            while self._error.childElementCount > MAX_ERROR_LINES:
-                self._error.removeChild(self._error.children[1])
-            self._error.hidden = False
+        box = self._fields.get("error")
+        if box is not None:  # newest last; the first (usually the cause) stays visible
+            _append_line(box, message)
 
-    def report(self, report: Report, request: HttpRequest | None) -> None:
+    def report(self, report: Report) -> None:
         line = _page.log_line(report)
-        if report.kind == "session" and report.sid and self._sid is not None:
-            self._sid.textContent = report.sid
+        if report.kind == "session" and report.sid:
+            self.show("sid", report.sid)
         shown = line.shown_at(self.log_level)
         if line.is_error:
             self.error(line.text, console=shown)
         elif shown:
             (js.console.warn if line.level == "warning" else js.console.info)(f"mediacollect: {line.text}")
-        if self._log is None:
+        log = self._fields.get("log")
+        if log is None:
             return
         item = document.createElement("li")
         item.className = "request error" if line.is_error else "request"
         item.setAttribute("data-event-type", line.event_type)
         item.setAttribute("data-status", line.status)
         item.textContent = line.text
-        self._log.appendChild(item)
+        log.appendChild(item)
+        while log.childElementCount > MAX_LOG_LINES:
+            log.removeChild(log.firstElementChild)
 
 
-def read_settings(video: Any) -> tuple[TrackerConfig, MediaConfig]:
-    block = document.getElementById("mediacollect-config")
-    endpoint = window.URLSearchParams.new(window.location.search).get("endpoint")
-    config = _page.tracker_config(None if block is None else str(block.textContent), endpoint)
-    dataset = json.loads(str(window.JSON.stringify(video.dataset)))
-    return config, _page.media_config(dataset)
+def _append_line(box: Any, message: str) -> None:
+    line = document.createElement("div")
+    line.textContent = message
+    box.appendChild(line)
+    while box.childElementCount > MAX_ERROR_LINES:
+        box.removeChild(box.children[1])
+    box.hidden = False
 
 
-def start_page(video_id: str = "video") -> Driver | None:
-    """Track the page's <video id=video_id>: connect to the shim and start the driver."""
-    panel = Panel()
-    if not RUNNING_IN_WORKER:
-        panel.error("mediacollect must run in a PyScript worker (add the worker attribute and serve the page "
-                    "with COOP same-origin / COEP credentialless)")
-    video = document.getElementById(video_id)
-    if video is None:
-        panel.status("error")
-        panel.error(f"no <video id={video_id!r}> on the page")
-        return None
+def page_error(message: str) -> None:
+    """A problem with the page as a whole (settings, isolation): console and ``#tracker-error``."""
+    js.console.error(f"mediacollect: {message}")
+    box = document.getElementById("tracker-error")
+    if box is not None:
+        _append_line(box, message)
+
+
+def page_status(text: str) -> None:
+    status = document.getElementById("tracker-status")
+    if status is not None:
+        status.textContent = text
+
+
+class Page:
+    """The worker's one connection to the shim: routes each record to its element's binding.
+
+    Records of elements nobody tracks (yet) are kept, a bounded number per element, so that
+    ``track()`` called after the viewer pressed play still sees that play.
+    """
+
+    def __init__(self) -> None:
+        self.bindings: dict[int, PlayerBinding] = {}
+        self.auto = False
+        self._early: dict[int, list[Any]] = {}
+        self._settings: str | None = None
+        self._handler = create_proxy(self.on_record)  # the only proxy the shim holds
+        window.mediacollectShim.connect(self._handler)
+        # Import the HTTP layer now, while the viewer has not pressed play yet, rather than on
+        # the first request (0.3-0.4 s in Pyodide); queued ahead of any shim record.
+        asyncio.get_event_loop().call_soon(PyodideHttpTransport.prepare)
+        asyncio.get_event_loop().call_soon(materialize_all)  # the records' methods, before the first event
+
+    def settings(self) -> str | None:
+        if self._settings is None:
+            block = document.getElementById("mediacollect-config")
+            self._settings = "" if block is None else str(block.textContent)
+        return self._settings or None
+
+    def on_record(self, raw: str) -> None:
+        record = json.loads(str(raw))
+        key = record.get("key")
+        kind = record.get("type")
+        if not isinstance(key, int):  # a page signal (network back, visibility, consent): everyone's
+            for each in list(self.bindings.values()):
+                each.on_record(record)
+            return
+        if kind == "attach":
+            if self.auto and key not in self.bindings:
+                with contextlib.suppress(ConfigError):  # already shown on the page
+                    track(window.mediacollectShim.element(key))
+            return
+        binding = self.bindings.get(key)
+        if kind == "detach":
+            if binding is not None and binding.declared:
+                untrack(binding)
+            return
+        if binding is not None:
+            binding.on_record(record)
+            return
+        early = self._early.setdefault(key, [])
+        early.append(record)
+        if len(early) > MAX_EARLY_RECORDS:
+            drop = next((i for i, r in enumerate(early) if r.get("type") == "timeupdate"), 0)
+            del early[drop]
+
+    def take_early(self, key: int) -> list[Any]:
+        return self._early.pop(key, [])
+
+
+_page_state: Page | None = None
+
+
+def _connect() -> Page:
+    global _page_state
+    if _page_state is None:
+        if not RUNNING_IN_WORKER:
+            page_error("mediacollect must run in a PyScript worker (add the worker attribute and serve the page "
+                       "with COOP same-origin / COEP credentialless)")
+        if not hasattr(window, "mediacollectShim") or window.mediacollectShim is None:
+            raise ConfigError("shim", "is not on the page: add <script src=\".../shim.js\"> at the top of <head>")
+        _page_state = Page()
+    return _page_state
+
+
+def auto() -> Page:
+    """Track every ``<video data-mediacollect>``/``<audio data-mediacollect>`` on the page, and
+    every one added later; a removed element's session is ended."""
     try:
-        config, media = read_settings(video)
+        page = _connect()
     except ConfigError as err:
-        panel.status("error")
-        panel.error(f"configuration: {err}")
-        return None
-    endpoint = document.getElementById("endpoint")
-    if endpoint is not None:
-        endpoint.textContent = config.endpoint
+        page_status("error")
+        page_error(str(err))
+        raise
+    page.auto = True
+    if page.settings() is not None:  # a page-wide block: check it once, show its endpoint
+        try:
+            config = _page.tracker_config(page.settings(), _endpoint_override())
+        except ConfigError as err:
+            page_status("error")
+            page_error(f"configuration: {err}")
+            return page
+        endpoint = document.getElementById("endpoint")
+        if endpoint is not None:
+            endpoint.textContent = config.endpoint
+    for element in document.querySelectorAll("video[data-mediacollect], audio[data-mediacollect]"):
+        with contextlib.suppress(ConfigError):  # already shown on the page and its panel
+            track(element)
+    page_status("ready")
+    return page
 
+
+def _endpoint_override() -> str | None:
+    value = window.URLSearchParams.new(window.location.search).get("endpoint")
+    return None if value is None else str(value)
+
+
+def track(target: Any, *, ads: object = None, media: dict[str, Any] | None = None,
+          **settings: Any) -> PlayerBinding:
+    """Track one ``<video>``/``<audio>`` (a CSS selector or the element): its own session,
+    panel and ad schedule. ``settings`` override the page's JSON config block (TrackerConfig
+    fields); ``media`` overrides its ``data-media-*`` attributes; ``ads`` its
+    ``data-ad-schedule``. A wrong setting raises ``ConfigError`` naming it, and says so on the
+    page; nothing is tracked then."""
+    page = _connect()
+    key = int(window.mediacollectShim.track(target))
+    if key == 0:
+        raise ConfigError("target", f"{target!r} is not a <video> or <audio> on the page")
+    if key in page.bindings:
+        return page.bindings[key]
+    element = window.mediacollectShim.element(key)
+    panel_id = element.getAttribute("data-mediacollect-panel")
+    panel = Panel(document.getElementById(panel_id) if panel_id else None)
+    try:
+        config, media_config, plans = read_settings(page, element, settings, media, ads)
+    except ConfigError as err:
+        page_error(f"configuration of <{str(element.tagName).lower()} id={element.id!r}>: {err}")
+        panel.error(f"configuration: {err}", console=False)
+        window.mediacollectShim.untrack(key)
+        raise
     panel.log_level = config.log_level
-    binding = PageBinding(config, media, video, panel)
-    handler = create_proxy(binding.on_shim_event)
-    _proxies.append(handler)
+    binding = PlayerBinding(key, element, config, media_config, plans, panel,
+                            declared=element.hasAttribute("data-mediacollect"))
+    page.bindings[key] = binding
     binding.driver.start()
-    window.mediacollectShim.connect(handler)
-    panel.status("ready")
-    # Import the HTTP layer now, while the viewer has not pressed play yet, rather than on the
-    # first request (0.3-0.4 s in Pyodide); queued ahead of any shim event.
-    asyncio.get_event_loop().call_soon(PyodideHttpTransport.prepare)
-    asyncio.get_event_loop().call_soon(materialize_all)  # the records' methods, before the first event
-    return binding.driver
+    for record in page.take_early(key):
+        binding.on_record(record)
+    return binding
 
 
-class PageBinding:
-    """One tracked element: shim records in, the driver's reports out to the panel, and the
-    shim kept armed to end the session itself if the page goes away."""
+def untrack(binding: PlayerBinding) -> None:
+    """Stop tracking: the session is ended (sessionEnd), what is still queued is sent or stored,
+    and the shim forgets the element. Tracking it again starts a new viewing."""
+    page = _connect()
+    if page.bindings.get(binding.key) is binding:
+        del page.bindings[binding.key]
+    binding.close()
+    window.mediacollectShim.untrack(binding.key)
 
-    def __init__(self, config: TrackerConfig, media: MediaConfig, video: Any, panel: Panel) -> None:
+
+def read_settings(page: Page, element: Any, settings: dict[str, Any], media: dict[str, Any] | None,
+                  ads: object) -> tuple[TrackerConfig, MediaConfig, tuple[AdBreakPlan, ...]]:
+    config = _page.tracker_config(page.settings(), _endpoint_override(),
+                                  element=element.getAttribute("data-mediacollect"), overrides=settings)
+    dataset = json.loads(str(window.JSON.stringify(element.dataset)))
+    media_config = _page.media_config(dataset, media)
+    if ads is None:
+        ads = _page.ad_schedule(dataset.get("adSchedule"), _json_block)
+    return config, media_config, parse_schedule(ads)
+
+
+def _json_block(element_id: str) -> str | None:
+    block = document.getElementById(element_id)
+    return None if block is None else str(block.textContent)
+
+
+class PlayerBinding:
+    """One tracked element: shim records in, the driver's reports out to its panel, element
+    commands (ads) carried out, and the shim kept armed to end the session if the page goes."""
+
+    def __init__(self, key: int, element: Any, config: TrackerConfig, media: MediaConfig,
+                 plans: tuple[AdBreakPlan, ...], panel: Panel, *, declared: bool) -> None:
+        self.key = key
+        self.element = element
         self.panel = panel
+        self.declared = declared
         # Events an earlier load of this page could not deliver (a reload, a close while offline).
-        self._store_key = f"mediacollect:outbox:{media.id}"
+        self._store_key = f"mediacollect:outbox:{media.id}:{element.id or key}"
         stored = window.localStorage.getItem(self._store_key)
         snapshot = json.loads(str(stored)) if stored else None
         self.driver = Driver(
@@ -165,17 +323,22 @@ class PageBinding:
             PyodideHttpTransport(),
             clock=lambda: int(js.Date.now()),
             timeout=config.request_timeout,
-            playhead=lambda: float(video.currentTime),
+            playhead=self._content_playhead,
             on_report=self.on_report,
         )
+        content_src = str(element.currentSrc or element.getAttribute("src") or "") or None
+        self.player = Player(self.driver, player_name=config.player_name, content_src=content_src, ads=plans)
+        self._skip_button: Any = None
         self._armed: str | None = None
         self._stored: str | None = str(stored) if stored else None
         if snapshot is not None:
             self.driver.restore(snapshot)
             self.persist()
 
-    def on_shim_event(self, raw: str) -> None:
-        record = json.loads(str(raw))
+    def _content_playhead(self) -> float | None:
+        return self.player.content_playhead(float(self.element.currentTime))
+
+    def on_record(self, record: dict[str, Any]) -> None:
         command = _page.control(record)
         if command == "opt-in":
             self.driver.opt_in()
@@ -185,20 +348,55 @@ class PageBinding:
             self.driver.resume()
         elif command is not None:
             self.driver.nudge(network_back=command == "network-back")
-        obs = _page.observation(record)
-        if obs is not None:
-            self.driver.observe(obs)
+        if command is None:
+            for element_command in self.player.handle(record):
+                self.carry_out(element_command)
         self.persist()  # before anything the page can see: what it shows is already stored
         self.arm_page_close()
-        if obs is not None:
-            self.panel.playback(self.driver.tracker.state.value)
-        if obs is not None and obs.event in (PlayerEvent.TEARDOWN, PlayerEvent.PAGE_CLOSED):
+        kind = record.get("type")
+        self.panel.show("state", self.player.mode.value if self.player.mode.value.startswith("ad")
+                        else self.driver.tracker.state.value)
+        self.panel.show("queue", str(len(self.driver.outbox)))
+        if isinstance(record.get("playhead"), int | float):
+            self.panel.show("playhead", f"{self.driver.tracker.playhead_at(int(js.Date.now())):.1f} s")
+        if kind in ("teardown", "pageclosed"):
             self.driver.suspend()  # the next load (or the shim) sends what is left
 
+    def carry_out(self, command: Command) -> None:
+        """An element command from the player (ads): swap the source, show or hide the skip button."""
+        if command.action == "load" and command.src:
+            self.element.src = command.src
+            self.element.currentTime = command.at or 0.0
+            self.element.play()
+        elif command.action == "show-skip" and self._skip_button is None:
+            button = document.createElement("button")
+            button.type = "button"
+            button.className = "mediacollect-skip"
+            button.setAttribute("data-mediacollect-skip", str(self.key))
+            button.textContent = "Skip ad"
+            self.element.insertAdjacentElement("afterend", button)
+            self._skip_button = button
+        elif command.action == "hide-skip" and self._skip_button is not None:
+            self._skip_button.remove()
+            self._skip_button = None
+
     def on_report(self, report: Report, request: HttpRequest | None) -> None:
-        self.panel.report(report, request)
+        self.panel.report(report)
+        self.panel.show("queue", str(len(self.driver.outbox)))
         self.persist()
         self.arm_page_close()
+
+    def close(self) -> None:
+        """End the session and stop; what cannot be sent now stays stored for the next load."""
+        self.driver.call(self.driver.tracker.end_session)
+        self.carry_out(Command("hide-skip"))
+        asyncio.ensure_future(self._drain_and_stop())
+
+    async def _drain_and_stop(self) -> None:
+        await self.driver.flush()
+        await self.driver.stop()
+        self.persist()
+        window.mediacollectShim.arm(self.key, None)
 
     def persist(self) -> None:
         """Keep the undelivered events in localStorage, so a reload (or a later visit within the
@@ -226,5 +424,5 @@ class PageBinding:
             wanted = json.dumps({"url": location.events_url, "frozen": frozen, "live": live,
                                  "pending": len(self.driver.outbox) > 0})
         if wanted != self._armed:
-            window.mediacollectShim.arm(wanted)
+            window.mediacollectShim.arm(self.key, wanted)
             self._armed = wanted

@@ -37,7 +37,7 @@ for _type, _ext in (
     mimetypes.add_type(_type, _ext)
 
 SITE_FILES = re.compile(
-    r"^(index\.html|main\.py|pyscript\.toml|media/[\w.-]+|bench/pages/[\w.-]+\.html|vendor/[\w.-]+(/[\w.-]+)*)$"
+    r"^(index\.html|main\.py|pyscript\.toml|media/[\w.-]+|examples/[\w.-]+|bench/pages/[\w.-]+\.html|vendor/[\w.-]+(/[\w.-]+)*)$"
 )
 IMMUTABLE = re.compile(r"^vendor/(pyodide|pyscript)-[\d.]+/")
 

@@ -7,7 +7,8 @@ PyScript's package cache can keep them forever:
     vendor/pyodide-<version>/   pyodide.mjs, pyodide.asm.{mjs,wasm}, python_stdlib.zip,
                                 pyodide-lock.json (trimmed: only our wheels, PyPI sha256)
     vendor/pyscript-<version>/  @pyscript/core dist/ without source maps
-    vendor/wheels/              pyodide-http and mediacollect wheels (unpacked by pyscript.toml)
+    vendor/wheels/              pyodide-http and mediacollect wheels (pyscript.toml's packages)
+    vendor/mediacollect-<version>/shim.js   the capture shim pages load at the top of <head>
 
 The npm lock's sha256 values describe Pyodide's repacked wheels, not PyPI's files, and the
 browser enforces them (Subresource Integrity), so the lock is rewritten with the real hashes.
@@ -94,6 +95,14 @@ def build_own_wheel(dest: Path) -> Path:
     return next(dest.glob("mediacollect-*.whl"))
 
 
+def copy_shim() -> Path:
+    version = (ROOT / "mediacollect" / "_version.py").read_text().split('"')[1]
+    dest = VENDOR / f"mediacollect-{version}"
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "mediacollect" / "shim.js", dest / "shim.js")
+    return dest
+
+
 def write_lock(pyodide_dir: Path, wheels: list[Path]) -> None:
     """Keep the upstream ``info`` block and describe only the wheels we host."""
     upstream = json.loads((NODE_MODULES / "pyodide" / "pyodide-lock.json").read_text())
@@ -155,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     for wheel in wheels:  # bytecode for Pyodide's Python, so pages do not compile on every load
         subprocess.run(["node", str(ROOT / "tools" / "precompile_wheel.mjs"), str(wheel)], check=True)
     write_lock(pyodide_dir, wheels)
+    copy_shim()
     precompress(pyodide_dir)
     precompress(pyscript_dir)
     size = sum(f.stat().st_size for f in VENDOR.rglob("*") if f.is_file() and f.suffix not in (".br", ".gz"))

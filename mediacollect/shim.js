@@ -1,0 +1,148 @@
+// mediacollect capture shim: a classic <script src> at the top of <head>, so it runs before the
+// page's <video> elements are parsed and no media event is lost while Python boots. Each event
+// is stamped when it fires (Date.now(), currentTime) and queued; Python connects with
+// mediacollectShim.connect(fn) and receives the queue, then each new record, as JSON strings.
+// Capture-phase listeners on document see every <video>/<audio>; each element gets a numeric
+// key, and every record names it. Nothing here decides anything about the protocol.
+(() => {
+  "use strict";
+  if (window.mediacollectShim) return;
+  const TYPES = ["play", "playing", "pause", "waiting", "seeking", "seeked", "ended", "error", "timeupdate",
+                 "durationchange", "loadedmetadata", "volumechange", "enterpictureinpicture",
+                 "leavepictureinpicture"];
+  const MAX_QUEUE = 5000;  // before Python connects; the oldest timeupdates go first
+  const queue = [], keys = new WeakMap(), watched = new Map(), armed = new Map();
+  let nextKey = 1, sink = null, dropped = 0;
+  const num = (x) => (Number.isFinite(x) ? x : x === Infinity ? "Infinity" : null);
+  const keyOf = (v) => {
+    let key = keys.get(v);
+    if (!key) { key = nextKey++; keys.set(v, key); }
+    return key;
+  };
+  const stamp = (type, v) => {
+    const err = v.error, fs = document.fullscreenElement, q = v.getVideoPlaybackQuality;
+    return JSON.stringify({
+      type, ts: Date.now(), key: keyOf(v), id: v.id || null,
+      playhead: num(v.currentTime), duration: num(v.duration), paused: v.paused, ended: v.ended,
+      error_code: err ? err.code : null, error_message: err ? err.message : null,
+      muted: v.muted || v.volume === 0, fullscreen: !!fs && (fs === v || fs.contains(v)),
+      pip: document.pictureInPictureElement === v,
+      captions: [...v.textTracks].some((t) => t.mode === "showing" && t.kind !== "chapters" && t.kind !== "metadata"),
+      dropped: q ? v.getVideoPlaybackQuality().droppedVideoFrames : null,
+    });
+  };
+  const deliver = (item) => {
+    if (sink) return sink(item);
+    if (queue.length >= MAX_QUEUE) {
+      const i = queue.findIndex((q) => q.startsWith('{"type":"timeupdate"'));
+      queue.splice(i < 0 ? 0 : i, 1);
+      dropped++;
+    }
+    queue.push(item);
+  };
+  const signal = (type, extra) => deliver(JSON.stringify({ type, ts: Date.now(), ...extra }));
+
+  // Per-element listeners the document cannot see: caption changes (on the track list) and the
+  // cues of a chapters track (loaded only once its mode is not "disabled").
+  const watch = (v) => {
+    const key = keyOf(v);
+    if (watched.has(key)) return key;
+    const onTracks = () => deliver(stamp("statechange", v));
+    v.textTracks.addEventListener("change", onTracks);
+    const chapterTracks = [...v.querySelectorAll("track[kind=chapters]")];
+    const sendCues = (t) => () => signal("chapters", { key, cues: [...(t.track.cues || [])].map(
+      (c) => ({ start: c.startTime, end: c.endTime, text: c.text })) });
+    const loaders = chapterTracks.map((t) => {
+      const onLoad = sendCues(t);
+      if (t.track.mode === "disabled") t.track.mode = "hidden";
+      if (t.readyState === 2) onLoad(); else t.addEventListener("load", onLoad);
+      return [t, onLoad];
+    });
+    watched.set(key, { v, forget() {
+      v.textTracks.removeEventListener("change", onTracks);
+      for (const [t, onLoad] of loaders) t.removeEventListener("load", onLoad);
+    } });
+    return key;
+  };
+  const unwatch = (key) => {
+    const entry = watched.get(key);
+    if (entry) { entry.forget(); watched.delete(key); }
+    armed.delete(key);
+  };
+
+  const onMedia = (e) => {
+    const v = e.target;
+    if (v instanceof HTMLMediaElement) deliver(stamp(e.type, v));
+  };
+  for (const type of TYPES) document.addEventListener(type, onMedia, true);
+  document.addEventListener("fullscreenchange", () => {
+    for (const { v } of watched.values()) deliver(stamp("statechange", v));
+  });
+  // The ad skip buttons the binding puts beside an element (data-mediacollect-skip="<key>").
+  document.addEventListener("click", (e) => {
+    const button = e.target instanceof Element && e.target.closest("[data-mediacollect-skip]");
+    if (button) signal("adskip", { key: Number(button.dataset.mediacollectSkip) });
+  });
+
+  // Declarative tracking: <video data-mediacollect> elements, including ones added later.
+  const SELECTOR = "video[data-mediacollect], audio[data-mediacollect]";
+  const declared = new Set();
+  const scan = () => {
+    for (const v of document.querySelectorAll(SELECTOR)) {
+      const key = keyOf(v);
+      if (!declared.has(key)) { declared.add(key); watch(v); signal("attach", { key, id: v.id || null }); }
+    }
+    for (const key of [...declared]) {
+      const entry = watched.get(key);
+      if (!entry || !entry.v.isConnected || !entry.v.matches(SELECTOR)) {
+        declared.delete(key);
+        signal("detach", { key });
+      }
+    }
+  };
+  new MutationObserver(scan).observe(document.documentElement, {
+    childList: true, subtree: true, attributes: true, attributeFilter: ["data-mediacollect"] });
+
+  // The page is going away: the worker may die with it, so the shim itself sends sessionEnd,
+  // with a keepalive fetch, for each session Python armed it with (url, frozen ad playhead, live).
+  addEventListener("pagehide", () => {
+    for (const { v } of watched.values()) {
+      const spec = armed.get(keyOf(v));
+      if (spec && !spec.pending) {
+        const ts = Date.now();
+        const playhead = spec.frozen ?? (spec.live ? (ts % 86400000) / 1000 : v.currentTime);
+        fetch(spec.url, { method: "POST", keepalive: true, credentials: "omit",
+                          headers: { "Content-Type": "application/json" },
+                          body: JSON.stringify({ playerTime: { playhead, ts }, eventType: "sessionEnd" }) });
+        armed.delete(keyOf(v));
+        deliver(stamp("pageclosed", v));
+      } else {
+        deliver(stamp("teardown", v));
+      }
+    }
+  });
+  addEventListener("online", () => signal("online"));
+  addEventListener("pageshow", (e) => { if (e.persisted) signal("pageshow"); });
+  document.addEventListener("visibilitychange", () => signal(document.hidden ? "hidden" : "visible"));
+  // The page's consent banner calls these (tracking may start held: "consent": "pending").
+  window.mediacollect = { optIn: () => signal("opt-in"), optOut: () => signal("opt-out") };
+  window.mediacollectShim = {
+    armedAt: performance.now(),
+    // Python's side of the protocol: which element a selector or element is (its key, watched
+    // from now on), the element for a key, forgetting one, and the page-close spec per key.
+    track(target) {
+      const v = typeof target === "string" ? document.querySelector(target) : target;
+      return v instanceof HTMLMediaElement ? watch(v) : 0;
+    },
+    element: (key) => watched.get(key)?.v ?? null,
+    untrack: unwatch,
+    arm(key, spec) { if (spec) armed.set(key, JSON.parse(spec)); else armed.delete(key); },
+    stats: () => JSON.stringify({ watched: watched.size, armed: armed.size, declared: declared.size, dropped }),
+    connect(fn) {
+      // Drain after this call returns, so Python is not re-entered while it waits on it.
+      setTimeout(() => { for (const item of queue.splice(0)) fn(item); sink = fn; }, 0);
+    },
+  };
+  // Elements already parsed when this runs (a shim added late); the observer sees the rest.
+  if (document.body) scan();
+})();
