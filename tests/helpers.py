@@ -19,6 +19,8 @@ from typing import IO, Any, TypeVar
 _T = TypeVar("_T")
 
 ROOT = Path(__file__).resolve().parent.parent
+# One player, no ads, no chapters: the page for tests about the protocol rather than the demo.
+BASIC_PAGE = "/examples/basic.html"
 CHROMIUM = os.environ.get("MEDIACOLLECT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -56,10 +58,11 @@ class Emulator:
     def site(self) -> str:
         return f"http://127.0.0.1:{self.site_port}"
 
-    def page_url(self, **query: str) -> str:
+    def page_url(self, path: str = "/", **query: str) -> str:
+        """A page of the site, pointed at this emulator: the demo by default."""
         from urllib.parse import urlencode
 
-        return f"{self.site}/?{urlencode({'endpoint': self.endpoint, **query})}"
+        return f"{self.site}{path}?{urlencode({'endpoint': self.endpoint, **query})}"
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.endpoint + path, timeout=10) as resp:

@@ -66,9 +66,14 @@ def test_a_playing_session_appears_live_and_its_timeline_is_drawn(own_emulator: 
     assert "Test pattern (30 s)" in row.first.inner_text()  # the demo video's data-media-name
     row.first.click()
 
-    ui.wait_for_selector("[data-testid=segments] line[data-kind=content]", timeout=15_000)
-    ui.wait_for_selector("[data-testid=segments] line[data-kind=pause]", timeout=15_000)
+    # The demo: a 4 s pre-roll (paused once), then content in its first chapter.
+    ui.wait_for_function("""() => [...document.querySelectorAll('[data-testid=segments] line[data-kind=content]')]
+        .some((l) => l.x2.baseVal.value - l.x1.baseVal.value > 20)""", timeout=15_000)
+    assert ui.locator("[data-testid=segments] line[data-kind=pause]").count() >= 1
     assert ui.locator("[data-testid=lane-state] rect").count() >= 2
+    assert ui.locator("[data-testid=lane-ads] rect").count() == 1
+    assert "Sponsor bars" in (ui.locator("[data-testid=lane-ads] rect title").first.text_content() or "")
+    assert ui.locator("[data-testid=lane-chapters] rect").count() == 1
     assert ui.locator("[data-testid=marks] circle[data-event-type=sessionStart]").count() == 1
     assert ui.locator("[data-testid=marks] line.ping").count() >= 1
     assert ui.locator("[data-metric=media_starts] dd").inner_text() == "1"

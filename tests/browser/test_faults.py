@@ -15,7 +15,7 @@ from playwright.sync_api import BrowserContext, Page
 
 from tests.browser.conftest import press_play, wait_ready
 from tests.browser.test_slice import wait_for
-from tests.helpers import Emulator
+from tests.helpers import BASIC_PAGE, Emulator
 
 LONG_TASKS = """
 window.__longTasks = [];
@@ -60,7 +60,7 @@ def video(page: Page, script: str) -> Any:
 
 
 def start(page: Page, emulator: Emulator) -> None:
-    page.goto(emulator.page_url())
+    page.goto(emulator.page_url(BASIC_PAGE))
     wait_ready(page)
     press_play(page)
     wait_for(lambda: accepted(emulator) == [["sessionStart", "stateStart:mute", "play"]])
@@ -165,7 +165,7 @@ def test_nothing_before_consent_then_in_order_and_nothing_after_opt_out(context:
                                                                          fresh: Emulator) -> None:
     context.add_init_script(PENDING_CONSENT)
     page = context.new_page()
-    page.goto(fresh.page_url())
+    page.goto(fresh.page_url(BASIC_PAGE))
     wait_ready(page)
     pressed = press_play(page)
     page.wait_for_timeout(2000)

@@ -10,7 +10,7 @@ from playwright.sync_api import Page
 
 from tests.browser.conftest import press_play, wait_ready
 from tests.browser.test_slice import session_starts, wait_for
-from tests.helpers import Emulator
+from tests.helpers import BASIC_PAGE, Emulator
 
 DAY_MS = 86_400_000
 
@@ -28,7 +28,7 @@ def fresh(emulator: Emulator) -> Emulator:
 
 def test_an_infinite_duration_is_tracked_as_live_with_second_of_day_playheads(page: Page, fresh: Emulator) -> None:
     page.add_init_script(LIVE_DURATION)
-    page.goto(fresh.page_url())
+    page.goto(fresh.page_url(BASIC_PAGE))
     wait_ready(page)
     pressed = press_play(page)
     [start] = wait_for(lambda: session_starts(fresh))

@@ -7,12 +7,12 @@ from playwright.sync_api import BrowserContext, Page
 
 from tests.browser.conftest import press_play, wait_ready
 from tests.browser.test_slice import wait_for
-from tests.helpers import Emulator
+from tests.helpers import BASIC_PAGE, Emulator
 
 
 def open_session(page: Page, emulator: Emulator) -> str:
     emulator.reset()
-    page.goto(emulator.page_url())
+    page.goto(emulator.page_url(BASIC_PAGE))
     wait_ready(page)
     press_play(page)
     page.wait_for_selector('#request-log .request[data-event-type="play"][data-status="204"]')

@@ -8,7 +8,7 @@ from playwright.sync_api import Page
 
 from tests.browser.conftest import press_play, wait_ready
 from tests.browser.test_slice import wait_for
-from tests.helpers import Emulator
+from tests.helpers import BASIC_PAGE, Emulator
 
 
 def state_events(emulator: Emulator) -> list[tuple[str, str]]:
@@ -25,7 +25,7 @@ def toggle(page: Page, script: str) -> None:
 
 def test_mute_and_captions_as_the_viewer_toggles_them(page: Page, emulator: Emulator) -> None:
     emulator.reset()
-    page.goto(emulator.page_url())
+    page.goto(emulator.page_url(BASIC_PAGE))
     wait_ready(page)
     press_play(page)
     wait_for(lambda: state_events(emulator) == [("stateStart", "mute")])  # the demo video starts muted

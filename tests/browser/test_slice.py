@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, Playwright
 
 from tests.browser.conftest import fired, press_play, wait_ready
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, Emulator, free_port, start_emulator, stop_emulator
+from tests.helpers import BASIC_PAGE, CHROMIUM, CHROMIUM_ARGS, Emulator, free_port, start_emulator, stop_emulator
 
 REQUIRED_PARAMS = {
     "analytics.trackingServer": "example.data.adobedc.net",
@@ -52,7 +52,7 @@ def assert_session_start_matches(body: dict[str, Any], pressed: dict[str, float]
     assert params["analytics.visitorId"] == "demo-visitor"
     assert params["analytics.enableSSL"] is True
     assert params["media.sdkVersion"].startswith("mediacollect-")
-    assert body["customMetadata"] == {"demo.page": "index"}
+    assert body["customMetadata"] == {"demo.page": "basic"}
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def fresh(emulator: Emulator) -> Emulator:
 
 
 def test_play_after_ready_opens_a_session_stamped_at_the_press(page: Page, fresh: Emulator) -> None:
-    page.goto(fresh.page_url())
+    page.goto(fresh.page_url(BASIC_PAGE))
     wait_ready(page)
     page.evaluate("""() => new Promise(done => {
         const v = document.getElementById('video');
@@ -88,7 +88,7 @@ def test_play_after_ready_opens_a_session_stamped_at_the_press(page: Page, fresh
 
 
 def test_play_pressed_before_python_is_ready_keeps_the_press_time(page: Page, fresh: Emulator) -> None:
-    page.goto(fresh.page_url(), wait_until="commit")
+    page.goto(fresh.page_url(BASIC_PAGE), wait_until="commit")
     page.wait_for_selector("#video", state="attached")
     pressed = press_play(page)
     assert pressed["ready"] != "ready", "Python was already up; the test must press earlier"
@@ -115,7 +115,7 @@ def hidden_location(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulat
 
 
 def test_unreadable_location_is_reported_and_not_retried(page: Page, hidden_location: Emulator) -> None:
-    page.goto(hidden_location.page_url())
+    page.goto(hidden_location.page_url(BASIC_PAGE))
     wait_ready(page)
     press_play(page)
     error = page.wait_for_selector("#tracker-error:not([hidden])")
@@ -131,7 +131,7 @@ def test_unreadable_location_is_reported_and_not_retried(page: Page, hidden_loca
 def test_a_400_is_shown_with_the_servers_message(page: Page, fresh: Emulator) -> None:
     message = "sessionStart: params.media.channel refused by this test"
     fresh.post("/_emulator/faults", {"status": 400, "endpoint": "sessions", "message": message})
-    page.goto(fresh.page_url())
+    page.goto(fresh.page_url(BASIC_PAGE))
     wait_ready(page)
     press_play(page)
     page.wait_for_selector('#request-log .request[data-event-type="sessionStart"][data-status="400"]')
@@ -143,7 +143,7 @@ def test_a_400_is_shown_with_the_servers_message(page: Page, fresh: Emulator) ->
 
 def test_a_500_is_retried_with_the_same_body_until_accepted(page: Page, fresh: Emulator) -> None:
     fresh.post("/_emulator/faults", {"status": 503, "count": 2, "endpoint": "sessions"})
-    page.goto(fresh.page_url())
+    page.goto(fresh.page_url(BASIC_PAGE))
     wait_ready(page)
     pressed = press_play(page)
     page.wait_for_selector('#request-log .request[data-event-type="sessionStart"][data-status="201"]',
@@ -167,7 +167,7 @@ def test_the_page_needs_nothing_but_its_own_origins(playwright: Playwright, fres
         seen: list[str] = []
         context.on("request", lambda request: seen.append(request.url))
         page = context.new_page()
-        page.goto(fresh.page_url())
+        page.goto(fresh.page_url(BASIC_PAGE))
         wait_ready(page)
         press_play(page)
         wait_for(lambda: [s for s in fresh.sessions() if s["events"]])
@@ -180,7 +180,7 @@ def test_the_page_needs_nothing_but_its_own_origins(playwright: Playwright, fres
 
 
 def test_a_wrong_setting_is_named_and_nothing_is_sent(page: Page, fresh: Emulator) -> None:
-    page.goto(f"{fresh.site}/?endpoint=not-a-url")
+    page.goto(f"{fresh.site}{BASIC_PAGE}?endpoint=not-a-url")
     error = page.wait_for_selector("#tracker-error:not([hidden])")
     assert "config field 'endpoint' must be an http(s) URL" in error.text_content()
     assert page.text_content("#tracker-status") == "error"
