@@ -33,6 +33,9 @@ _AD_FORWARDED = frozenset({PlayerEvent.PLAYING, PlayerEvent.PAUSE, PlayerEvent.W
 _LOADING_FORWARDED = frozenset({PlayerEvent.STATE, PlayerEvent.TEARDOWN, PlayerEvent.PAGE_CLOSED})
 # Content events after which the chapter the playhead is in is checked.
 _CHAPTER_CHECKS = frozenset({PlayerEvent.TIMEUPDATE, PlayerEvent.PLAYING, PlayerEvent.PAUSE})
+# The content is back when it plays from (about) where the break took it: a first frame from
+# before that (the new source starting at 0 for a moment) is not the content resuming.
+RESUME_TOLERANCE = 0.5
 
 
 class Mode(StrEnum):
@@ -159,7 +162,9 @@ class Player:
                 self._forward(obs)
             return []
         if self.mode is Mode.RESUMING:
-            if obs.event is PlayerEvent.PLAYING:
+            if obs.event is PlayerEvent.SEEKED:
+                self._resume_at = min(self._resume_at, obs.playhead)  # wherever it landed, even the viewer's
+            elif obs.event is PlayerEvent.PLAYING and obs.playhead >= self._resume_at - RESUME_TOLERANCE:
                 self.mode = Mode.CONTENT
                 return self._content(obs)
             if obs.event in _LOADING_FORWARDED:

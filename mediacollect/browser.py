@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 from typing import Any
 
 import js  # the worker's global scope (Date, console)
-from pyodide.ffi import create_proxy
+from pyodide.ffi import create_proxy, jsnull
 from pyscript import RUNNING_IN_WORKER, document, window
 
 from . import _page
@@ -36,6 +37,20 @@ from .transport import HttpRequest, HttpResponse, TransportError, lower_headers
 MAX_ERROR_LINES = 6
 MAX_LOG_LINES = 500  # the request log keeps the newest lines (a long viewing pings for hours)
 MAX_EARLY_RECORDS = 500  # per element nobody tracks yet
+
+
+def _dom(value: Any) -> Any:
+    """A DOM lookup's result, with JavaScript's null (Pyodide's ``jsnull``) as None."""
+    return None if value is None or value is jsnull else value
+
+
+def _by_id(element_id: str) -> Any:
+    return _dom(document.getElementById(element_id))
+
+
+def _attribute(element: Any, name: str) -> str | None:
+    value = _dom(element.getAttribute(name))
+    return None if value is None else str(value)
 
 
 class PyodideHttpTransport:
@@ -78,7 +93,7 @@ class Panel:
         self._shown: dict[str, str] = {}
         if container is not None:
             for name in self.FIELDS:
-                found = container.querySelector(f"[data-panel={name}]")
+                found = _dom(container.querySelector(f"[data-panel={name}]"))
                 if found is not None:
                     self._fields[name] = found
 
@@ -130,13 +145,13 @@ def _append_line(box: Any, message: str) -> None:
 def page_error(message: str) -> None:
     """A problem with the page as a whole (settings, isolation): console and ``#tracker-error``."""
     js.console.error(f"mediacollect: {message}")
-    box = document.getElementById("tracker-error")
+    box = _by_id("tracker-error")
     if box is not None:
         _append_line(box, message)
 
 
 def page_status(text: str) -> None:
-    status = document.getElementById("tracker-status")
+    status = _by_id("tracker-status")
     if status is not None:
         status.textContent = text
 
@@ -162,7 +177,7 @@ class Page:
 
     def settings(self) -> str | None:
         if self._settings is None:
-            block = document.getElementById("mediacollect-config")
+            block = _by_id("mediacollect-config")
             self._settings = "" if block is None else str(block.textContent)
         return self._settings or None
 
@@ -170,6 +185,9 @@ class Page:
         record = json.loads(str(raw))
         key = record.get("key")
         kind = record.get("type")
+        if kind == "diagnose":
+            window.mediacollectShim.diagnosis = json.dumps(self.diagnosis())
+            return
         if not isinstance(key, int):  # a page signal (network back, visibility, consent): everyone's
             for each in list(self.bindings.values()):
                 each.on_record(record)
@@ -181,6 +199,7 @@ class Page:
             return
         binding = self.bindings.get(key)
         if kind == "detach":
+            self._early.pop(key, None)
             if binding is not None and binding.declared:
                 untrack(binding)
             return
@@ -192,6 +211,14 @@ class Page:
         if len(early) > MAX_EARLY_RECORDS:
             drop = next((i for i, r in enumerate(early) if r.get("type") == "timeupdate"), 0)
             del early[drop]
+
+    def diagnosis(self) -> dict[str, int]:
+        """What this worker holds, for ``mediacollect.diagnose()``: a count that keeps growing
+        while elements come and go is a leak."""
+        gc.collect()
+        live = sum(1 for o in gc.get_objects() if isinstance(o, PlayerBinding | Tracker | Driver))
+        return {"bindings": len(self.bindings), "live_objects": live, "tasks": len(asyncio.all_tasks(asyncio.get_event_loop())),
+                "held_elements": len(self._early), "held_records": sum(map(len, self._early.values()))}
 
     def take_early(self, key: int) -> list[Any]:
         return self._early.pop(key, [])
@@ -206,7 +233,7 @@ def _connect() -> Page:
         if not RUNNING_IN_WORKER:
             page_error("mediacollect must run in a PyScript worker (add the worker attribute and serve the page "
                        "with COOP same-origin / COEP credentialless)")
-        if not hasattr(window, "mediacollectShim") or window.mediacollectShim is None:
+        if _dom(getattr(window, "mediacollectShim", None)) is None:
             raise ConfigError("shim", "is not on the page: add <script src=\".../shim.js\"> at the top of <head>")
         _page_state = Page()
     return _page_state
@@ -229,7 +256,7 @@ def auto() -> Page:
             page_status("error")
             page_error(f"configuration: {err}")
             return page
-        endpoint = document.getElementById("endpoint")
+        endpoint = _by_id("endpoint")
         if endpoint is not None:
             endpoint.textContent = config.endpoint
     for element in document.querySelectorAll("video[data-mediacollect], audio[data-mediacollect]"):
@@ -258,8 +285,8 @@ def track(target: Any, *, ads: object = None, media: dict[str, Any] | None = Non
     if key in page.bindings:
         return page.bindings[key]
     element = window.mediacollectShim.element(key)
-    panel_id = element.getAttribute("data-mediacollect-panel")
-    panel = Panel(document.getElementById(panel_id) if panel_id else None)
+    panel_id = _attribute(element, "data-mediacollect-panel")
+    panel = Panel(_by_id(panel_id) if panel_id else None)
     try:
         config, media_config, plans = read_settings(page, element, settings, media, ads)
     except ConfigError as err:
@@ -290,7 +317,7 @@ def untrack(binding: PlayerBinding) -> None:
 def read_settings(page: Page, element: Any, settings: dict[str, Any], media: dict[str, Any] | None,
                   ads: object) -> tuple[TrackerConfig, MediaConfig, tuple[AdBreakPlan, ...]]:
     config = _page.tracker_config(page.settings(), _endpoint_override(),
-                                  element=element.getAttribute("data-mediacollect"), overrides=settings)
+                                  element=_attribute(element, "data-mediacollect"), overrides=settings)
     dataset = json.loads(str(window.JSON.stringify(element.dataset)))
     media_config = _page.media_config(dataset, media)
     if ads is None:
@@ -299,7 +326,7 @@ def read_settings(page: Page, element: Any, settings: dict[str, Any], media: dic
 
 
 def _json_block(element_id: str) -> str | None:
-    block = document.getElementById(element_id)
+    block = _by_id(element_id)
     return None if block is None else str(block.textContent)
 
 
@@ -315,7 +342,7 @@ class PlayerBinding:
         self.declared = declared
         # Events an earlier load of this page could not deliver (a reload, a close while offline).
         self._store_key = f"mediacollect:outbox:{media.id}:{element.id or key}"
-        stored = window.localStorage.getItem(self._store_key)
+        stored = _dom(window.localStorage.getItem(self._store_key))
         snapshot = json.loads(str(stored)) if stored else None
         self.driver = Driver(
             Tracker(config, media, resume=bool(snapshot and snapshot.get("items"))),
@@ -326,7 +353,7 @@ class PlayerBinding:
             playhead=self._content_playhead,
             on_report=self.on_report,
         )
-        content_src = str(element.currentSrc or element.getAttribute("src") or "") or None
+        content_src = str(element.currentSrc or "") or _attribute(element, "src")
         self.player = Player(self.driver, player_name=config.player_name, content_src=content_src, ads=plans)
         self._skip_button: Any = None
         self._armed: str | None = None
@@ -366,7 +393,8 @@ class PlayerBinding:
         """An element command from the player (ads): swap the source, show or hide the skip button."""
         if command.action == "load" and command.src:
             self.element.src = command.src
-            self.element.currentTime = command.at or 0.0
+            if command.at:  # before the metadata: the new source's start position, not a seek
+                self.element.currentTime = command.at
             self.element.play()
         elif command.action == "show-skip" and self._skip_button is None:
             button = document.createElement("button")

@@ -125,7 +125,13 @@
   addEventListener("pageshow", (e) => { if (e.persisted) signal("pageshow"); });
   document.addEventListener("visibilitychange", () => signal(document.hidden ? "hidden" : "visible"));
   // The page's consent banner calls these (tracking may start held: "consent": "pending").
-  window.mediacollect = { optIn: () => signal("opt-in"), optOut: () => signal("opt-out") };
+  window.mediacollect = {
+    optIn: () => signal("opt-in"),
+    optOut: () => signal("opt-out"),
+    // Counts from both sides, to check nothing piles up: this shim's, then (a moment later, in
+    // mediacollectShim.diagnosis) the worker's: bindings, live trackers, tasks, held records.
+    diagnose: () => { signal("diagnose"); return JSON.parse(window.mediacollectShim.stats()); },
+  };
   window.mediacollectShim = {
     armedAt: performance.now(),
     // Python's side of the protocol: which element a selector or element is (its key, watched
@@ -138,6 +144,8 @@
     untrack: unwatch,
     arm(key, spec) { if (spec) armed.set(key, JSON.parse(spec)); else armed.delete(key); },
     stats: () => JSON.stringify({ watched: watched.size, armed: armed.size, declared: declared.size, dropped }),
+    // mediacollect.diagnose() in the console: Python answers with its own counts (see browser.py).
+    diagnosis: null,
     connect(fn) {
       // Drain after this call returns, so Python is not re-entered while it waits on it.
       setTimeout(() => { for (const item of queue.splice(0)) fn(item); sink = fn; }, 0);

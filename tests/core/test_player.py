@@ -125,6 +125,21 @@ def test_pings_in_an_ad_never_read_the_ads_position_as_content() -> None:
     assert v.player.content_playhead(0.1) == 0.1
 
 
+def test_the_content_is_back_only_when_it_plays_from_where_the_break_took_it() -> None:
+    v = Viewing(ads={"breaks": [{"offset": 10, "ads": [{"id": "a", "src": "/a.webm", "length": 1}]}]}, cues=None)
+    v.send(0, "play")
+    v.send(0.1, "playing")
+    v.send(10.1, "timeupdate", 10.0)
+    v.send(10.3, "playing", 0.0, duration=1.0)
+    assert v.send(11.3, "ended", 1.0) == [Command("load", src="/media/clip.webm", at=10.0)]
+    v.send(11.4, "playing", 0.0)  # the content's source, for a moment at its start
+    assert v.player.mode is Mode.RESUMING
+    v.send(11.5, "seeked", 4.0)  # the viewer moved it meanwhile: wherever it lands is where it resumes
+    v.send(11.6, "playing", 4.0)
+    assert v.player.mode is Mode.CONTENT
+    assert v.player.content_playhead(4.2) == 4.2
+
+
 def test_a_skip_click_before_the_button_shows_does_nothing() -> None:
     v = Viewing(ads={"breaks": [{"offset": 0, "ads": [{"id": "a", "src": "/a.webm", "length": 6, "skip_after": 3}]}]})
     v.send(0, "play")

@@ -1,0 +1,171 @@
+"""The binding as a viewer and an integrator meet it: the demo watched end to end (ads, chapters,
+seeks, a scrub storm), two players on one page, elements added and removed, and no leaks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from mediacollect import validate_body
+from tests.browser.conftest import press_play, wait_ready
+from tests.browser.test_slice import wait_for
+from tests.helpers import BASIC_PAGE, Emulator
+
+CONTENT_PLAYING = ("() => { const v = document.getElementById('video');"
+                   " return v.src.endsWith('/media/clip.webm') && !v.paused && v.currentTime > %s; }")
+
+
+def events_of(emulator: Emulator, media_id: str) -> list[dict[str, Any]]:
+    for session in emulator.sessions():
+        body = session["events"][0]["body"] if session["events"] else {}
+        if body.get("params", {}).get("media.id") == media_id:
+            return [e["body"] for e in session["events"]]
+    return []
+
+
+def without_pings(bodies: list[dict[str, Any]]) -> list[str]:
+    return [b["eventType"] for b in bodies if b["eventType"] != "ping"]
+
+
+def video(page: Page, script: str) -> Any:
+    return page.evaluate(f"() => {{ const v = document.getElementById('video'); {script} }}")
+
+
+def test_a_scripted_viewing_of_the_demo(page: Page, emulator: Emulator) -> None:
+    emulator.reset()
+    page.goto(emulator.page_url())
+    wait_ready(page)
+    press_play(page)
+    page.wait_for_function(CONTENT_PLAYING % 2.0, timeout=20_000)  # the 4 s pre-roll, played to its end
+    video(page, "v.pause();")
+    page.wait_for_timeout(1000)
+    video(page, "v.play();")
+    page.wait_for_function(CONTENT_PLAYING % 3.5)
+    video(page, "v.currentTime = 8;")  # a seek inside the first chapter
+    page.wait_for_timeout(1000)
+    page.evaluate("""async () => {  // a scrub storm: 20 seeks in 2 s, ending in the second chapter
+        const v = document.getElementById('video');
+        for (let i = 1; i <= 20; i++) { v.currentTime = 8 + i * 0.19; await new Promise((r) => setTimeout(r, 100)); }
+    }""")
+    page.wait_for_timeout(800)
+    video(page, "v.muted = false;")
+    page.wait_for_timeout(400)
+    video(page, "v.muted = true;")
+    skip = page.wait_for_selector(".mediacollect-skip", timeout=20_000)  # mid-roll at 15 s, its 2nd ad
+    skip.click()
+    page.wait_for_function(CONTENT_PLAYING % 15.3, timeout=10_000)
+    video(page, "v.currentTime = 26;")  # out of the second chapter into the third
+    page.wait_for_function("document.getElementById('video').ended", timeout=15_000)
+    bodies = wait_for(lambda: (b := events_of(emulator, "mediacollect-demo-clip")) and
+                      b[-1]["eventType"] == "sessionComplete" and b)
+
+    assert without_pings(bodies) == [
+        "sessionStart", "stateStart",  # the demo video starts muted
+        "adBreakStart", "adStart", "adComplete", "adBreakComplete", "play", "chapterStart",
+        "pauseStart", "play",  # the pause
+        "pauseStart", "play",  # the seek to 8 s
+        "pauseStart", "chapterSkip", "play", "chapterStart",  # the storm: one interruption, into chapter 2
+        "stateEnd", "stateStart",  # unmute, mute
+        "adBreakStart", "adStart", "adComplete", "adStart", "adSkip", "adBreakComplete",
+        "pauseStart", "chapterSkip", "play", "chapterStart",  # the seek to 26 s, into chapter 3
+        "chapterComplete", "sessionComplete",
+    ]
+    assert all(validate_body(b) == [] for b in bodies)
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for body in bodies:
+        by_type.setdefault(body["eventType"], []).append(body)
+    pre, mid = by_type["adBreakStart"]
+    assert pre["params"]["media.ad.podIndex"] == 0 and pre["playerTime"]["playhead"] < 0.3
+    assert mid["params"]["media.ad.podIndex"] == 1 and abs(mid["playerTime"]["playhead"] - 15) < 0.6
+    assert [a["params"]["media.ad.id"] for a in by_type["adStart"]] == ["ad-sponsor", "ad-sponsor-2", "ad-trailer"]
+    assert [a["params"]["media.ad.podPosition"] for a in by_type["adStart"]] == [1, 1, 2]
+    assert by_type["adStart"][2]["customMetadata"] == {"demo.skippable": "yes"}
+    # The content playhead stays at the break's position through every ad event and ad ping.
+    in_break = False
+    for body in bodies:
+        in_break = body["eventType"] == "adBreakStart" or (in_break and body["eventType"] != "adBreakComplete")
+        if in_break:
+            assert body["playerTime"]["playhead"] in (pre["playerTime"]["playhead"], mid["playerTime"]["playhead"])
+    # Each chapter starts on the first timeupdate in it (4 a second) once a seek has settled.
+    chapters = [(c["params"]["media.chapter.index"], c["params"]["media.chapter.friendlyName"],
+                 c["playerTime"]["playhead"]) for c in by_type["chapterStart"]]
+    assert [c[:2] for c in chapters] == [(1, "Opening"), (2, "Middle"), (3, "Closing")]
+    assert [c[2] for c in chapters] == [pytest.approx(p, abs=0.9) for p in (0.2, 12.2, 26.2)]
+    assert by_type["sessionComplete"][0]["playerTime"]["playhead"] == 30
+    # The panel shows the session the emulator has, and the skip button is gone.
+    assert page.locator(".mediacollect-skip").count() == 0
+    sid = page.text_content("#session-id")
+    assert any(s["sid"] == sid for s in emulator.sessions())
+
+
+def test_two_players_on_one_page_keep_two_sessions(page: Page, emulator: Emulator) -> None:
+    emulator.reset()
+    page.goto(emulator.page_url("/examples/two-players.html"))
+    wait_ready(page)
+    page.evaluate("() => { document.getElementById('left').play(); document.getElementById('right').play(); }")
+    page.wait_for_timeout(2000)
+    page.evaluate("() => document.getElementById('left').pause()")
+    page.wait_for_timeout(1000)
+    page.evaluate("() => { document.getElementById('right').currentTime = 20; }")
+    page.wait_for_timeout(1500)
+    left = wait_for(lambda: (e := events_of(emulator, "example-left")) and "pauseStart" in without_pings(e) and e)
+    right = wait_for(lambda: (e := events_of(emulator, "example-right")) and without_pings(e).count("play") == 2
+                     and e)
+    assert without_pings(left) == ["sessionStart", "stateStart", "play", "pauseStart"]
+    assert without_pings(right) == ["sessionStart", "stateStart", "play", "pauseStart", "play"]
+    assert left[0]["params"]["media.playerName"] == "left-player"  # each element's own settings
+    assert right[0]["params"]["media.playerName"] == "right-player"
+    assert left[-1]["playerTime"]["playhead"] < 3  # the seek on the right moved only the right
+    assert right[-1]["playerTime"]["playhead"] >= 20
+    sids = {s["sid"] for s in emulator.sessions()}
+    panels = {page.text_content("#left-panel [data-panel=sid]"), page.text_content("#right-panel [data-panel=sid]")}
+    assert panels == sids and len(sids) == 2
+    assert page.text_content("#left-panel [data-panel=state]") == "paused"
+
+
+ADD_VIDEO = """(id) => {
+    const v = document.createElement('video');
+    v.id = id; v.src = '/media/clip.webm'; v.muted = true; v.preload = 'auto';
+    v.setAttribute('data-mediacollect', '');
+    v.setAttribute('data-media-id', id);
+    document.body.appendChild(v);
+}"""
+
+
+def diagnose(page: Page) -> dict[str, Any]:
+    page.evaluate("() => { window.mediacollectShim.diagnosis = null; }")
+    shim = page.evaluate("() => window.mediacollect.diagnose()")
+    page.wait_for_function("window.mediacollectShim.diagnosis !== null")
+    return {"shim": shim, "python": json.loads(page.evaluate("window.mediacollectShim.diagnosis"))}
+
+
+def test_elements_added_later_are_tracked_and_removed_ones_end_their_session(page: Page, emulator: Emulator) -> None:
+    emulator.reset()
+    page.goto(emulator.page_url(BASIC_PAGE))
+    wait_ready(page)
+    page.evaluate(ADD_VIDEO, "late")
+    page.evaluate("() => document.getElementById('late').play()")
+    wait_for(lambda: "play" in without_pings(events_of(emulator, "late")))
+    page.evaluate("() => document.getElementById('late').remove()")
+    bodies = wait_for(lambda: (e := events_of(emulator, "late")) and e[-1]["eventType"] == "sessionEnd" and e)
+    assert without_pings(bodies) == ["sessionStart", "stateStart", "play", "sessionEnd"]
+    assert events_of(emulator, "mediacollect-demo-clip") == []  # the page's own video was never played
+
+
+def test_tracking_and_untracking_a_hundred_times_leaks_nothing(page: Page, emulator: Emulator) -> None:
+    emulator.reset()
+    page.goto(emulator.page_url(BASIC_PAGE))
+    wait_ready(page)
+    before = diagnose(page)
+    assert before["python"]["bindings"] == 1 and before["shim"]["watched"] == 1
+    for round_ in range(100):
+        page.evaluate(ADD_VIDEO, f"churn-{round_}")
+        page.evaluate("(id) => document.getElementById(id).remove()", f"churn-{round_}")
+    page.wait_for_function("window.mediacollect.diagnose().declared === 1")
+    after = wait_for(lambda: (d := diagnose(page)) and d["python"]["bindings"] == 1 and
+                     d["python"]["tasks"] <= before["python"]["tasks"] and d)
+    assert after["shim"] == before["shim"]
+    assert after["python"] == before["python"]
