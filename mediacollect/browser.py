@@ -217,7 +217,8 @@ class Page:
         while elements come and go is a leak."""
         gc.collect()
         live = sum(1 for o in gc.get_objects() if isinstance(o, PlayerBinding | Tracker | Driver))
-        return {"bindings": len(self.bindings), "live_objects": live, "tasks": len(asyncio.all_tasks(asyncio.get_event_loop())),
+        tasks = len(asyncio.all_tasks(asyncio.get_event_loop()))
+        return {"bindings": len(self.bindings), "live_objects": live, "tasks": tasks,
                 "held_elements": len(self._early), "held_records": sum(map(len, self._early.values()))}
 
     def take_early(self, key: int) -> list[Any]:
