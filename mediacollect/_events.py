@@ -70,6 +70,7 @@ class Observation:
     # Standard player states the element is in (spec §4.7 names); None: the observer cannot tell.
     states: frozenset[str] | None = None
     dropped_frames: int | None = None  # getVideoPlaybackQuality().droppedVideoFrames
+    total_frames: int | None = None  # getVideoPlaybackQuality().totalVideoFrames (for the frame rate)
 
 
 @record

@@ -154,6 +154,7 @@ def observation(record: Mapping[str, Any]) -> Observation | None:
         error_message=str(record["error_message"])[:300] if record.get("error_message") else None,
         states=_states(record),
         dropped_frames=record["dropped"] if type(record.get("dropped")) is int else None,
+        total_frames=record["frames"] if type(record.get("frames")) is int else None,
     )
 
 

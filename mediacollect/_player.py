@@ -72,6 +72,7 @@ class Player:
         self._ad_index = 0
         self._resume_at = 0.0
         self._skip_shown = False
+        self._source: str | None = None  # the source a break loaded (absolute URL), once known
 
     @property
     def pending_breaks(self) -> int:
@@ -82,6 +83,11 @@ class Player:
         else: a ping must not report an ad's position as the content's."""
         return element_time if self.mode is Mode.CONTENT else None
 
+    def loaded(self, source: str) -> None:
+        """The element was given ``source`` (the absolute URL a ``load`` command resolved to):
+        until the break is over, its events from any other source are stale and dropped."""
+        self._source = source
+
     def handle(self, raw: Mapping[str, Any]) -> list[Command]:
         """One shim record for this element."""
         kind = raw.get("type")
@@ -89,6 +95,11 @@ class Player:
             cues = raw.get("cues")
             self.chapters = Chapters.from_cues(c for c in cues if isinstance(c, Mapping)) if isinstance(
                 cues, list) else Chapters(())
+            return []
+        if kind == "bitrate":
+            bitrate, ts = raw.get("bitrate"), raw.get("ts")
+            if type(bitrate) is int and bitrate >= 0 and isinstance(ts, int | float) and not isinstance(ts, bool):
+                self.driver.call(self.tracker.update_qoe, now=int(ts), bitrate=bitrate)
             return []
         if kind == "adskip":
             ts = raw.get("ts")
@@ -98,6 +109,9 @@ class Player:
             return []
         if self.mode is Mode.CONTENT:
             return self._content(obs)
+        src = raw.get("src")
+        if self._source is not None and isinstance(src, str) and src != self._source:
+            return []  # an event the previous source fired before the swap (the content's first frame...)
         return self._in_break(obs)
 
     # ------------------------------------------------------------------ content
@@ -166,6 +180,7 @@ class Player:
                 self._resume_at = min(self._resume_at, obs.playhead)  # wherever it landed, even the viewer's
             elif obs.event is PlayerEvent.PLAYING and obs.playhead >= self._resume_at - RESUME_TOLERANCE:
                 self.mode = Mode.CONTENT
+                self._source = None
                 return self._content(obs)
             if obs.event in _LOADING_FORWARDED:
                 self._forward(obs)
@@ -205,6 +220,7 @@ class Player:
         clip = self._plan.ads[self._ad_index]
         if self.mode is Mode.RESUMING:
             self.mode = Mode.CONTENT
+            self._source = None
             return self._content(obs)
         self.driver.call(self.tracker.report_error, f"ad {clip.id}: media error {obs.error_code}", now=obs.ts)
         if self.mode is Mode.AD:

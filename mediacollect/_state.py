@@ -74,6 +74,10 @@ SESSION_OPENING: Final = frozenset({PlayerEvent.PLAY, PlayerEvent.PLAYING})
 # seeking came for this long after a seeked (our choice; spec §4.4 says seeks need no events).
 SEEK_SETTLE_MS: Final = 300
 
+# A playing element whose playhead has not moved for this long is buffering, "waiting" event
+# or not (the rule: no timeupdate progress for 1 s while not paused). Our choice.
+STALL_MS: Final = 1000
+
 # Ad and chapter nesting (spec §4.5, §4.6), as the calls allowed in each ad position.
 # "break" = inside adBreakStart..adBreakComplete with no ad open; "ad" = an ad is open.
 AD_CALLS_ALLOWED: Final[dict[str, frozenset[str]]] = {

@@ -34,6 +34,7 @@ from ._state import (
     PLAYER_TRANSITIONS,
     SEEK_SETTLE_MS,
     SESSION_OPENING,
+    STALL_MS,
     Playback,
 )
 from ._version import __version__
@@ -42,6 +43,7 @@ LIVE_CONTENT_TYPES = frozenset({"live", "linear"})
 LIVE_LENGTH = 86400.0  # spec §3.3: live of unknown length
 DAY_MS = 86_400_000
 MAX_HELD_OBSERVATIONS = 200  # observations kept while the media length is still unknown
+FPS_WINDOW = 2.0  # seconds of playback a frame-rate measurement spans
 # A chapter left within this many seconds of its end counts as completed, not skipped.
 CHAPTER_END_TOLERANCE = 1.0
 
@@ -82,6 +84,13 @@ class Tracker:
         self._time_to_start: int | None = None
         self._qoe = Qoe()
         self._held: list[Observation] = []
+        # The playhead-stall heuristic: armed by the first timeupdate (an observer that sends
+        # none, or an integrator feeding events by hand, never gets inferred buffering).
+        self._progress_watch = False
+        self._progress_playhead = -1.0
+        self._progress_ts = 0
+        self._stall_inferred = False
+        self._frames_mark: tuple[int, float] | None = None  # (frames decoded, playhead) when measuring began
 
     # ------------------------------------------------------------------ queries
 
@@ -96,6 +105,10 @@ class Tracker:
     @property
     def active_states(self) -> tuple[str, ...]:
         return tuple(self._states_active)
+
+    @property
+    def _playing_content(self) -> bool:
+        return self.state is Playback.PLAYING and not self.in_ad_break
 
     @property
     def content_type(self) -> str:
@@ -119,7 +132,16 @@ class Tracker:
             deadlines.append(self._seek_settle_at)
         if self.state in IDLE_STATES and self._idle_since is not None:
             deadlines.append(self._idle_since + int(self._config.idle_timeout * 1000))
+        stall = self._stall_deadline()
+        if stall is not None:
+            deadlines.append(stall)
         return min(deadlines)
+
+    def _stall_deadline(self) -> int | None:
+        """When playing content whose playhead has not moved becomes buffering (STALL_MS)."""
+        if not self._progress_watch or self.state is not Playback.PLAYING or self.in_ad_break:
+            return None
+        return self._progress_ts + STALL_MS
 
     def playhead_at(self, now: int) -> float:
         """The content playhead the protocol wants at ``now`` (spec §4.2)."""
@@ -140,15 +162,37 @@ class Tracker:
         """Feed one player observation; returns the API events it produces, in order."""
         if obs.dropped_frames is not None:
             self._qoe = replace(self._qoe, dropped_frames=obs.dropped_frames)
+        if obs.total_frames is not None:
+            self._measure_frame_rate(obs)
         out: list[ApiEvent] = []
         if self._seek_settle_at is not None and obs.ts >= self._seek_settle_at:
             # The seek had settled before this happened, even if tick() was not called in time
             # (a worker busy with a slow request): settle it first, by the observation's clock.
             out += self._settle_seek()
+        was_playing_content = self._playing_content
         out += self._observe(obs)
+        if self._playing_content and not was_playing_content:
+            self._progress_ts = max(self._progress_ts, obs.ts)  # the stall clock starts now
         if obs.states is not None and self.state in OPEN_STATES:
             out += self._sync_element_states(obs.states, obs.ts)
         return out
+
+    def _measure_frame_rate(self, obs: Observation) -> None:
+        """Frames decoded per second of content played, over at least FPS_WINDOW seconds of
+        uninterrupted playback (a seek, an ad or a pause starts a new measurement)."""
+        assert obs.total_frames is not None
+        mark = self._frames_mark
+        if not self._playing_content or obs.event is not PlayerEvent.TIMEUPDATE:
+            self._frames_mark = None
+            return
+        if mark is None or obs.total_frames < mark[0] or not 0 <= obs.playhead - mark[1] <= FPS_WINDOW * 4:
+            self._frames_mark = (obs.total_frames, obs.playhead)
+            return
+        frames, played = obs.total_frames - mark[0], obs.playhead - mark[1]
+        if played >= FPS_WINDOW:
+            if frames > 0:
+                self._qoe = replace(self._qoe, frames_per_second=max(1, min(240, round(frames / played))))
+            self._frames_mark = (obs.total_frames, obs.playhead)
 
     def _sync_element_states(self, states: frozenset[str], ts: int) -> list[ApiEvent]:
         """Start/end the standard states the element reports (spec §4.7); states the integrator
@@ -184,6 +228,12 @@ class Tracker:
                 return self._hold(obs)
             return self._open_session(obs)
         self._note_playhead(obs.playhead, obs.ts)
+        if event is PlayerEvent.TIMEUPDATE:
+            self._progress_watch = True
+            if self._stall_inferred and self.state is Playback.BUFFERING and self._progress_ts == obs.ts:
+                self._enter(Playback.PLAYING, obs.ts)  # the playhead moves again: the stall is over
+                return [self._play(obs.ts)]
+            return []
         if event is PlayerEvent.ERROR:
             return self._player_error(obs)
         if event is PlayerEvent.ENDED:
@@ -229,6 +279,14 @@ class Tracker:
         out: list[ApiEvent] = []
         if self._seek_settle_at is not None and now >= self._seek_settle_at:
             out += self._settle_seek()
+            self._progress_ts = max(self._progress_ts, now)
+        stall = self._stall_deadline()
+        if stall is not None and now >= stall:
+            # Playing, yet no progress for STALL_MS: the element is starved without saying
+            # "waiting" (browsers often do not). Buffering until the playhead moves again.
+            out.append(self._emit(EventType.BUFFER_START, now, playhead=self._playhead))  # where it stuck
+            self._enter(Playback.BUFFERING, now)
+            self._stall_inferred = True
         idle_limit = int(self._config.idle_timeout * 1000)
         if self.state in IDLE_STATES and self._idle_since is not None and now - self._idle_since >= idle_limit:
             # Spec §4.10: the server closes a session whose playhead stood still for 30 min;
@@ -290,6 +348,7 @@ class Tracker:
         self._playhead, self._playhead_ts = self._frozen_playhead, now
         self._frozen_playhead = None
         self._ad_break = None
+        self._progress_ts = max(self._progress_ts, now)
         if not self._content_started and self.state is Playback.PLAYING:
             # After a pre-roll the content starts now (spec §4.5); after a mid-roll no play.
             out.append(self._play(now))
@@ -471,6 +530,8 @@ class Tracker:
         if self._frozen_playhead is None and playhead is not None and math.isfinite(playhead):
             self._playhead = max(0.0, float(playhead))
             self._playhead_ts = ts
+            if self._playhead != self._progress_playhead:
+                self._progress_playhead, self._progress_ts = self._playhead, ts
 
     def _open_session(self, obs: Observation) -> list[ApiEvent]:
         resume = self.state is Playback.EXPIRED or self._resume_next
@@ -575,6 +636,8 @@ class Tracker:
     def _enter(self, state: Playback, ts: int) -> None:
         if state in IDLE_STATES and self.state not in IDLE_STATES:
             self._idle_since = ts
+        if state is not Playback.BUFFERING:
+            self._stall_inferred = False
         self.state = state
 
     def _schedule_ping(self, now: int) -> None:

@@ -394,6 +394,7 @@ class PlayerBinding:
         """An element command from the player (ads): swap the source, show or hide the skip button."""
         if command.action == "load" and command.src:
             self.element.src = command.src
+            self.player.loaded(str(self.element.src))  # as the DOM resolved it, like currentSrc
             if command.at:  # before the metadata: the new source's start position, not a seek
                 self.element.currentTime = command.at
             self.element.play()

@@ -20,15 +20,15 @@
     return key;
   };
   const stamp = (type, v) => {
-    const err = v.error, fs = document.fullscreenElement, q = v.getVideoPlaybackQuality;
+    const err = v.error, fs = document.fullscreenElement, q = v.getVideoPlaybackQuality && v.getVideoPlaybackQuality();
     return JSON.stringify({
-      type, ts: Date.now(), key: keyOf(v), id: v.id || null,
+      type, ts: Date.now(), key: keyOf(v), id: v.id || null, src: v.currentSrc || null,
       playhead: num(v.currentTime), duration: num(v.duration), paused: v.paused, ended: v.ended,
       error_code: err ? err.code : null, error_message: err ? err.message : null,
       muted: v.muted || v.volume === 0, fullscreen: !!fs && (fs === v || fs.contains(v)),
       pip: document.pictureInPictureElement === v,
       captions: [...v.textTracks].some((t) => t.mode === "showing" && t.kind !== "chapters" && t.kind !== "metadata"),
-      dropped: q ? v.getVideoPlaybackQuality().droppedVideoFrames : null,
+      dropped: q ? q.droppedVideoFrames : null, frames: q ? q.totalVideoFrames : null,
     });
   };
   const deliver = (item) => {
@@ -43,25 +43,32 @@
   const signal = (type, extra) => deliver(JSON.stringify({ type, ts: Date.now(), ...extra }));
 
   // Per-element listeners the document cannot see: caption changes (on the track list) and the
-  // cues of a chapters track (loaded only once its mode is not "disabled").
+  // chapter tracks (cues load only once a track's mode is not "disabled"; the <track> children
+  // may be parsed after the element is first seen, hence "addtrack").
+  const sendCues = (v, t) => signal("chapters", { key: keyOf(v), cues: [...(t.track.cues || [])].map(
+    (c) => ({ start: c.startTime, end: c.endTime, text: c.text })) });
+  const enableChapters = (v) => {
+    for (const t of v.querySelectorAll("track[kind=chapters]")) {
+      if (t.track.mode === "disabled") t.track.mode = "hidden";
+      else if (t.readyState === 2) sendCues(v, t);
+    }
+  };
+  document.addEventListener("load", (e) => {  // a <track> finished loading (capture: it does not bubble)
+    const t = e.target, v = t instanceof HTMLTrackElement ? t.parentElement : null;
+    if (v && t.kind === "chapters" && watched.has(keys.get(v))) sendCues(v, t);
+  }, true);
   const watch = (v) => {
     const key = keyOf(v);
     if (watched.has(key)) return key;
     const onTracks = () => deliver(stamp("statechange", v));
+    const onAddTrack = () => enableChapters(v);
     v.textTracks.addEventListener("change", onTracks);
-    const chapterTracks = [...v.querySelectorAll("track[kind=chapters]")];
-    const sendCues = (t) => () => signal("chapters", { key, cues: [...(t.track.cues || [])].map(
-      (c) => ({ start: c.startTime, end: c.endTime, text: c.text })) });
-    const loaders = chapterTracks.map((t) => {
-      const onLoad = sendCues(t);
-      if (t.track.mode === "disabled") t.track.mode = "hidden";
-      if (t.readyState === 2) onLoad(); else t.addEventListener("load", onLoad);
-      return [t, onLoad];
-    });
+    v.textTracks.addEventListener("addtrack", onAddTrack);
     watched.set(key, { v, forget() {
       v.textTracks.removeEventListener("change", onTracks);
-      for (const [t, onLoad] of loaders) t.removeEventListener("load", onLoad);
+      v.textTracks.removeEventListener("addtrack", onAddTrack);
     } });
+    enableChapters(v);
     return key;
   };
   const unwatch = (key) => {
@@ -131,6 +138,12 @@
     // Counts from both sides, to check nothing piles up: this shim's, then (a moment later, in
     // mediacollectShim.diagnosis) the worker's: bindings, live trackers, tasks, held records.
     diagnose: () => { signal("diagnose"); return JSON.parse(window.mediacollectShim.stats()); },
+    // The bitrate hook for players that know it (hls.js, dash.js, Shaka): bits per second.
+    reportBitrate: (element, bitrate) => {
+      if (element instanceof HTMLMediaElement && Number.isFinite(bitrate) && bitrate >= 0) {
+        signal("bitrate", { key: keyOf(element), bitrate: Math.round(bitrate) });
+      }
+    },
   };
   window.mediacollectShim = {
     armedAt: performance.now(),

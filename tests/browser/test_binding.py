@@ -72,7 +72,7 @@ def test_a_scripted_viewing_of_the_demo(page: Page, emulator: Emulator) -> None:
         "adBreakStart", "adStart", "adComplete", "adStart", "adSkip", "adBreakComplete",
         "pauseStart", "chapterSkip", "play", "chapterStart",  # the seek to 26 s, into chapter 3
         "chapterComplete", "sessionComplete",
-    ]
+    ], str([(b["eventType"], b["playerTime"]["playhead"]) for b in bodies if b["eventType"] != "ping"])
     assert all(validate_body(b) == [] for b in bodies)
     by_type: dict[str, list[dict[str, Any]]] = {}
     for body in bodies:
@@ -108,6 +108,8 @@ def test_two_players_on_one_page_keep_two_sessions(page: Page, emulator: Emulato
     page.evaluate("() => { document.getElementById('left').play(); document.getElementById('right').play(); }")
     page.wait_for_timeout(2000)
     page.evaluate("() => document.getElementById('left').pause()")
+    # The bitrate hook, as an hls.js LEVEL_SWITCHED handler would call it, for the right one only.
+    page.evaluate("() => window.mediacollect.reportBitrate(document.getElementById('right'), 1500000)")
     page.wait_for_timeout(1000)
     page.evaluate("() => { document.getElementById('right').currentTime = 20; }")
     page.wait_for_timeout(1500)
@@ -115,7 +117,8 @@ def test_two_players_on_one_page_keep_two_sessions(page: Page, emulator: Emulato
     right = wait_for(lambda: (e := events_of(emulator, "example-right")) and without_pings(e).count("play") == 2
                      and e)
     assert without_pings(left) == ["sessionStart", "stateStart", "play", "pauseStart"]
-    assert without_pings(right) == ["sessionStart", "stateStart", "play", "pauseStart", "play"]
+    assert without_pings(right) == ["sessionStart", "stateStart", "play", "bitrateChange", "pauseStart", "play"]
+    assert next(b for b in right if b["eventType"] == "bitrateChange")["qoeData"]["media.qoe.bitrate"] == 1500000
     assert left[0]["params"]["media.playerName"] == "left-player"  # each element's own settings
     assert right[0]["params"]["media.playerName"] == "right-player"
     assert left[-1]["playerTime"]["playhead"] < 3  # the seek on the right moved only the right

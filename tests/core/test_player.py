@@ -140,6 +140,30 @@ def test_the_content_is_back_only_when_it_plays_from_where_the_break_took_it() -
     assert v.player.content_playhead(4.2) == 4.2
 
 
+def test_a_bitrate_reported_by_the_page_is_a_bitrate_change() -> None:
+    v = Viewing(ads=None, cues=None)
+    v.send(0, "play")
+    v.send(0.1, "playing")
+    v.send(2.0, "bitrate", bitrate=1_500_000)
+    v.send(2.5, "bitrate", bitrate=1_500_000)  # the same: nothing to say
+    v.send(3.0, "bitrate", bitrate="fast")  # not a number: ignored
+    assert v.types() == ["sessionStart", "play", "bitrateChange"]
+    change = v.driver.events[-1]
+    assert change.qoe is not None and change.qoe.bitrate == 1_500_000 and change.ts == T0 + 2000
+
+
+def test_events_the_previous_source_fired_before_the_swap_are_not_the_ads() -> None:
+    v = Viewing(cues=None)
+    v.send(0, "play", src="https://site.test/media/clip.webm")
+    v.player.loaded("https://site.test/media/ad-a.webm")  # what the binding does with the command
+    v.send(0.05, "playing", src="https://site.test/media/clip.webm")  # the content's own first frame
+    v.send(0.1, "waiting", src="https://site.test/media/ad-a.webm")  # the ad, loading
+    assert v.player.mode is Mode.AD_LOADING
+    v.send(0.3, "playing", src="https://site.test/media/ad-a.webm", duration=4.0)
+    assert v.player.mode is Mode.AD
+    assert v.types() == ["sessionStart", "adBreakStart", "adStart"]
+
+
 def test_a_skip_click_before_the_button_shows_does_nothing() -> None:
     v = Viewing(ads={"breaks": [{"offset": 0, "ads": [{"id": "a", "src": "/a.webm", "length": 6, "skip_after": 3}]}]})
     v.send(0, "play")

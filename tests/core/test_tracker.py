@@ -62,6 +62,76 @@ def test_buffering_then_play_and_pause_while_buffering() -> None:
     assert types(run)[2:] == ["bufferStart", "pauseStart", "play"]
 
 
+def playing_with_timeupdates(run: Run, start: float, end: float, playhead: float, step: float = 0.25) -> float:
+    """Timeupdates every ``step`` s from ``start`` to ``end``, the playhead moving 1:1."""
+    t = start
+    while t <= end + 1e-9:
+        run.player(t, P.TIMEUPDATE, playhead + (t - start))
+        t = round(t + step, 3)
+    return playhead + (end - start)
+
+
+def test_a_playhead_that_stops_moving_while_playing_is_buffering() -> None:
+    run = started()
+    playhead = playing_with_timeupdates(run, 0.25, 3.0, 0.05)
+    run.player(3.25, P.TIMEUPDATE, playhead)  # the same position: starved, no "waiting" event
+    run.player(3.5, P.TIMEUPDATE, playhead)
+    run.advance(4.1)
+    assert types(run)[2:] == ["bufferStart"]
+    assert seconds(run.events[-1]) == 4.0  # 1 s (STALL_MS) after the last progress at 3.0
+    assert run.events[-1].playhead == pytest.approx(playhead)
+    run.advance(6.0)
+    assert types(run)[2:] == ["bufferStart"]  # once
+    run.player(6.25, P.TIMEUPDATE, playhead + 0.25)  # moving again
+    assert types(run)[2:] == ["bufferStart", "play"]
+    playing_with_timeupdates(run, 6.5, 8.0, playhead + 0.5)
+    assert types(run)[2:] == ["bufferStart", "play"]
+
+
+def test_no_stall_is_inferred_while_paused_in_an_ad_or_without_timeupdates() -> None:
+    run = started()
+    run.advance(5.0)  # no timeupdate ever: nothing inferred (an integrator feeding events by hand)
+    playhead = playing_with_timeupdates(run, 5.25, 6.0, 5.0)
+    run.player(6.2, P.PAUSE, playhead)
+    run.advance(9.0)
+    run.player(9.0, P.PLAY, playhead)
+    run.player(9.1, P.PLAYING, playhead)
+    run.advance(9.9)  # 0.8 s after playing resumed: not yet a stall, though the last move was at 6.0
+    run.call(9.9, run.tracker.start_ad_break, AdBreakInfo(1, 6.0))
+    run.advance(14.0)  # an ad plays: its element time is not content progress
+    run.call(14.0, run.tracker.complete_ad_break)
+    run.advance(14.9)
+    assert types(run)[2:] == ["pauseStart", "play", "adBreakStart", "adBreakComplete"]
+    run.advance(15.1)
+    assert types(run)[-1] == "bufferStart"  # 1 s after the content came back without moving
+
+
+def test_the_frame_rate_is_measured_from_frames_decoded_per_second_played() -> None:
+    run = started()
+    for i in range(1, 13):  # 3 s at 25 fps, a timeupdate every 0.25 s
+        run.player(0.2 + i * 0.25, P.TIMEUPDATE, i * 0.25, total_frames=round(i * 0.25 * 25))
+    run.player(3.5, P.PAUSE, 3.0)
+    run.player(4.0, P.PLAY, 3.0)
+    run.player(4.1, P.PLAYING, 3.0)
+    resumed = run.events[-1]
+    assert resumed.type is E.PLAY and resumed.qoe is not None and resumed.qoe.frames_per_second == 25
+    # A seek (frames keep counting, the playhead jumps) does not make up a frame rate.
+    run.player(4.3, P.TIMEUPDATE, 3.2, total_frames=80)
+    run.player(4.5, P.TIMEUPDATE, 20.0, total_frames=85)
+    run.player(4.7, P.TIMEUPDATE, 20.2, total_frames=90)
+    assert run.tracker._qoe.frames_per_second == 25
+
+
+def test_a_real_waiting_is_not_counted_twice() -> None:
+    run = started()
+    playhead = playing_with_timeupdates(run, 0.25, 2.0, 0.05)
+    run.player(2.1, P.WAITING, playhead)
+    run.advance(5.0)
+    run.player(5.0, P.PLAYING, playhead)
+    playing_with_timeupdates(run, 5.25, 6.0, playhead + 0.25)
+    assert types(run)[2:] == ["bufferStart", "play"]
+
+
 def test_a_scrubbing_storm_is_one_pause_and_one_play() -> None:
     run = started()
     t = 5.0
