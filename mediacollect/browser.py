@@ -79,6 +79,34 @@ class PyodideHttpTransport:
         return HttpResponse(response.status_code, lower_headers(response.headers), response.body)
 
 
+class FetchTransport:
+    """The main-thread fallback (a page without cross-origin isolation): the browser's fetch,
+    awaited. A synchronous XHR there would freeze the page for the length of every request."""
+
+    @staticmethod
+    def prepare() -> None:
+        import pyodide.http  # noqa: F401
+
+    async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
+        from pyodide.http import pyfetch
+
+        controller = js.AbortController.new()
+        timer = asyncio.get_event_loop().call_later(timeout, controller.abort)
+        try:
+            response = await pyfetch(request.url, method=request.method, headers=dict(request.headers),
+                                     body=request.body.decode(), credentials="omit", signal=controller.signal)
+            body = await response.bytes()
+        except Exception as err:  # AbortError (the timeout), TypeError "Failed to fetch" (network, CORS)
+            raise TransportError(f"{type(err).__name__}: {err}") from None
+        finally:
+            timer.cancel()
+        return HttpResponse(response.status, lower_headers(response.headers), body)
+
+
+def _transport_class() -> type[PyodideHttpTransport] | type[FetchTransport]:
+    return PyodideHttpTransport if RUNNING_IN_WORKER else FetchTransport
+
+
 class Panel:
     """One player's status fields and request log, found inside the element the player names
     (``data-mediacollect-panel="<id>"``) by ``data-panel`` attributes: ``state``, ``sid``,
@@ -142,9 +170,9 @@ def _append_line(box: Any, message: str) -> None:
     box.hidden = False
 
 
-def page_error(message: str) -> None:
+def page_error(message: str, *, level: str = "error") -> None:
     """A problem with the page as a whole (settings, isolation): console and ``#tracker-error``."""
-    js.console.error(f"mediacollect: {message}")
+    (js.console.warn if level == "warning" else js.console.error)(f"mediacollect: {message}")
     box = _by_id("tracker-error")
     if box is not None:
         _append_line(box, message)
@@ -172,7 +200,7 @@ class Page:
         window.mediacollectShim.connect(self._handler)
         # Import the HTTP layer now, while the viewer has not pressed play yet, rather than on
         # the first request (0.3-0.4 s in Pyodide); queued ahead of any shim record.
-        asyncio.get_event_loop().call_soon(PyodideHttpTransport.prepare)
+        asyncio.get_event_loop().call_soon(_transport_class().prepare)
         asyncio.get_event_loop().call_soon(materialize_all)  # the records' methods, before the first event
 
     def settings(self) -> str | None:
@@ -232,8 +260,10 @@ def _connect() -> Page:
     global _page_state
     if _page_state is None:
         if not RUNNING_IN_WORKER:
-            page_error("mediacollect must run in a PyScript worker (add the worker attribute and serve the page "
-                       "with COOP same-origin / COEP credentialless)")
+            page_error("mediacollect is running on the page's main thread: the page is not cross-origin isolated "
+                       "(send Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: "
+                       "credentialless, and mark the script worker). Tracking works; Python's start-up froze "
+                       "the page meanwhile.", level="warning")
         if _dom(getattr(window, "mediacollectShim", None)) is None:
             raise ConfigError("shim", "is not on the page: add <script src=\".../shim.js\"> at the top of <head>")
         _page_state = Page()
@@ -348,7 +378,7 @@ class PlayerBinding:
         self.driver = Driver(
             Tracker(config, media, resume=bool(snapshot and snapshot.get("items"))),
             Outbox(config.api_base, consent=config.consent),
-            PyodideHttpTransport(),
+            _transport_class()(),
             clock=lambda: int(js.Date.now()),
             timeout=config.request_timeout,
             playhead=self._content_playhead,

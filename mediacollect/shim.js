@@ -107,7 +107,19 @@
       }
     }
   };
-  new MutationObserver(scan).observe(document.documentElement, {
+  // Without cross-origin isolation (no COOP/COEP headers) a PyScript worker cannot reach the
+  // page: our own <script type="py" worker data-mediacollect> is moved to the main thread before
+  // PyScript (a deferred module) sees it. Python then says so on the page (browser.py).
+  const demote = () => {
+    if (window.crossOriginIsolated) return;
+    for (const script of document.querySelectorAll("script[type=py][worker][data-mediacollect]")) {
+      script.removeAttribute("worker");
+      console.warn("mediacollect: this page is not cross-origin isolated (send Cross-Origin-Opener-Policy: "
+                   + "same-origin and Cross-Origin-Embedder-Policy: credentialless); Python runs on the main "
+                   + "thread, which freezes the page while it starts.");
+    }
+  };
+  new MutationObserver(() => { demote(); scan(); }).observe(document.documentElement, {
     childList: true, subtree: true, attributes: true, attributeFilter: ["data-mediacollect"] });
 
   // The page is going away: the worker may die with it, so the shim itself sends sessionEnd,
@@ -156,7 +168,8 @@
     element: (key) => watched.get(key)?.v ?? null,
     untrack: unwatch,
     arm(key, spec) { if (spec) armed.set(key, JSON.parse(spec)); else armed.delete(key); },
-    stats: () => JSON.stringify({ watched: watched.size, armed: armed.size, declared: declared.size, dropped }),
+    stats: () => JSON.stringify({ watched: watched.size, armed: armed.size, declared: declared.size, dropped,
+                                  isolated: !!window.crossOriginIsolated }),
     // mediacollect.diagnose() in the console: Python answers with its own counts (see browser.py).
     diagnosis: null,
     connect(fn) {

@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--site-port", type=int, default=DEFAULT_SITE_PORT,
                         help="demo page port (default: %(default)s)")
     parser.add_argument("--no-site", action="store_true", help="serve the API only")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="serve the pages without COOP/COEP, like a host that cannot send them: the page "
+                             "then runs Python on the main thread (the fallback)")
     parser.add_argument("--site-root", type=Path, default=None,
                         help="folder with index.html and the built vendor/ (default: this checkout)")
     parser.add_argument("--db", default=None,
@@ -141,8 +144,8 @@ async def serve(args: argparse.Namespace, store: Store) -> int:
     if not args.no_site:
         site_root = (args.site_root or default_site_root()).resolve()
         servers.append(uvicorn.Server(uvicorn.Config(
-            create_site_app(site_root), host=args.host, port=args.site_port, log_level=args.log_level,
-            access_log=False, log_config=log_config, timeout_graceful_shutdown=2,
+            create_site_app(site_root, isolated=not args.no_isolation), host=args.host, port=args.site_port,
+            log_level=args.log_level, access_log=False, log_config=log_config, timeout_graceful_shutdown=2,
         )))
 
     async def announce_and_watch() -> None:

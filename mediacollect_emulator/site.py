@@ -43,7 +43,13 @@ IMMUTABLE = re.compile(r"^vendor/(pyodide|pyscript)-[\d.]+/")
 
 
 class SiteFiles(StaticFiles):
-    """StaticFiles limited to the page's files, with isolation and cache headers."""
+    """StaticFiles limited to the page's files, with isolation and cache headers. Without
+    ``isolated`` the pages are served as a host that cannot send COOP/COEP would serve them
+    (to see and test the main-thread fallback)."""
+
+    def __init__(self, *, directory: Path, isolated: bool = True) -> None:
+        super().__init__(directory=directory, check_dir=True)
+        self.isolated = isolated
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         path = path.replace("\\", "/").lstrip("/")
@@ -52,9 +58,10 @@ class SiteFiles(StaticFiles):
         if not SITE_FILES.match(path) or ".." in path.split("/"):
             raise HTTPException(status_code=404)
         response = self._precompressed(path, scope) or await super().get_response(path, scope)
-        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        response.headers["Cross-Origin-Embedder-Policy"] = "credentialless"
-        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        if self.isolated:
+            response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+            response.headers["Cross-Origin-Embedder-Policy"] = "credentialless"
+            response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
         response.headers["X-Content-Type-Options"] = "nosniff"
         if IMMUTABLE.match(path):
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
@@ -85,10 +92,10 @@ class SiteFiles(StaticFiles):
         return None
 
 
-def create_site_app(root: Path) -> Starlette:
+def create_site_app(root: Path, *, isolated: bool = True) -> Starlette:
     if not (root / "index.html").is_file():
         raise FileNotFoundError(f"{root} has no index.html (pass --site-root)")
-    files = SiteFiles(directory=root, check_dir=True)
+    files = SiteFiles(directory=root, isolated=isolated)
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD"):
