@@ -332,6 +332,7 @@ def track(target: Any, *, ads: object = None, media: dict[str, Any] | None = Non
     binding.driver.start()
     for record in page.take_early(key):
         binding.on_record(record)
+    page_status("ready")
     return binding
 
 

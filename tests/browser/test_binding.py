@@ -129,6 +129,19 @@ def test_two_players_on_one_page_keep_two_sessions(page: Page, emulator: Emulato
     assert page.text_content("#left-panel [data-panel=state]") == "paused"
 
 
+def test_an_element_tracked_from_python_with_its_own_settings(page: Page, emulator: Emulator) -> None:
+    emulator.reset()
+    page.goto(emulator.page_url("/examples/track-from-python.html"))
+    wait_ready(page)
+    page.evaluate("() => document.getElementById('clip').play()")
+    bodies = wait_for(lambda: (e := events_of(emulator, "from-python")) and "play" in without_pings(e) and e)
+    assert without_pings(bodies)[:7] == ["sessionStart", "stateStart", "adBreakStart", "adStart", "adComplete",
+                                         "adBreakComplete", "play"]
+    start = bodies[0]["params"]
+    assert (start["media.channel"], start["media.name"], start["media.playerName"]) == (
+        "python-api", "Tracked from Python", "mediacollect-html5")  # the page's block, overridden per element
+
+
 ADD_VIDEO = """(id) => {
     const v = document.createElement('video');
     v.id = id; v.src = '/media/clip.webm'; v.muted = true; v.preload = 'auto';
