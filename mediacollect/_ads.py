@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import replace
 from typing import Any
 
 from ._errors import ConfigError
@@ -36,28 +36,15 @@ MAX_ADS_PER_BREAK = 50
 
 @record
 class AdClip:
-    """One ad of a break: the file the element plays and what adStart says about it."""
+    """One ad of a break: the file the element plays, when it may be skipped, and what adStart
+    says about it (``ad``, whose place in the break and player name are filled in at start)."""
 
-    id: str
     src: str
-    length: float
+    ad: AdInfo
     skip_after: float | None = None
-    name: str | None = None
-    advertiser: str | None = None
-    campaign_id: str | None = None
-    creative_id: str | None = None
-    site_id: str | None = None
-    creative_url: str | None = None
-    placement_id: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
 
     def info(self, pod_position: int, player_name: str) -> AdInfo:
-        return AdInfo(
-            id=self.id, length=self.length, pod_position=pod_position, player_name=player_name, name=self.name,
-            advertiser=self.advertiser, campaign_id=self.campaign_id, creative_id=self.creative_id,
-            site_id=self.site_id, creative_url=self.creative_url, placement_id=self.placement_id,
-            custom_metadata=dict(self.metadata),
-        )
+        return replace(self.ad, pod_position=pod_position, player_name=player_name)
 
 
 @record
@@ -125,8 +112,8 @@ def _parse_ad(path: str, ad: object) -> AdClip:
             isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise ConfigError(f"{path}.metadata", "must be an object of strings")
     optional: dict[str, Any] = {key: _text(f"{path}.{key}", ad.get(key)) for key in _OPTIONAL_TEXT}
-    return AdClip(id=ad_id, src=src, length=length, skip_after=_seconds(f"{path}.skip_after", ad.get("skip_after")),
-                  metadata=dict(metadata), **optional)
+    info = AdInfo(id=ad_id, length=length, pod_position=0, player_name="", custom_metadata=dict(metadata), **optional)
+    return AdClip(src=src, ad=info, skip_after=_seconds(f"{path}.skip_after", ad.get("skip_after")))
 
 
 def _reject_unknown(path: str, entry: Mapping[str, object], known: frozenset[str]) -> None:

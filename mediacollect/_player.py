@@ -222,7 +222,7 @@ class Player:
             self.mode = Mode.CONTENT
             self._source = None
             return self._content(obs)
-        self.driver.call(self.tracker.report_error, f"ad {clip.id}: media error {obs.error_code}", now=obs.ts)
+        self.driver.call(self.tracker.report_error, f"ad {clip.ad.id}: media error {obs.error_code}", now=obs.ts)
         if self.mode is Mode.AD:
             self.driver.call(self.tracker.skip_ad, now=obs.ts)
         return self._next_ad(obs.ts)

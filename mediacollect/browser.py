@@ -29,7 +29,7 @@ from ._config import MediaConfig, TrackerConfig
 from ._driver import Driver
 from ._errors import ConfigError
 from ._outbox import Outbox, Report
-from ._player import Command, Player
+from ._player import Command, Mode, Player
 from ._record import materialize_all
 from ._tracker import Tracker
 from .transport import HttpRequest, HttpResponse, TransportError, lower_headers
@@ -388,6 +388,7 @@ class PlayerBinding:
         content_src = str(element.currentSrc or "") or _attribute(element, "src")
         self.player = Player(self.driver, player_name=config.player_name, content_src=content_src, ads=plans)
         self._skip_button: Any = None
+        self._content_loop: bool | None = None  # the content's own loop setting, while ads play
         self._armed: str | None = None
         self._stored: str | None = str(stored) if stored else None
         if snapshot is not None:
@@ -424,6 +425,13 @@ class PlayerBinding:
     def carry_out(self, command: Command) -> None:
         """An element command from the player (ads): swap the source, show or hide the skip button."""
         if command.action == "load" and command.src:
+            if self.player.mode is Mode.AD_LOADING:  # an ad never loops, whatever the content does
+                if self._content_loop is None:
+                    self._content_loop = bool(self.element.loop)
+                self.element.loop = False
+            elif self._content_loop is not None:
+                self.element.loop = self._content_loop
+                self._content_loop = None
             self.element.src = command.src
             self.player.loaded(str(self.element.src))  # as the DOM resolved it, like currentSrc
             if command.at:  # before the metadata: the new source's start position, not a seek

@@ -67,16 +67,23 @@ def test_the_repository_page_references_the_vendored_versions() -> None:
     import json
     import tomllib
 
-    pins = json.loads((ROOT / "package.json").read_text())["dependencies"]
-    html = (ROOT / "index.html").read_text()
-    toml = tomllib.loads((ROOT / "pyscript.toml").read_text())
-    assert f"/vendor/pyscript-{pins['@pyscript/core']}/core.js" in html
-    assert toml["interpreter"] == f"/vendor/pyodide-{pins['pyodide']}/pyodide.mjs"
     from mediacollect import __version__
 
-    assert f"/vendor/wheels/mediacollect-{__version__}-py3-none-any.whl" in toml["files"]
-    for marker in ("cdn.", "unpkg", "jsdelivr"):
-        assert marker not in html and marker not in (ROOT / "pyscript.toml").read_text()
+    pins = json.loads((ROOT / "package.json").read_text())["dependencies"]
+    toml = tomllib.loads((ROOT / "pyscript.toml").read_text())
+    assert toml["interpreter"] == f"/vendor/pyodide-{pins['pyodide']}/pyodide.mjs"
+    assert toml["packages"] == ["mediacollect", "pyodide-http"] and toml["packages_cache"] == "passthrough"
+    pages = [ROOT / "index.html", *sorted((ROOT / "examples").glob("*.html"))]
+    for page in pages:
+        html = page.read_text()
+        assert f"/vendor/pyscript-{pins['@pyscript/core']}/core.js" in html, page
+        assert f"/vendor/mediacollect-{__version__}/shim.js" in html, page
+        for marker in ("cdn.", "unpkg", "jsdelivr"):
+            assert marker not in html and marker not in (ROOT / "pyscript.toml").read_text()
+    # The packages resolve by name from the lock the build writes beside the interpreter.
+    lock = json.loads((ROOT / "vendor" / f"pyodide-{pins['pyodide']}" / "pyodide-lock.json").read_text())
+    assert lock["packages"]["mediacollect"]["file_name"] == f"../wheels/mediacollect-{__version__}-py3-none-any.whl"
+    assert set(lock["packages"]) == {"mediacollect", "pyodide-http"}
 
 
 @pytest.mark.parametrize(
