@@ -56,6 +56,7 @@ class Report:
     attempt: int = 0
     sid: str | None = None
     retry_in_ms: int | None = None
+    playhead: float | None = None  # the event's, for the log
 
 
 @record(frozen=False)
@@ -233,7 +234,8 @@ class Outbox:
             return [self._retry(item, now, response.status, _message(response), retry_after)]
         self._queue.popleft()
         report = functools.partial(Report, event_type=event.type.value, session=event.session,
-                                   status=response.status, latency_ms=latency, attempt=item.attempts)
+                                   status=response.status, latency_ms=latency, attempt=item.attempts,
+                                   playhead=event.playhead)
         if verdict is Verdict.DELIVERED and is_start:
             location = _wire.parse_location(response.header("location"), _wire.sessions_url(self._api_base))
             if location is None:
@@ -279,7 +281,7 @@ class Outbox:
             delay = max(delay, retry_after)
         item.not_before = now + int(delay * 1000)
         return Report("retry", event.type.value, event.session, status, message,
-                      attempt=item.attempts, retry_in_ms=int(delay * 1000))
+                      attempt=item.attempts, retry_in_ms=int(delay * 1000), playhead=event.playhead)
 
     def _fail_session(self, session: int, reason: str = "its sessionStart was not accepted", *,
                       reissue: bool = False) -> list[Report]:

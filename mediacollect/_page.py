@@ -201,7 +201,11 @@ def log_line(report: Report) -> LogLine:
     status = str(report.status) if report.status is not None else {
         "retry": "network", "dropped": "dropped", "warning": "warning"}.get(report.kind, "-")
     latency = f" in {report.latency_ms} ms" if report.latency_ms is not None else ""
-    arrow = f"{report.event_type} → {status}{latency}" if report.event_type else "tracker"
+    at = f" @ {report.playhead:.1f} s" if report.playhead is not None else ""
+    arrow = f"{report.event_type}{at} → {status}{latency}" if report.event_type else "tracker"
+    retries = report.attempt - 1
+    if retries > 0 and report.kind in ("session", "sent"):
+        arrow += f" after {retries} {'retry' if retries == 1 else 'retries'}"
     if report.kind == "session":
         return LogLine(report.event_type, status, f"{arrow} · session {report.sid}", False)
     if report.kind == "sent":

@@ -92,9 +92,11 @@ def test_shim_records() -> None:
 
 
 def test_log_lines() -> None:
-    line = log_line(Report("session", "sessionStart", 1, 201, latency_ms=35, sid="abc"))
+    line = log_line(Report("session", "sessionStart", 1, 201, latency_ms=35, sid="abc", attempt=1, playhead=0.0))
     assert (line.event_type, line.status, line.is_error) == ("sessionStart", "201", False)
-    assert line.text == "sessionStart → 201 in 35 ms · session abc"
+    assert line.text == "sessionStart @ 0.0 s → 201 in 35 ms · session abc"
+    late = log_line(Report("sent", "ping", 1, 204, latency_ms=9, attempt=3, playhead=12.345))
+    assert late.text == "ping @ 12.3 s → 204 in 9 ms after 2 retries"
     retry = log_line(Report("retry", "play", 1, None, "NetworkError", attempt=1, retry_in_ms=1500))
     assert retry.status == "network" and "retrying in 1.5 s" in retry.text
     rejected = log_line(Report("rejected", "sessionStart", 1, 400, "<b>bad</b>"))
