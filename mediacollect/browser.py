@@ -1,6 +1,7 @@
 """The page binding: the only module that touches ``js``, ``pyodide`` and ``pyscript``.
 
-It runs in a PyScript worker. The shim (``shim.js``, loaded at the top of the page) stamps
+It runs in a PyScript worker (or, on a page without cross-origin isolation, on the main
+thread, sending with ``fetch``: see ``FetchTransport``). The shim (``shim.js``, loaded at the top of the page) stamps
 every media event on the main thread the moment it fires (``Date.now()``, ``currentTime``),
 keys it by element and queues it until Python connects; from then on it forwards each record
 as a JSON string. Everything decided about those records lives in ``_page`` and ``_player``

@@ -119,7 +119,14 @@
                    + "thread, which freezes the page while it starts.");
     }
   };
-  new MutationObserver(() => { demote(); scan(); }).observe(document.documentElement, {
+  // Only mutations that add or remove media (or our script) matter: the panels' own text
+  // updates, several a second, must not cost a document-wide query each.
+  const WANTED = "video, audio, script[type=py]";
+  const matters = (node) => node.nodeType === 1 && (node.matches(WANTED) || node.querySelector(WANTED) !== null);
+  const relevant = (records) => records.some((r) => r.type === "attributes" || [...r.addedNodes].some(matters)
+                                                    || [...r.removedNodes].some(matters));
+  const observer = new MutationObserver((records) => { if (relevant(records)) { demote(); scan(); } });
+  observer.observe(document.documentElement, {
     childList: true, subtree: true, attributes: true, attributeFilter: ["data-mediacollect"] });
 
   // The page is going away: the worker may die with it, so the shim itself sends sessionEnd,
