@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urljoin
 
 from . import _page
 from ._ads import AdBreakPlan
@@ -59,7 +60,9 @@ class Player:
     """The element's tracking: one driver (one viewing), its ad schedule and its chapters."""
 
     def __init__(self, driver: Driver, *, player_name: str, content_src: str | None = None,
-                 ads: Sequence[AdBreakPlan] = ()) -> None:
+                 ads: Sequence[AdBreakPlan] = (), base_url: str | None = None) -> None:
+        """``base_url``: the page's, to resolve sources the way the element will (``currentSrc``
+        is absolute); without it events are not told apart by source."""
         self.driver = driver
         self.tracker = driver.tracker
         self.content_src = content_src
@@ -72,7 +75,8 @@ class Player:
         self._ad_index = 0
         self._resume_at = 0.0
         self._skip_shown = False
-        self._source: str | None = None  # the source a break loaded (absolute URL), once known
+        self._base_url = base_url
+        self._source: str | None = None  # the source a break loaded (absolute URL)
 
     @property
     def pending_breaks(self) -> int:
@@ -82,11 +86,6 @@ class Player:
         """The element's time as a content playhead, or None while it plays (or loads) something
         else: a ping must not report an ad's position as the content's."""
         return element_time if self.mode is Mode.CONTENT else None
-
-    def loaded(self, source: str) -> None:
-        """The element was given ``source`` (the absolute URL a ``load`` command resolved to):
-        until the break is over, its events from any other source are stale and dropped."""
-        self._source = source
 
     def handle(self, raw: Mapping[str, Any]) -> list[Command]:
         """One shim record for this element."""
@@ -237,10 +236,16 @@ class Player:
         self.driver.call(self.tracker.complete_ad_break, now=ts)
         self._plan = None
         self.mode = Mode.RESUMING
-        return [*hide, Command("load", src=self.content_src, at=self._resume_at)]
+        return [*hide, self._load(self.content_src, self._resume_at)]
 
     def _load_ad(self) -> list[Command]:
         assert self._plan is not None
         self.mode = Mode.AD_LOADING
-        return [Command("load", src=self._plan.ads[self._ad_index].src, at=0.0)]
+        return [self._load(self._plan.ads[self._ad_index].src, 0.0)]
+
+    def _load(self, src: str | None, at: float) -> Command:
+        """Until the break is over, the element's events from any other source than this one
+        are stale (fired before the swap took effect) and dropped."""
+        self._source = urljoin(self._base_url, src) if self._base_url and src else None
+        return Command("load", src=src, at=at)
 

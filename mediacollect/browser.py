@@ -387,9 +387,12 @@ class PlayerBinding:
             on_report=self.on_report,
         )
         content_src = str(element.currentSrc or "") or _attribute(element, "src")
-        self.player = Player(self.driver, player_name=config.player_name, content_src=content_src, ads=plans)
+        self.player = Player(self.driver, player_name=config.player_name, content_src=content_src, ads=plans,
+                             base_url=str(document.baseURI))
         self._skip_button: Any = None
         self._content_loop: bool | None = None  # the content's own loop setting, while ads play
+        self._commands: list[Command] = []  # element commands waiting for the page work
+        self._page_work_due = False
         self._armed: str | None = None
         self._stored: str | None = str(stored) if stored else None
         if snapshot is not None:
@@ -410,18 +413,27 @@ class PlayerBinding:
         elif command is not None:
             self.driver.nudge(network_back=command == "network-back")
         if command is None:
-            for element_command in self.player.handle(record):
-                self.carry_out(element_command)
+            self._commands += self.player.handle(record)
+        if record.get("type") in ("teardown", "pageclosed"):
+            self._page_work()  # now: the page is going away
+            self.driver.suspend()  # the next load (or the shim) sends what is left
+        elif not self._page_work_due:
+            # After the driver's turn: what this record queued goes on the wire first, then the
+            # page work (each DOM call waits for the main thread, which is busy around a play).
+            self._page_work_due = True
+            asyncio.get_event_loop().call_soon(self._page_work)
+
+    def _page_work(self) -> None:
+        self._page_work_due = False
+        commands, self._commands = self._commands, []
+        for command in commands:
+            self.carry_out(command)
         self.persist()  # before anything the page can see: what it shows is already stored
         self.arm_page_close()
-        kind = record.get("type")
         self.panel.show("state", self.player.mode.value if self.player.mode.value.startswith("ad")
                         else self.driver.tracker.state.value)
         self.panel.show("queue", str(len(self.driver.outbox)))
-        if isinstance(record.get("playhead"), int | float):
-            self.panel.show("playhead", f"{self.driver.tracker.playhead_at(int(js.Date.now())):.1f} s")
-        if kind in ("teardown", "pageclosed"):
-            self.driver.suspend()  # the next load (or the shim) sends what is left
+        self.panel.show("playhead", f"{self.driver.tracker.playhead_at(int(js.Date.now())):.1f} s")
 
     def carry_out(self, command: Command) -> None:
         """An element command from the player (ads): swap the source, show or hide the skip button."""
@@ -434,7 +446,6 @@ class PlayerBinding:
                 self.element.loop = self._content_loop
                 self._content_loop = None
             self.element.src = command.src
-            self.player.loaded(str(self.element.src))  # as the DOM resolved it, like currentSrc
             if command.at:  # before the metadata: the new source's start position, not a seek
                 self.element.currentTime = command.at
             self.element.play()

@@ -39,11 +39,11 @@ class RecordingDriver(Driver):
 class Viewing:
     """Feeds shim records (as the shim stamps them) to a Player, t in seconds from T0."""
 
-    def __init__(self, ads: Any = SCHEDULE, cues: Any = CUES) -> None:
+    def __init__(self, ads: Any = SCHEDULE, cues: Any = CUES, base_url: str | None = None) -> None:
         tracker = Tracker(CONFIG, MediaConfig(id="content", length=30.0))
         self.driver = RecordingDriver(tracker)
         self.player = Player(self.driver, player_name="html5", content_src="/media/clip.webm",
-                             ads=parse_schedule(ads))
+                             ads=parse_schedule(ads), base_url=base_url)
         self.commands: list[Command] = []
         if cues is not None:
             self.send(0, "chapters", cues=cues)
@@ -153,9 +153,8 @@ def test_a_bitrate_reported_by_the_page_is_a_bitrate_change() -> None:
 
 
 def test_events_the_previous_source_fired_before_the_swap_are_not_the_ads() -> None:
-    v = Viewing(cues=None)
+    v = Viewing(cues=None, base_url="https://site.test/watch/page.html")
     v.send(0, "play", src="https://site.test/media/clip.webm")
-    v.player.loaded("https://site.test/media/ad-a.webm")  # what the binding does with the command
     v.send(0.05, "playing", src="https://site.test/media/clip.webm")  # the content's own first frame
     v.send(0.1, "waiting", src="https://site.test/media/ad-a.webm")  # the ad, loading
     assert v.player.mode is Mode.AD_LOADING
