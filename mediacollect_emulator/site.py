@@ -40,6 +40,8 @@ SITE_FILES = re.compile(
     r"^(index\.html|main\.py|pyscript\.toml|media/[\w.-]+|examples/[\w.-]+|bench/pages/[\w.-]+\.html|vendor/[\w.-]+(/[\w.-]+)*)$"
 )
 IMMUTABLE = re.compile(r"^vendor/(pyodide|pyscript)-[\d.]+/")
+# Served precompressed when the build wrote a .br/.gz sibling (mediacollect's own files too).
+PRECOMPRESSED = re.compile(r"^vendor/((pyodide|pyscript|mediacollect)-[\d.]+|wheels)/")
 
 
 class SiteFiles(StaticFiles):
@@ -72,7 +74,7 @@ class SiteFiles(StaticFiles):
 
     def _precompressed(self, path: str, scope: Scope) -> Response | None:
         """The ``.br``/``.gz`` sibling the build wrote for a runtime file, if the client takes it."""
-        if not IMMUTABLE.match(path):
+        if not PRECOMPRESSED.match(path):
             return None
         accepted = {
             part.split(";")[0].strip().lower()

@@ -128,7 +128,7 @@ def write_lock(pyodide_dir: Path, wheels: list[Path]) -> None:
     (pyodide_dir / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
 
 
-COMPRESSIBLE = (".wasm", ".mjs", ".js", ".css", ".json")
+COMPRESSIBLE = (".wasm", ".mjs", ".js", ".css", ".json", ".whl")  # wheels: stored zips (precompile_wheel)
 
 
 def precompress(folder: Path) -> None:
@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     for wheel in wheels:  # bytecode for Pyodide's Python, so pages do not compile on every load
         subprocess.run(["node", str(ROOT / "tools" / "precompile_wheel.mjs"), str(wheel)], check=True)
     write_lock(pyodide_dir, wheels)
-    copy_shim()
+    precompress(copy_shim())
+    precompress(wheels_dir)
     precompress(pyodide_dir)
     precompress(pyscript_dir)
     size = sum(f.stat().st_size for f in VENDOR.rglob("*") if f.is_file() and f.suffix not in (".br", ".gz"))
