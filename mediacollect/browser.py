@@ -197,12 +197,20 @@ class Page:
         self.auto = False
         self._early: dict[int, list[Any]] = {}
         self._settings: str | None = None
+        self._endpoint: str | None = None
         self._handler = create_proxy(self.on_record)  # the only proxy the shim holds
         window.mediacollectShim.connect(self._handler)
         # Import the HTTP layer now, while the viewer has not pressed play yet, rather than on
         # the first request (0.3-0.4 s in Pyodide); queued ahead of any shim record.
         asyncio.get_event_loop().call_soon(_transport_class().prepare)
         asyncio.get_event_loop().call_soon(materialize_all)  # the records' methods, before the first event
+
+    def endpoint_override(self) -> str | None:
+        """The page URL's ``?endpoint=``, read once (three round trips to the main thread)."""
+        if self._endpoint is None:
+            value = window.URLSearchParams.new(window.location.search).get("endpoint")
+            self._endpoint = "" if _dom(value) is None else str(value)
+        return self._endpoint or None
 
     def settings(self) -> str | None:
         if self._settings is None:
@@ -283,7 +291,7 @@ def auto() -> Page:
     page.auto = True
     if page.settings() is not None:  # a page-wide block: check it once, show its endpoint
         try:
-            config = _page.tracker_config(page.settings(), _endpoint_override())
+            config = _page.tracker_config(page.settings(), page.endpoint_override())
         except ConfigError as err:
             page_status("error")
             page_error(f"configuration: {err}")
@@ -296,11 +304,6 @@ def auto() -> Page:
             track(element)
     page_status("ready")
     return page
-
-
-def _endpoint_override() -> str | None:
-    value = window.URLSearchParams.new(window.location.search).get("endpoint")
-    return None if value is None else str(value)
 
 
 def track(target: Any, *, ads: object = None, media: dict[str, Any] | None = None,
@@ -349,7 +352,7 @@ def untrack(binding: PlayerBinding) -> None:
 
 def read_settings(page: Page, element: Any, settings: dict[str, Any], media: dict[str, Any] | None,
                   ads: object) -> tuple[TrackerConfig, MediaConfig, tuple[AdBreakPlan, ...]]:
-    config = _page.tracker_config(page.settings(), _endpoint_override(),
+    config = _page.tracker_config(page.settings(), page.endpoint_override(),
                                   element=_attribute(element, "data-mediacollect"), overrides=settings)
     dataset = json.loads(str(window.JSON.stringify(element.dataset)))
     media_config = _page.media_config(dataset, media)

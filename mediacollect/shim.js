@@ -132,15 +132,15 @@
   // The page is going away: the worker may die with it, so the shim itself sends sessionEnd,
   // with a keepalive fetch, for each session Python armed it with (url, frozen ad playhead, live).
   addEventListener("pagehide", () => {
-    for (const { v } of watched.values()) {
-      const spec = armed.get(keyOf(v));
+    for (const [key, { v }] of watched) {
+      const spec = armed.get(key);
       if (spec && !spec.pending) {
         const ts = Date.now();
         const playhead = spec.frozen ?? (spec.live ? (ts % 86400000) / 1000 : v.currentTime);
         fetch(spec.url, { method: "POST", keepalive: true, credentials: "omit",
                           headers: { "Content-Type": "application/json" },
                           body: JSON.stringify({ playerTime: { playhead, ts }, eventType: "sessionEnd" }) });
-        armed.delete(keyOf(v));
+        armed.delete(key);
         deliver(stamp("pageclosed", v));
       } else {
         deliver(stamp("teardown", v));
