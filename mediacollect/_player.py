@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urljoin
 
 from . import _page
 from ._ads import AdBreakPlan
@@ -246,6 +245,10 @@ class Player:
     def _load(self, src: str | None, at: float) -> Command:
         """Until the break is over, the element's events from any other source than this one
         are stale (fired before the swap took effect) and dropped."""
+        # Imported here, off the start-up path (70-120 ms in Pyodide); the transport's prepare()
+        # imports it right after ready, so the first ad finds it loaded.
+        from urllib.parse import urljoin
+
         self._source = urljoin(self._base_url, src) if self._base_url and src else None
         return Command("load", src=src, at=at)
 

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import gc
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import js  # the worker's global scope (Date, console)
@@ -35,8 +36,6 @@ from ._record import materialize_all
 from ._tracker import Tracker
 from .transport import HttpRequest, HttpResponse, TransportError, lower_headers
 
-MAX_ERROR_LINES = 6
-MAX_LOG_LINES = 500  # the request log keeps the newest lines (a long viewing pings for hours)
 MAX_EARLY_RECORDS = 500  # per element nobody tracks yet
 
 
@@ -45,13 +44,16 @@ def _dom(value: Any) -> Any:
     return None if value is None or value is jsnull else value
 
 
-def _by_id(element_id: str) -> Any:
-    return _dom(document.getElementById(element_id))
+_shim_proxy: Any = None
 
 
-def _attribute(element: Any, name: str) -> str | None:
-    value = _dom(element.getAttribute(name))
-    return None if value is None else str(value)
+def _shim() -> Any:
+    """The shim's object on the page (``window.mediacollectShim``), or None without the shim.
+    Looked up once: from the worker, every attribute access is a round trip to the main thread."""
+    global _shim_proxy
+    if _shim_proxy is None:
+        _shim_proxy = _dom(getattr(window, "mediacollectShim", None))
+    return _shim_proxy
 
 
 class PyodideHttpTransport:
@@ -109,36 +111,29 @@ def _transport_class() -> type[PyodideHttpTransport] | type[FetchTransport]:
 
 
 class Panel:
-    """One player's status fields and request log, found inside the element the player names
-    (``data-mediacollect-panel="<id>"``) by ``data-panel`` attributes: ``state``, ``sid``,
-    ``playhead``, ``queue``, ``log``, ``error``. Any of them may be missing; without a panel
-    the console still says everything. Server and user text is set as text, never HTML."""
+    """One player's status fields and request log: ``data-panel`` fields (``state``, ``sid``,
+    ``playhead``, ``queue``, ``log``, ``error``) inside the element the player names
+    (``data-mediacollect-panel="<id>"``), which the shim found when it described the element.
+    Any of them may be missing; without a panel the console still says everything. The shim
+    renders each update in one call, as text, never HTML (server and user text)."""
 
-    FIELDS = ("state", "sid", "playhead", "queue", "log", "error")
-
-    def __init__(self, container: Any = None, *, log_level: str = "info") -> None:
+    def __init__(self, key: int, fields: Iterable[str] = (), *, log_level: str = "info") -> None:
+        self.key = key
         self.log_level = log_level
-        self._fields: dict[str, Any] = {}
+        self._fields = frozenset(fields)
         self._shown: dict[str, str] = {}
-        if container is not None:
-            for name in self.FIELDS:
-                found = _dom(container.querySelector(f"[data-panel={name}]"))
-                if found is not None:
-                    self._fields[name] = found
 
     def show(self, name: str, text: str) -> None:
         """Set a field's text (only when it changed: each write crosses to the main thread)."""
-        element = self._fields.get(name)
-        if element is not None and self._shown.get(name) != text:
-            element.textContent = text
+        if name in self._fields and self._shown.get(name) != text:
+            _shim().show(self.key, name, text)
             self._shown[name] = text
 
     def error(self, message: str, *, console: bool = True) -> None:
         if console:
             js.console.error(f"mediacollect: {message}")
-        box = self._fields.get("error")
-        if box is not None:  # newest last; the first (usually the cause) stays visible
-            _append_line(box, message)
+        if "error" in self._fields:  # newest last; the first (usually the cause) stays visible
+            _shim().note(self.key, message)
 
     def report(self, report: Report) -> None:
         line = _page.log_line(report)
@@ -149,40 +144,21 @@ class Panel:
             self.error(line.text, console=shown)
         elif shown:
             (js.console.warn if line.level == "warning" else js.console.info)(f"mediacollect: {line.text}")
-        log = self._fields.get("log")
-        if log is None:
-            return
-        item = document.createElement("li")
-        item.className = "request error" if line.is_error else "request"
-        item.setAttribute("data-event-type", line.event_type)
-        item.setAttribute("data-status", line.status)
-        item.textContent = line.text
-        log.appendChild(item)
-        while log.childElementCount > MAX_LOG_LINES:
-            log.removeChild(log.firstElementChild)
-
-
-def _append_line(box: Any, message: str) -> None:
-    line = document.createElement("div")
-    line.textContent = message
-    box.appendChild(line)
-    while box.childElementCount > MAX_ERROR_LINES:
-        box.removeChild(box.children[1])
-    box.hidden = False
+        if "log" in self._fields:
+            _shim().log(self.key, json.dumps(
+                {"text": line.text, "error": line.is_error, "type": line.event_type, "status": line.status}))
 
 
 def page_error(message: str, *, level: str = "error") -> None:
     """A problem with the page as a whole (settings, isolation): console and ``#tracker-error``."""
     (js.console.warn if level == "warning" else js.console.error)(f"mediacollect: {message}")
-    box = _by_id("tracker-error")
-    if box is not None:
-        _append_line(box, message)
+    if _shim() is not None:
+        _shim().note(0, message)
 
 
 def page_status(text: str) -> None:
-    status = _by_id("tracker-status")
-    if status is not None:
-        status.textContent = text
+    if _shim() is not None:
+        _shim().text("tracker-status", text)
 
 
 class Page:
@@ -196,34 +172,26 @@ class Page:
         self.bindings: dict[int, PlayerBinding] = {}
         self.auto = False
         self._early: dict[int, list[Any]] = {}
-        self._settings: str | None = None
-        self._endpoint: str | None = None
+        # The page's settings block, ?endpoint= and base URL, and its declared elements: one
+        # round trip to the main thread (each access from the worker waits for it).
+        facts = json.loads(str(_shim().page()))
+        self.settings: str | None = facts["settings"] or None
+        self.endpoint_override: str | None = facts["endpoint"] or None
+        self.base_url: str = facts["base"]
+        self.declared: list[int] = facts["declared"]
         self._handler = create_proxy(self.on_record)  # the only proxy the shim holds
-        window.mediacollectShim.connect(self._handler)
+        _shim().connect(self._handler)
         # Import the HTTP layer now, while the viewer has not pressed play yet, rather than on
         # the first request (0.3-0.4 s in Pyodide); queued ahead of any shim record.
         asyncio.get_event_loop().call_soon(_transport_class().prepare)
         asyncio.get_event_loop().call_soon(materialize_all)  # the records' methods, before the first event
-
-    def endpoint_override(self) -> str | None:
-        """The page URL's ``?endpoint=``, read once (three round trips to the main thread)."""
-        if self._endpoint is None:
-            value = window.URLSearchParams.new(window.location.search).get("endpoint")
-            self._endpoint = "" if _dom(value) is None else str(value)
-        return self._endpoint or None
-
-    def settings(self) -> str | None:
-        if self._settings is None:
-            block = _by_id("mediacollect-config")
-            self._settings = "" if block is None else str(block.textContent)
-        return self._settings or None
 
     def on_record(self, raw: str) -> None:
         record = json.loads(str(raw))
         key = record.get("key")
         kind = record.get("type")
         if kind == "diagnose":
-            window.mediacollectShim.diagnosis = json.dumps(self.diagnosis())
+            _shim().diagnosis = json.dumps(self.diagnosis())
             return
         if not isinstance(key, int):  # a page signal (network back, visibility, consent): everyone's
             for each in list(self.bindings.values()):
@@ -232,7 +200,7 @@ class Page:
         if kind == "attach":
             if self.auto and key not in self.bindings:
                 with contextlib.suppress(ConfigError):  # already shown on the page
-                    track(window.mediacollectShim.element(key))
+                    _bind(self, key)
             return
         binding = self.bindings.get(key)
         if kind == "detach":
@@ -273,7 +241,7 @@ def _connect() -> Page:
                        "(send Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: "
                        "credentialless, and mark the script worker). Tracking works; Python's start-up froze "
                        "the page meanwhile.", level="warning")
-        if _dom(getattr(window, "mediacollectShim", None)) is None:
+        if _shim() is None:
             raise ConfigError("shim", "is not on the page: add <script src=\".../shim.js\"> at the top of <head>")
         _page_state = Page()
     return _page_state
@@ -289,19 +257,17 @@ def auto() -> Page:
         page_error(str(err))
         raise
     page.auto = True
-    if page.settings() is not None:  # a page-wide block: check it once, show its endpoint
+    if page.settings is not None:  # a page-wide block: check it once, show its endpoint
         try:
-            config = _page.tracker_config(page.settings(), page.endpoint_override())
+            config = _page.tracker_config(page.settings, page.endpoint_override)
         except ConfigError as err:
             page_status("error")
             page_error(f"configuration: {err}")
             return page
-        endpoint = _by_id("endpoint")
-        if endpoint is not None:
-            endpoint.textContent = config.endpoint
-    for element in document.querySelectorAll("video[data-mediacollect], audio[data-mediacollect]"):
+        _shim().text("endpoint", config.endpoint)
+    for key in page.declared:
         with contextlib.suppress(ConfigError):  # already shown on the page and its panel
-            track(element)
+            _bind(page, key)
     page_status("ready")
     return page
 
@@ -314,29 +280,38 @@ def track(target: Any, *, ads: object = None, media: dict[str, Any] | None = Non
     ``data-ad-schedule``. A wrong setting raises ``ConfigError`` naming it, and says so on the
     page; nothing is tracked then."""
     page = _connect()
-    key = int(window.mediacollectShim.track(target))
+    key = int(_shim().track(target))
     if key == 0:
         raise ConfigError("target", f"{target!r} is not a <video> or <audio> on the page")
+    binding = _bind(page, key, settings=settings, media=media, ads=ads)
+    page_status("ready")
+    return binding
+
+
+def _bind(page: Page, key: int, *, settings: dict[str, Any] | None = None, ads: object = None,
+          media: dict[str, Any] | None = None) -> PlayerBinding:
     if key in page.bindings:
         return page.bindings[key]
-    element = window.mediacollectShim.element(key)
-    panel_id = _attribute(element, "data-mediacollect-panel")
-    panel = Panel(_by_id(panel_id) if panel_id else None)
+    described = _dom(_shim().describe(key))
+    if described is None:
+        raise ConfigError("target", "is no longer on the page")
+    facts = json.loads(str(described))
+    panel = Panel(key, facts["panel"])
     try:
-        config, media_config, plans = read_settings(page, element, settings, media, ads)
+        config, media_config, plans = read_settings(page, facts, settings or {}, media, ads)
     except ConfigError as err:
-        page_error(f"configuration of <{str(element.tagName).lower()} id={element.id!r}>: {err}")
+        page_error(f"configuration of <{facts['tag']} id={facts['id'] or ''!r}>: {err}")
         panel.error(f"configuration: {err}", console=False)
-        window.mediacollectShim.untrack(key)
+        _shim().untrack(key)
         raise
     panel.log_level = config.log_level
-    binding = PlayerBinding(key, element, config, media_config, plans, panel,
-                            declared=element.hasAttribute("data-mediacollect"))
+    binding = PlayerBinding(key, _shim().element(key), config, media_config, plans, panel,
+                            declared=facts["declared"], element_id=facts["id"], src=facts["src"],
+                            base_url=page.base_url)
     page.bindings[key] = binding
     binding.driver.start()
     for record in page.take_early(key):
         binding.on_record(record)
-    page_status("ready")
     return binding
 
 
@@ -347,23 +322,21 @@ def untrack(binding: PlayerBinding) -> None:
     if page.bindings.get(binding.key) is binding:
         del page.bindings[binding.key]
     binding.close()
-    window.mediacollectShim.untrack(binding.key)
+    _shim().untrack(binding.key)
 
 
-def read_settings(page: Page, element: Any, settings: dict[str, Any], media: dict[str, Any] | None,
+def read_settings(page: Page, facts: dict[str, Any], settings: dict[str, Any], media: dict[str, Any] | None,
                   ads: object) -> tuple[TrackerConfig, MediaConfig, tuple[AdBreakPlan, ...]]:
-    config = _page.tracker_config(page.settings(), page.endpoint_override(),
-                                  element=_attribute(element, "data-mediacollect"), overrides=settings)
-    dataset = json.loads(str(window.JSON.stringify(element.dataset)))
+    """The layers of an element's settings (the page block < its ``data-mediacollect`` JSON <
+    ``track()``'s keywords < ``?endpoint=``), its ``data-media-*`` and its ad schedule, from
+    what the shim described (``facts``)."""
+    config = _page.tracker_config(page.settings, page.endpoint_override, element=facts["settings"],
+                                  overrides=settings)
+    dataset = facts["dataset"]
     media_config = _page.media_config(dataset, media)
     if ads is None:
-        ads = _page.ad_schedule(dataset.get("adSchedule"), _json_block)
+        ads = _page.ad_schedule(dataset.get("adSchedule"), facts["blocks"].get)
     return config, media_config, parse_schedule(ads)
-
-
-def _json_block(element_id: str) -> str | None:
-    block = _by_id(element_id)
-    return None if block is None else str(block.textContent)
 
 
 class PlayerBinding:
@@ -371,14 +344,15 @@ class PlayerBinding:
     commands (ads) carried out, and the shim kept armed to end the session if the page goes."""
 
     def __init__(self, key: int, element: Any, config: TrackerConfig, media: MediaConfig,
-                 plans: tuple[AdBreakPlan, ...], panel: Panel, *, declared: bool) -> None:
+                 plans: tuple[AdBreakPlan, ...], panel: Panel, *, declared: bool, element_id: str | None,
+                 src: str | None, base_url: str) -> None:
         self.key = key
         self.element = element
         self.panel = panel
         self.declared = declared
         # Events an earlier load of this page could not deliver (a reload, a close while offline).
-        self._store_key = f"mediacollect:outbox:{media.id}:{element.id or key}"
-        stored = _dom(window.localStorage.getItem(self._store_key))
+        self._store_key = f"mediacollect:outbox:{media.id}:{element_id or key}"
+        stored = _dom(_shim().stored(self._store_key))
         snapshot = json.loads(str(stored)) if stored else None
         self.driver = Driver(
             Tracker(config, media, resume=bool(snapshot and snapshot.get("items"))),
@@ -389,9 +363,8 @@ class PlayerBinding:
             playhead=self._content_playhead,
             on_report=self.on_report,
         )
-        content_src = str(element.currentSrc or "") or _attribute(element, "src")
-        self.player = Player(self.driver, player_name=config.player_name, content_src=content_src, ads=plans,
-                             base_url=str(document.baseURI))
+        self.player = Player(self.driver, player_name=config.player_name, content_src=src, ads=plans,
+                             base_url=base_url)
         self._skip_button: Any = None
         self._content_loop: bool | None = None  # the content's own loop setting, while ads play
         self._commands: list[Command] = []  # element commands waiting for the page work
@@ -480,7 +453,7 @@ class PlayerBinding:
         await self.driver.flush()
         await self.driver.stop()
         self.persist()
-        window.mediacollectShim.arm(self.key, None)
+        _shim().arm(self.key, None)
 
     def persist(self) -> None:
         """Keep the undelivered events in localStorage, so a reload (or a later visit within the
@@ -489,10 +462,7 @@ class PlayerBinding:
         text = json.dumps(snapshot) if snapshot["items"] else None
         if text == self._stored:
             return
-        if text is None:
-            window.localStorage.removeItem(self._store_key)
-        else:
-            window.localStorage.setItem(self._store_key, text)
+        _shim().store(self._store_key, text)
         self._stored = text
 
     def arm_page_close(self) -> None:
@@ -508,5 +478,5 @@ class PlayerBinding:
             wanted = json.dumps({"url": location.events_url, "frozen": frozen, "live": live,
                                  "pending": len(self.driver.outbox) > 0})
         if wanted != self._armed:
-            window.mediacollectShim.arm(self.key, wanted)
+            _shim().arm(self.key, wanted)
             self._armed = wanted

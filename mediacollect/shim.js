@@ -75,6 +75,49 @@
     const entry = watched.get(key);
     if (entry) { entry.forget(); watched.delete(key); }
     armed.delete(key);
+    panels.delete(key);
+  };
+
+  // The binding's page side (browser.py). Every access from the worker waits for the main
+  // thread, so one call reads all that binding an element needs, and one call renders each
+  // panel update. Panels are found by data-panel fields inside the element the player names
+  // (data-mediacollect-panel="<id>"); key 0 is the page itself (#tracker-error). All text is
+  // set as text, never HTML: it comes from users (metadata) and servers (error messages).
+  const panels = new Map();  // key -> {state, sid, playhead, queue, log, error: element}
+  const MAX_LOG_LINES = 500, MAX_NOTE_LINES = 6;
+  const byId = (id) => (id ? document.getElementById(id) : null);
+  const textOf = (id) => byId(id)?.textContent ?? null;
+  const describe = (v, key) => {
+    const fields = {}, container = byId(v.dataset.mediacollectPanel);
+    for (const f of container ? container.querySelectorAll("[data-panel]") : []) fields[f.dataset.panel] ??= f;
+    panels.set(key, fields);
+    const schedule = (v.dataset.adSchedule || "").trim();
+    return JSON.stringify({
+      key, tag: v.tagName.toLowerCase(), id: v.id || null, declared: v.hasAttribute("data-mediacollect"),
+      settings: v.getAttribute("data-mediacollect"), dataset: { ...v.dataset },
+      src: v.currentSrc || v.getAttribute("src"), panel: Object.keys(fields),
+      blocks: schedule.startsWith("#") ? { [schedule.slice(1)]: textOf(schedule.slice(1)) } : {},
+    });
+  };
+  const note = (key, text) => {
+    const box = key ? panels.get(key)?.error : byId("tracker-error");
+    if (!box) return;
+    const line = document.createElement("div");
+    line.textContent = text;
+    box.append(line);
+    while (box.childElementCount > MAX_NOTE_LINES) box.children[1].remove();  // the first is usually the cause
+    box.hidden = false;
+  };
+  const log = (key, entry) => {
+    const box = panels.get(key)?.log;
+    if (!box) return;
+    const { text, error, type, status } = JSON.parse(entry), item = document.createElement("li");
+    item.className = error ? "request error" : "request";
+    item.dataset.eventType = type;
+    item.dataset.status = status;
+    item.textContent = text;
+    box.append(item);
+    while (box.childElementCount > MAX_LOG_LINES) box.firstElementChild.remove();
   };
 
   const onMedia = (e) => {
@@ -174,8 +217,19 @@
     },
     element: (key) => watched.get(key)?.v ?? null,
     untrack: unwatch,
+    // The page's settings block, ?endpoint= and base URL, with the keys of the declared elements.
+    page: () => JSON.stringify({
+      settings: textOf("mediacollect-config"), endpoint: new URLSearchParams(location.search).get("endpoint"),
+      base: document.baseURI, declared: [...document.querySelectorAll(SELECTOR)].map(watch) }),
+    describe(key) { const v = watched.get(key)?.v; return v ? describe(v, key) : null; },
+    show(key, name, text) { const field = panels.get(key)?.[name]; if (field) field.textContent = text; },
+    text(id, text) { const el = byId(id); if (el) el.textContent = text; },
+    note, log,
+    stored: (name) => localStorage.getItem(name),
+    store(name, text) { if (text == null) localStorage.removeItem(name); else localStorage.setItem(name, text); },
     arm(key, spec) { if (spec) armed.set(key, JSON.parse(spec)); else armed.delete(key); },
-    stats: () => JSON.stringify({ watched: watched.size, armed: armed.size, declared: declared.size, dropped,
+    stats: () => JSON.stringify({ watched: watched.size, armed: armed.size, declared: declared.size,
+                                  panels: panels.size, dropped,
                                   isolated: !!window.crossOriginIsolated }),
     // mediacollect.diagnose() in the console: Python answers with its own counts (see browser.py).
     diagnosis: null,
