@@ -11,7 +11,10 @@ player count:
 * **paced**: the players together offer ``--rate`` events/s (each player sends every
   ``players / rate`` seconds: a real player pings every 10 s, so 5,000 events/s is 50,000
   viewers; with fewer simulated players each one stands for several viewers). Reports the
-  sustained events/s, p50/p99 latency and the emulator's CPU.
+  sustained events/s, p50/p99 latency as the players saw it and as the emulator saw it (request
+  read to answer written, commit included: ``/_emulator/stats``), and the emulator's CPU. The
+  difference between the two is the load generator's own scheduling and the loopback, on the
+  same two cores.
 * **saturated**: every player sends its next event as soon as the previous answer arrives:
   the most the emulator accepts at that concurrency.
 
@@ -174,6 +177,27 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def answer_times(port: int) -> dict[int, int]:
+    """The emulator's own cumulative histogram of answer times (0.1 ms buckets)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_emulator/stats", timeout=10) as response:
+        snapshot = json.load(response)["answer_times"]
+    return {int(bucket): count for bucket, count in snapshot["counts"].items()}
+
+
+def histogram_percentile(before: dict[int, int], after: dict[int, int], q: float) -> float:
+    """A percentile in ms of the answers between two snapshots."""
+    window = sorted((bucket, after[bucket] - before.get(bucket, 0)) for bucket in after)
+    total = sum(count for _, count in window)
+    if not total:
+        return float("nan")
+    seen = 0
+    for bucket, count in window:
+        seen += count
+        if seen > q * total:
+            return (bucket + 1) * 0.1  # the bucket's upper edge
+    return window[-1][0] * 0.1
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -194,8 +218,10 @@ def measure(port: int, pid: int, players: int, rate: float | None, seconds: floa
         proc.start()
     time.sleep(max(0.0, epoch - time.time() + ramp + warmup))
     cpu_start = cpu_seconds(pid)
+    server_before = answer_times(port)
     time.sleep(seconds)
     cpu_used = cpu_seconds(pid) - cpu_start
+    server_after = answer_times(port)
     latencies: list[float] = []
     errors = 0
     statuses: dict[int, int] = {}
@@ -213,6 +239,8 @@ def measure(port: int, pid: int, players: int, rate: float | None, seconds: floa
         "events_per_s": len(latencies) / seconds,
         "p50_ms": percentile(latencies, 0.5) * 1000 if latencies else float("nan"),
         "p99_ms": percentile(latencies, 0.99) * 1000 if latencies else float("nan"),
+        "server_p50_ms": histogram_percentile(server_before, server_after, 0.5),
+        "server_p99_ms": histogram_percentile(server_before, server_after, 0.99),
         "emulator_cpu_pct": 100 * cpu_used / seconds,
         "generator_cpu_pct": 100 * gen_cpu / (seconds + warmup + ramp),
         "errors": errors,
@@ -251,7 +279,7 @@ def main() -> None:
     print(f"# emulator load, {time.strftime('%Y-%m-%d')} on {platform.node()} "
           f"({os.cpu_count()} CPUs, Python {platform.python_version()})")
     print(f"{'players':>8} {'mode':>10} {'offered/s':>9} {'events/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'emu CPU%':>8} {'gen CPU%':>8} {'non-2xx':>7} {'errors':>6}")
+          f"{'srv p50':>7} {'srv p99':>7} {'emu CPU%':>8} {'gen CPU%':>8} {'non-2xx':>7} {'errors':>6}")
     for players in args.players:
         runs: list[tuple[str, float | None]] = [("paced", rate) for rate in args.rate]
         if not args.no_saturated:
@@ -266,7 +294,8 @@ def main() -> None:
                     proc.wait(timeout=30)
             offered = f"{rate:.0f}" if rate else "max"
             print(f"{players:>8} {mode:>10} {offered:>9} {r['events_per_s']:>9.0f} {r['p50_ms']:>7.2f} "
-                  f"{r['p99_ms']:>7.2f} {r['emulator_cpu_pct']:>8.0f} {r['generator_cpu_pct']:>8.0f} {r['non_2xx']:>7} "
+                  f"{r['p99_ms']:>7.2f} {r['server_p50_ms']:>7.1f} {r['server_p99_ms']:>7.1f} "
+                  f"{r['emulator_cpu_pct']:>8.0f} {r['generator_cpu_pct']:>8.0f} {r['non_2xx']:>7} "
                   f"{r['errors']:>6}",
                   flush=True)
 

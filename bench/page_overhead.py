@@ -4,7 +4,9 @@
 
 Headless Debian Chromium (Playwright), pages served by the emulator on loopback. Prints one
 table: medians (min–max) over the runs. Baselines: ``bench/pages/baseline-pyodide.html``
-(plain ``loadPyodide()`` from the same vendored files) for start-up, and
+(plain ``loadPyodide()`` from the same vendored files), the same in a worker, and
+``bench/pages/baseline-pyscript-worker.html`` (PyScript in a worker running one line) for
+start-up, measured in turn run after run; and
 ``bench/pages/control-fetch.html`` (a JS ``fetch`` from the play handler) for play → wire.
 Cold = a new profile; warm = a reload in the same profile.
 """
@@ -52,7 +54,8 @@ def median_range(values: list[float]) -> str:
 
 
 class Bench:
-    def __init__(self, playwright: Playwright, emulator: Emulator) -> None:
+    def __init__(self, playwright: Playwright, emulator: Emulator, settle: float = 2.0) -> None:
+        self.settle = settle
         self.playwright = playwright
         self.emulator = emulator
 
@@ -93,7 +96,9 @@ class Bench:
                 sizes: list[int] = []
                 count: list[int] = []
                 cold = self.load(page, url, sizes, count)
-                time.sleep(0.5)
+                # A visitor who comes back: the first visit stayed long enough for the browser to
+                # store its compiled wasm (V8 writes its code cache a moment after tiering up).
+                time.sleep(self.settle)
                 out["cold_ready"].append(cold["ready"])
                 out["cold_bytes"].append(sum(sizes) / 1e6)
                 out["cold_requests"].append(len(count))
@@ -162,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--playback", type=float, default=120.0, help="seconds of playback for the long-task run")
+    parser.add_argument("--settle", type=float, default=2.0,
+                        help="seconds on the page after the cold load, before the warm reload")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args(argv)
 
@@ -169,13 +176,21 @@ def main(argv: list[str] | None = None) -> int:
         emulator = start_emulator(Path(tmp))
         try:
             with sync_playwright() as playwright:
-                bench = Bench(playwright, emulator)
+                bench = Bench(playwright, emulator, args.settle)
                 ours_url = emulator.page_url()
                 base_url = f"{emulator.site}/bench/pages/baseline-pyodide.html"
                 control_url = f"{emulator.site}/bench/pages/control-fetch.html?endpoint={emulator.endpoint}"
-                ours = bench.startup(ours_url, args.runs)
-                base = bench.startup(base_url, args.runs)
-                base_worker = bench.startup(f"{emulator.site}/bench/pages/baseline-pyodide-worker.html", args.runs)
+                pages = {"ours": ours_url, "base": base_url,
+                         "base_worker": f"{emulator.site}/bench/pages/baseline-pyodide-worker.html",
+                         "pyscript": f"{emulator.site}/bench/pages/baseline-pyscript-worker.html"}
+                # Interleaved (ours, then each baseline, run after run): the VM's speed drifts by
+                # more than the differences measured, and each ratio must compare like with like.
+                startups: dict[str, dict[str, list[float]]] = {}
+                for _ in range(args.runs):
+                    for name, url in pages.items():
+                        for key, values in bench.startup(url, 1).items():
+                            startups.setdefault(name, {}).setdefault(key, []).extend(values)
+                ours, base, base_worker, pyscript = (startups[name] for name in pages)
                 wire_ours = bench.play_to_wire(ours_url, args.runs)
                 wire_js = bench.play_to_wire(control_url, args.runs)
                 playback = bench.long_playback(ours_url, args.playback) if args.playback > 0 else {}
@@ -198,6 +213,13 @@ def main(argv: list[str] | None = None) -> int:
           f"(loadPyodide in a worker) | {ratio(ours['cold_ready'], base_worker['cold_ready'])} |")
     print(f"| ready, warm (ms), worker baseline | | {median_range(base_worker['warm_ready'])} "
           f"(loadPyodide in a worker) | {ratio(ours['warm_ready'], base_worker['warm_ready'])} |")
+    print(f"| ready, cold (ms), PyScript baseline | | {median_range(pyscript['cold_ready'])} "
+          f"(PyScript worker, one line of Python) | {ratio(ours['cold_ready'], pyscript['cold_ready'])} |")
+    print(f"| ready, warm (ms), PyScript baseline | | {median_range(pyscript['warm_ready'])} "
+          f"(PyScript worker, one line of Python) | {ratio(ours['warm_ready'], pyscript['warm_ready'])} |")
+    print(f"| PyScript's own share: its baseline / loadPyodide in a worker, cold / warm | | | "
+          f"{ratio(pyscript['cold_ready'], base_worker['cold_ready'])} / "
+          f"{ratio(pyscript['warm_ready'], base_worker['warm_ready'])} |")
     print(f"| play → wire after ready (ms) | {median_range(wire_ours)} | {median_range(wire_js)} (JS fetch) "
           f"| {ratio(wire_ours, wire_js)} |")
     print(f"| main-thread long tasks, cold start-up (count / ms) | {median_range(ours['cold_longtasks'])} / "
@@ -216,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
           f"| {median_range(base['cold_requests'])} / {median_range(base['warm_requests'])} | |")
     if args.json:
         args.json.write_text(json.dumps({"ours": ours, "baseline": base, "baseline_worker": base_worker,
+                                         "baseline_pyscript": pyscript,
                                          "wire_ours": wire_ours, "wire_js": wire_js, "playback": playback}, indent=1))
     return 0
 

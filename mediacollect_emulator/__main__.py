@@ -31,6 +31,9 @@ DEFAULT_API_PORT = 8001
 DEFAULT_SITE_PORT = 8000
 GC_THRESHOLD = 20_000  # allocations between young-generation collections (CPython's default: 700)
 KEEP_ALIVE_S = 75  # players ping every 10 s: keep their connections open between pings
+# Connections waiting to be accepted: 10,000 players arriving within seconds overflow uvicorn's
+# 2,048 (the kernel caps it at net.core.somaxconn, 4,096 on current Linux).
+LISTEN_BACKLOG = 16_384
 
 
 def default_site_root() -> Path:
@@ -138,7 +141,7 @@ async def serve(args: argparse.Namespace, store: Store) -> int:
         uvicorn.Server(uvicorn.Config(
             api, host=args.host, port=args.api_port, log_level=args.log_level, access_log=False,
             log_config=log_config, timeout_graceful_shutdown=2, proxy_headers=False, http=_http_protocol(api),
-            timeout_keep_alive=KEEP_ALIVE_S,
+            timeout_keep_alive=KEEP_ALIVE_S, backlog=LISTEN_BACKLOG,
         ))
     ]
     if not args.no_site:

@@ -85,6 +85,26 @@ class Fault:
         return (self.endpoint in (None, endpoint)) and (self.event_type in (None, event_type))
 
 
+class AnswerTimes:
+    """How long the emulator takes to answer a collection API request, from the request read to
+    the answer written (its commit included): a cumulative histogram in 0.1 ms steps up to 1 s,
+    served at ``/_emulator/stats``. A reader compares two snapshots to see a window (the load
+    benchmark does, to tell the server's latency from its load generator's)."""
+
+    STEP_MS = 0.1
+    LAST = 10_000  # the bucket of every answer that took 1 s or more
+
+    def __init__(self) -> None:
+        self.counts = [0] * (self.LAST + 1)
+
+    def add(self, seconds: float) -> None:
+        self.counts[min(int(seconds * 1000 / self.STEP_MS), self.LAST)] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"step_ms": self.STEP_MS, "total": sum(self.counts),
+                "counts": {str(i): n for i, n in enumerate(self.counts) if n}}
+
+
 @dataclass
 class EmulatorState:
     store: Store
@@ -92,6 +112,7 @@ class EmulatorState:
     expose_location: bool = True
     upstream: Upstream | None = None
     faults: list[Fault] = field(default_factory=list)
+    answer_times: AnswerTimes = field(default_factory=AnswerTimes)
 
     def take_fault(self, endpoint: str, event_type: str | None) -> Fault | None:
         for fault in self.faults:
@@ -429,10 +450,12 @@ class CollectionApi:
         return b"\r\n".join(lines) + b"\r\n\r\n" + payload
 
     def log_request(self, method: str, path: str, record: dict[str, Any], reply: Reply, started: float) -> None:
+        took = time.perf_counter() - started
+        self.state.answer_times.add(took)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info("", extra={"fields": {
                 "method": method, "path": path[:200], "status": reply.status, "event": record["event_type"],
-                "sid": (record["sid"] or "")[:16] or None, "ms": round((time.perf_counter() - started) * 1000, 2),
+                "sid": (record["sid"] or "")[:16] or None, "ms": round(took * 1000, 2),
                 "message": reply.message}})
 
     async def _batch(self, route: str, body: list[Any], record: dict[str, Any], ops: list[Op]) -> Reply:
@@ -677,6 +700,9 @@ def create_inspection_app(state: EmulatorState, rules: ServerRules) -> Starlette
                       "forward": None if state.upstream is None else state.upstream.base_url,
                       "max_body_bytes": MAX_BODY_BYTES, "max_batch_bytes": MAX_BATCH_BYTES})
 
+    async def stats(request: Request) -> Response:
+        return _json({"answer_times": state.answer_times.snapshot()})
+
     async def ui_file(request: Request) -> Response:
         name = request.path_params.get("name", "index.html")
         if name not in ("index.html", "ui.js", "ui.css"):
@@ -721,6 +747,7 @@ def create_inspection_app(state: EmulatorState, rules: ServerRules) -> Starlette
         Route("/_emulator/ui/", ui_file, methods=["GET"]),
         Route("/_emulator/ui/{name}", ui_file, methods=["GET"]),
         Route("/_emulator/config", config, methods=["GET"]),
+        Route("/_emulator/stats", stats, methods=["GET"]),
         Route("/_emulator/sessions", list_sessions, methods=["GET"]),
         Route("/_emulator/sessions/{sid}", one_session, methods=["GET"]),
         Route("/_emulator/sessions/{sid}/metrics", metrics, methods=["GET"]),

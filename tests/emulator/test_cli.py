@@ -188,3 +188,22 @@ def test_pipelined_and_closing_requests_are_answered_in_order(tmp_path: Path) ->
         stop_emulator(emulator)
     assert emulator.process.returncode == 0
     assert "Traceback" not in emulator.log() and "Error" not in emulator.log(), emulator.log()
+
+
+def test_stats_count_every_answer_with_its_time(tmp_path: Path) -> None:
+    emulator = start_emulator(tmp_path)
+    try:
+        before = emulator.get("/_emulator/stats")["answer_times"]
+        status, headers, _ = post(emulator.endpoint, "/api/v1/sessions", START)
+        assert status == 201
+        events = f"/api/v1/sessions/{headers['location'].rsplit('/', 1)[1]}/events"
+        play = {"playerTime": {"playhead": 0, "ts": START["playerTime"]["ts"] + 1000}, "eventType": "play"}
+        assert post(emulator.endpoint, events, play)[0] == 204  # the fast path
+        assert post(emulator.endpoint, events, {"eventType": "play"})[0] == 400  # a bad body is answered too
+        after = emulator.get("/_emulator/stats")["answer_times"]
+    finally:
+        stop_emulator(emulator)
+    assert after["total"] - before["total"] == 3
+    assert after["step_ms"] == 0.1
+    assert sum(after["counts"].values()) == after["total"]
+    assert all(0 <= int(bucket) <= 10_000 for bucket in after["counts"])
