@@ -30,11 +30,13 @@ import json
 import multiprocessing
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +54,7 @@ SESSION_PARAMS = {
 LOOP = ["play"] + ["ping"] * 8 + ["pauseStart", "play"] + ["ping"] * 8 + ["bufferStart"]
 
 
-def request_bytes(path: str, body: dict[str, object]) -> bytes:
+def request_bytes(path: str, body: Mapping[str, object]) -> bytes:
     raw = json.dumps(body, separators=(",", ":")).encode()
     return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(raw)}\r\n\r\n").encode() + raw
@@ -77,6 +79,7 @@ class Tally:
     def __init__(self) -> None:
         self.latencies: list[float] = []
         self.errors = 0
+        self.refused = 0
         self.reconnects = 0
         self.statuses: dict[int, int] = {}
 
@@ -91,7 +94,11 @@ class Tally:
 async def player(index: int, port: int, interval: float | None, start_at: float, measure_from: float,
                  stop_at: float, tally: Tally) -> None:
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:  # the accept queue overflowed (the kernel caps it at net.core.somaxconn)
+        tally.refused += 1
+        return
     ts = T0 + index * 1000
     playhead = 0.0
     try:
@@ -137,7 +144,7 @@ async def player(index: int, port: int, interval: float | None, start_at: float,
 
 
 def generator(port: int, indices: range, interval: float | None, ramp: float, warmup: float, seconds: float,
-              epoch: float, out: multiprocessing.Queue[tuple[list[float], int, dict[int, int], float]]) -> None:
+              epoch: float, out: multiprocessing.Queue[tuple[list[float], int, dict[int, int], float, int]]) -> None:
     try:
         import uvloop
         uvloop.install()
@@ -158,7 +165,7 @@ def generator(port: int, indices: range, interval: float | None, ramp: float, wa
 
     cpu0 = time.process_time()
     tally = asyncio.run(run())
-    out.put((tally.latencies, tally.errors, tally.statuses, time.process_time() - cpu0))
+    out.put((tally.latencies, tally.errors, tally.statuses, time.process_time() - cpu0, tally.refused))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -178,9 +185,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 def answer_times(port: int) -> dict[int, int]:
-    """The emulator's own cumulative histogram of answer times (0.1 ms buckets)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_emulator/stats", timeout=10) as response:
-        snapshot = json.load(response)["answer_times"]
+    """The emulator's own cumulative histogram of answer times (0.1 ms buckets); empty when it is
+    too busy to answer within 30 s (10,000 saturating players queue ahead of this request)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_emulator/stats", timeout=30) as response:
+            snapshot = json.load(response)["answer_times"]
+    except OSError:
+        return {}
     return {int(bucket): count for bucket, count in snapshot["counts"].items()}
 
 
@@ -208,7 +219,7 @@ def measure(port: int, pid: int, players: int, rate: float | None, seconds: floa
     ramp = min(5.0, max(1.0, players / 2000)) if interval is None else max(1.0, min(interval, 5.0))
     warmup = 2.0
     epoch = time.time() + 0.5
-    queue: multiprocessing.Queue[tuple[list[float], int, dict[int, int], float]] = multiprocessing.Queue()
+    queue: multiprocessing.Queue[tuple[list[float], int, dict[int, int], float, int]] = multiprocessing.Queue()
     procs = [
         multiprocessing.Process(target=generator, args=(port, range(g, players, generators), interval, ramp, warmup,
                                                         seconds, epoch, queue))
@@ -224,12 +235,14 @@ def measure(port: int, pid: int, players: int, rate: float | None, seconds: floa
     server_after = answer_times(port)
     latencies: list[float] = []
     errors = 0
+    refused = 0
     statuses: dict[int, int] = {}
     gen_cpu = 0.0
     for _ in procs:
-        lat, err, st, cpu = queue.get(timeout=seconds + 120)
+        lat, err, st, cpu, ref = queue.get(timeout=seconds + 120)
         latencies += lat
         errors += err
+        refused += ref
         gen_cpu += cpu
         for k, v in st.items():
             statuses[k] = statuses.get(k, 0) + v
@@ -244,7 +257,71 @@ def measure(port: int, pid: int, players: int, rate: float | None, seconds: floa
         "emulator_cpu_pct": 100 * cpu_used / seconds,
         "generator_cpu_pct": 100 * gen_cpu / (seconds + warmup + ramp),
         "errors": errors,
+        "refused": refused,
         "non_2xx": sum(v for k, v in statuses.items() if k >= 300),
+    }
+
+
+WRK_SCRIPT = ROOT / "bench" / "emulator_wrk.lua"
+
+
+def open_sessions(port: int, players: int) -> list[tuple[str, int]]:
+    """One sessionStart per player (50 at a time), for wrk to send the viewing loop into."""
+    async def one(index: int, gate: asyncio.Semaphore) -> tuple[str, int]:
+        async with gate:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            ts = T0 + index * 1000
+            body = {"playerTime": {"playhead": 0, "ts": ts}, "eventType": "sessionStart", "params": SESSION_PARAMS}
+            writer.write(request_bytes("/api/v1/sessions", body))
+            status, headers = await read_response(reader)
+            writer.close()
+            if status != 201:
+                raise RuntimeError(f"sessionStart answered {status}")
+            return headers["location"].rsplit("/", 1)[1], ts
+
+    async def run() -> list[tuple[str, int]]:
+        gate = asyncio.Semaphore(50)
+        return list(await asyncio.gather(*(one(i, gate) for i in range(players))))
+
+    return asyncio.run(run())
+
+
+def measure_wrk(port: int, pid: int, players: int, rate: float | None, seconds: float) -> dict[str, float]:
+    """The same players and viewing loop, sent by wrk (one connection per player, one thread).
+
+    wrk's figures cover the whole run, the connections' first requests included: with 1,000 or
+    more players those arrive at once, so the runs are longer than the Python generator's."""
+    sessions = open_sessions(port, players)
+    with tempfile.NamedTemporaryFile("w", suffix=".sessions", delete=False) as listing:
+        listing.write("".join(f"{sid} {ts}\n" for sid, ts in sessions))
+    try:
+        cpu_start = cpu_seconds(pid)
+        server_before = answer_times(port)
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result = subprocess.run(
+            ["wrk", "-t1", f"-c{players}", f"-d{seconds:.0f}s", "--timeout", "10s", "-s", str(WRK_SCRIPT),
+             f"http://127.0.0.1:{port}", "--", listing.name, str(rate or 0)],
+            capture_output=True, text=True, check=True)
+        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_used = cpu_seconds(pid) - cpu_start
+        server_after = answer_times(port)
+    finally:
+        os.unlink(listing.name)
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    duration = figures["duration_us"] / 1e6
+    errors = sum(figures[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
+    return {
+        "events_per_s": figures["requests"] / duration,
+        "p50_ms": figures["p50_us"] / 1000,
+        "p99_ms": figures["p99_us"] / 1000,
+        "server_p50_ms": histogram_percentile(server_before, server_after, 0.5),
+        "server_p99_ms": histogram_percentile(server_before, server_after, 0.99),
+        "emulator_cpu_pct": 100 * cpu_used / duration,
+        "generator_cpu_pct": 100 * (children_after.ru_utime + children_after.ru_stime - children_before.ru_utime
+                                    - children_before.ru_stime) / duration,
+        "errors": errors,
+        "refused": figures["connect_errors"],
+        "non_2xx": figures["status_errors"],
     }
 
 
@@ -275,11 +352,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per run")
     parser.add_argument("--generators", type=int, default=1, help="load-generator processes")
     parser.add_argument("--emulator-arg", action="append", default=[], help="extra emulator CLI argument")
+    parser.add_argument("--generator", choices=["python", "wrk"], default="python",
+                        help="the load generator: this script's asyncio players, or wrk (Debian's package "
+                             "wrk) with bench/emulator_wrk.lua, which takes far less CPU from the emulator")
     args = parser.parse_args()
     print(f"# emulator load, {time.strftime('%Y-%m-%d')} on {platform.node()} "
-          f"({os.cpu_count()} CPUs, Python {platform.python_version()})")
+          f"({os.cpu_count()} CPUs, Python {platform.python_version()}), generator: {args.generator}")
     print(f"{'players':>8} {'mode':>10} {'offered/s':>9} {'events/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'srv p50':>7} {'srv p99':>7} {'emu CPU%':>8} {'gen CPU%':>8} {'non-2xx':>7} {'errors':>6}")
+          f"{'srv p50':>7} {'srv p99':>7} {'emu CPU%':>8} {'gen CPU%':>8} {'non-2xx':>7} {'errors':>6} {'refused':>7}")
     for players in args.players:
         runs: list[tuple[str, float | None]] = [("paced", rate) for rate in args.rate]
         if not args.no_saturated:
@@ -288,7 +368,10 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 proc, port = start_emulator(Path(tmp) / "load.sqlite3", args.emulator_arg)
                 try:
-                    r = measure(port, proc.pid, players, rate, args.seconds, args.generators)
+                    if args.generator == "wrk":
+                        r = measure_wrk(port, proc.pid, players, rate, args.seconds)
+                    else:
+                        r = measure(port, proc.pid, players, rate, args.seconds, args.generators)
                 finally:
                     proc.terminate()
                     proc.wait(timeout=30)
@@ -296,7 +379,7 @@ def main() -> None:
             print(f"{players:>8} {mode:>10} {offered:>9} {r['events_per_s']:>9.0f} {r['p50_ms']:>7.2f} "
                   f"{r['p99_ms']:>7.2f} {r['server_p50_ms']:>7.1f} {r['server_p99_ms']:>7.1f} "
                   f"{r['emulator_cpu_pct']:>8.0f} {r['generator_cpu_pct']:>8.0f} {r['non_2xx']:>7} "
-                  f"{r['errors']:>6}",
+                  f"{r['errors']:>6} {r['refused']:>7}",
                   flush=True)
 
 

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import uvicorn
 
 from ._sessions import ServerRules
-from ._store import Store
+from ._store import COMMIT_INTERVAL, Store
 from .api import EmulatorApp, create_api_app
 from .site import create_site_app
 
@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="folder with index.html and the built vendor/ (default: this checkout)")
     parser.add_argument("--db", default=None,
                         help="SQLite file (default: a new temporary file, removed on exit)")
+    parser.add_argument("--commit-interval", type=float, default=COMMIT_INTERVAL * 1000, metavar="MS",
+                        help="under load, the longest a request waits for the group commit its answer waits "
+                             "on; when idle the commit is immediate (default: %(default)g)")
     parser.add_argument("--no-expose-location", action="store_true",
                         help="omit Access-Control-Expose-Headers: Location (to test clients' failure path)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
@@ -87,6 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                  args.time_scale)
     except ValueError as err:
         parser.error(str(err))
+    if not 0 <= args.commit_interval <= 1000:
+        parser.error("--commit-interval must be between 0 and 1000 ms")
     if args.forward is not None and not args.forward.startswith(("http://", "https://")):
         parser.error("--forward must be an http:// or https:// URL")
     return args
@@ -202,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         os.close(fd)
     else:
         db_path = args.db
-    store = Store(db_path, writer_process=True)
+    store = Store(db_path, writer_process=True, commit_interval=args.commit_interval / 1000)
     # uvicorn handles SIGTERM (graceful shutdown) and re-raises it afterwards to the handler
     # that was there before; this one lets the process close the store and exit 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)

@@ -150,8 +150,10 @@ class Store:
     """SQLite. Reads are synchronous (they are small and rare); writes are group-committed,
     either here or, with ``writer_process=True`` (the CLI's choice), by a process of their own."""
 
-    def __init__(self, path: str | Path, *, writer_process: bool = False) -> None:
+    def __init__(self, path: str | Path, *, writer_process: bool = False,
+                 commit_interval: float = COMMIT_INTERVAL) -> None:
         self.path = str(path)
+        self.commit_interval = commit_interval
         self._db = _open(self.path)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()  # the connection
@@ -234,13 +236,13 @@ class Store:
         self._waiters.append(waiter)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            # At most one commit per COMMIT_INTERVAL: under load a batch gathers many requests
+            # At most one commit per commit_interval: under load a batch gathers many requests
             # (a commit costs as much as dozens of rows); when idle the wait is one loop turn.
             since = loop.time() - self._last_commit
-            if since >= COMMIT_INTERVAL:
+            if since >= self.commit_interval:
                 loop.call_soon(self._flush_batch)
             else:
-                loop.call_later(COMMIT_INTERVAL - since, self._flush_batch)
+                loop.call_later(self.commit_interval - since, self._flush_batch)
         return waiter
 
     def write_now(self, ops: Iterable[Op]) -> None:

@@ -21,9 +21,9 @@ from tests.helpers import ROOT, start_emulator, stop_emulator
 def test_help_lists_the_options() -> None:
     result = subprocess.run([sys.executable, "-m", "mediacollect_emulator", "--help"], capture_output=True,
                             text=True, check=True, cwd=ROOT)
-    for option in ("--host", "--api-port", "--site-port", "--db", "--no-expose-location", "--site-root", "--time-scale",
-                   "--idle-timeout", "--stall-timeout", "--reorder-window", "--reorder-events", "--forward",
-                   "--log-format"):
+    for option in ("--host", "--api-port", "--site-port", "--db", "--commit-interval", "--no-expose-location",
+                   "--site-root", "--time-scale", "--idle-timeout", "--stall-timeout", "--reorder-window",
+                   "--reorder-events", "--forward", "--log-format"):
         assert option in result.stdout
 
 
@@ -64,6 +64,9 @@ def test_bad_options_name_the_rule() -> None:
     result = subprocess.run([sys.executable, "-m", "mediacollect_emulator", "--forward", "ftp://x"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and "--forward must be an http:// or https:// URL" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "mediacollect_emulator", "--commit-interval", "-1"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "--commit-interval must be between 0 and 1000 ms" in result.stderr
 
 
 def test_time_scale_and_json_request_logs(tmp_path: Path) -> None:
