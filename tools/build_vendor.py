@@ -9,6 +9,8 @@ PyScript's package cache can keep them forever:
     vendor/pyscript-<version>/  @pyscript/core dist/ without source maps
     vendor/wheels/              pyodide-http and mediacollect wheels (pyscript.toml's packages)
     vendor/mediacollect-<version>/shim.js   the capture shim pages load at the top of <head>
+    vendor/mediacollect-<version>/pyodide.mjs   pyscript.toml's interpreter: Pyodide, with the
+                                pure-Python wheels of `packages` put on sys.path as they are
 
 The npm lock's sha256 values describe Pyodide's repacked wheels, not PyPI's files, and the
 browser enforces them (Subresource Integrity), so the lock is rewritten with the real hashes.
@@ -95,11 +97,16 @@ def build_own_wheel(dest: Path) -> Path:
     return next(dest.glob("mediacollect-*.whl"))
 
 
-def copy_shim() -> Path:
+def copy_shim(pyodide_version: str) -> Path:
+    """The capture shim and the interpreter module (``pyodide.mjs``, which loads Pyodide from
+    its own versioned folder)."""
     version = (ROOT / "mediacollect" / "_version.py").read_text().split('"')[1]
     dest = VENDOR / f"mediacollect-{version}"
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "mediacollect" / "shim.js", dest / "shim.js")
+    loader = (ROOT / "mediacollect" / "pyodide.mjs").read_text().replace("@PYODIDE_VERSION@", pyodide_version)
+    if not (dest / "pyodide.mjs").exists() or (dest / "pyodide.mjs").read_text() != loader:
+        (dest / "pyodide.mjs").write_text(loader)
     return dest
 
 
@@ -164,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     for wheel in wheels:  # bytecode for Pyodide's Python, so pages do not compile on every load
         subprocess.run(["node", str(ROOT / "tools" / "precompile_wheel.mjs"), str(wheel)], check=True)
     write_lock(pyodide_dir, wheels)
-    precompress(copy_shim())
+    precompress(copy_shim(npm_version("pyodide")))
     precompress(wheels_dir)
     precompress(pyodide_dir)
     precompress(pyscript_dir)

@@ -3,7 +3,9 @@
 //   node tools/precompile_wheel.mjs <wheel>
 //
 // Pyodide compiles a module's source on every page load unless a matching .pyc sits in
-// __pycache__; our wheel is built by the host's CPython, whose bytecode Pyodide cannot use.
+// __pycache__ (an installed wheel) or beside the source (zipimport: the wheel itself on
+// sys.path, as mediacollect's interpreter module mounts it); our wheel is built by the host's
+// CPython, whose bytecode Pyodide cannot use.
 // The .pyc files are "unchecked hash" pycs: valid whatever the unpacked files' mtimes are.
 // RECORD is rewritten so the wheel stays a valid wheel.
 import { dirname, basename, resolve } from "node:path";
@@ -31,6 +33,9 @@ for name, data in list(files.items()):
         pyc = _code_to_hash_pyc(code, importlib.util.source_hash(data), checked=False)
         folder, _, module = name.rpartition("/")
         files[f"{folder}/__pycache__/{module[:-3]}.{sys.implementation.cache_tag}.pyc"] = bytes(pyc)
+        # Where zipimport looks (it ignores __pycache__): our loader imports straight from the
+        # wheel on sys.path. An installed copy ignores it (a .py beside it takes precedence).
+        files[f"{name}c"] = bytes(pyc)
 
 def digest(data):
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -45,5 +50,5 @@ with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as out:
     out.writestr(zipfile.ZipInfo(record_name, date_time=(1980, 1, 1, 0, 0, 0)), record, zipfile.ZIP_STORED)
 with open(path, "wb") as handle:
     handle.write(buffer.getvalue())
-print(f"{wheel_name}: {sum(n.endswith('.pyc') for n in files)} modules precompiled for {sys.implementation.cache_tag}")
+print(f"{wheel_name}: {sum(n.endswith('.py') for n in files)} modules precompiled for {sys.implementation.cache_tag}")
 `);

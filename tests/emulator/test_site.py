@@ -66,13 +66,26 @@ def test_the_repository_page_references_the_vendored_versions() -> None:
     """index.html and pyscript.toml name the versions package.json pins (vendor paths are versioned)."""
     import json
     import tomllib
+    import zipfile
 
     from mediacollect import __version__
 
     pins = json.loads((ROOT / "package.json").read_text())["dependencies"]
     toml = tomllib.loads((ROOT / "pyscript.toml").read_text())
-    assert toml["interpreter"] == f"/vendor/pyodide-{pins['pyodide']}/pyodide.mjs"
-    assert toml["packages"] == ["mediacollect", "pyodide-http"] and toml["packages_cache"] == "passthrough"
+    # Installed by name; the interpreter is our module around the pinned Pyodide, which puts the
+    # pure-Python wheels on sys.path as they are (zipimport).
+    assert toml == {"interpreter": f"/vendor/mediacollect-{__version__}/pyodide.mjs",
+                    "packages": ["mediacollect", "pyodide-http"], "packages_cache": "passthrough"}
+    loader = (ROOT / "vendor" / f"mediacollect-{__version__}" / "pyodide.mjs").read_text()
+    assert f'from "../pyodide-{pins["pyodide"]}/pyodide.mjs"' in loader and "@PYODIDE_VERSION@" not in loader
+    for wheel in (ROOT / "vendor" / "wheels").glob("*.whl"):
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+        sources = [name for name in names if name.endswith(".py")]
+        assert sources, wheel
+        for source in sources:  # bytecode where zipimport looks, and where an installed copy does
+            folder, _, module = source.rpartition("/")
+            assert f"{source}c" in names and f"{folder}/__pycache__/{module[:-3]}.cpython-314.pyc" in names, source
     pages = [ROOT / "index.html", *sorted((ROOT / "examples").glob("*.html"))]
     for page in pages:
         html = page.read_text()
@@ -80,7 +93,7 @@ def test_the_repository_page_references_the_vendored_versions() -> None:
         assert f"/vendor/mediacollect-{__version__}/shim.js" in html, page
         for marker in ("cdn.", "unpkg", "jsdelivr"):
             assert marker not in html and marker not in (ROOT / "pyscript.toml").read_text()
-    # The packages resolve by name from the lock the build writes beside the interpreter.
+    # The wheels stay installable by name (`packages = [...]`) from the lock the build writes.
     lock = json.loads((ROOT / "vendor" / f"pyodide-{pins['pyodide']}" / "pyodide-lock.json").read_text())
     assert lock["packages"]["mediacollect"]["file_name"] == f"../wheels/mediacollect-{__version__}-py3-none-any.whl"
     assert set(lock["packages"]) == {"mediacollect", "pyodide-http"}
