@@ -19,6 +19,7 @@ const indexURL = new URL("../pyodide-@PYODIDE_VERSION@/", import.meta.url).href;
 const base64 = (hex) => btoa(String.fromCharCode(...hex.match(/../g).map((byte) => parseInt(byte, 16))));
 
 async function fetchWheels(names) {
+  if (!names.length) return { mounted: [], others: [] };
   const response = await fetch(new URL("pyodide-lock.json", indexURL));
   if (!response.ok) throw new Error(`mediacollect: pyodide-lock.json answered HTTP ${response.status}`);
   const { packages } = await response.json();
@@ -28,26 +29,30 @@ async function fetchWheels(names) {
     const pure = entry && /-py3-none-any\.whl$/.test(entry.file_name) && !(entry.depends || []).length;
     if (!pure) { others.push(name); continue; }
     const url = new URL(entry.file_name, indexURL);
-    mounted.push(fetch(url, { integrity: `sha256-${base64(entry.sha256)}` }).then(async (wheel) => {
-      if (!wheel.ok) throw new Error(`mediacollect: ${url} answered HTTP ${wheel.status}`);
-      return { file: entry.file_name.split("/").pop(), bytes: new Uint8Array(await wheel.arrayBuffer()) };
-    }));
+    const wheel = fetch(url, { integrity: `sha256-${base64(entry.sha256)}` }).then(async (response) => {
+      if (!response.ok) throw new Error(`mediacollect: ${url} answered HTTP ${response.status}`);
+      return { file: entry.file_name.split("/").pop(), bytes: new Uint8Array(await response.arrayBuffer()) };
+    });
+    wheel.catch(() => {});  // awaited (and reported) once Pyodide is up
+    mounted.push(wheel);
   }
   return { mounted, others };
 }
 
 export async function loadPyodide(options = {}) {
   const { packages = [], ...rest } = options;
-  // The lock and the wheels download while Pyodide starts.
-  const wheels = packages.length ? fetchWheels(packages) : Promise.resolve({ mounted: [], others: [] });
-  const { others } = await wheels;
-  const pyodide = await loadRuntime({ ...rest, indexURL, packages: others });
-  const files = await Promise.all((await wheels).mounted);
+  // The lock and the wheels download while Pyodide starts (a failure is reported below).
+  const wheels = fetchWheels(packages);
+  wheels.catch(() => {});
+  const pyodide = await loadRuntime({ ...rest, indexURL });
+  const { mounted, others } = await wheels;
+  const files = await Promise.all(mounted);
   if (files.length) {
     pyodide.FS.mkdirTree(WHEELS);
     for (const { file, bytes } of files) pyodide.FS.writeFile(`${WHEELS}/${file}`, bytes);
     const paths = files.map(({ file }) => `${WHEELS}/${file}`);
     pyodide.runPython(`import sys; sys.path[1:1] = ${JSON.stringify(paths)}`);
   }
+  if (others.length) await pyodide.loadPackage(others);
   return pyodide;
 }
