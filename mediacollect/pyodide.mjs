@@ -29,7 +29,10 @@ async function fetchWheels(names) {
     const pure = entry && /-py3-none-any\.whl$/.test(entry.file_name) && !(entry.depends || []).length;
     if (!pure) { others.push(name); continue; }
     const url = new URL(entry.file_name, indexURL);
-    const wheel = fetch(url, { integrity: `sha256-${base64(entry.sha256)}` }).then(async (response) => {
+    const wheel = fetch(url, { integrity: `sha256-${base64(entry.sha256)}` }).catch((error) => {
+      throw new Error(`mediacollect: ${url} was refused: it does not match its sha256 in pyodide-lock.json `
+                      + `(rebuild vendor/ with tools/build_vendor.py), or the network failed (${error.message})`);
+    }).then(async (response) => {
       if (!response.ok) throw new Error(`mediacollect: ${url} answered HTTP ${response.status}`);
       return { file: entry.file_name.split("/").pop(), bytes: new Uint8Array(await response.arrayBuffer()) };
     });

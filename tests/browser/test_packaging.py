@@ -1,0 +1,54 @@
+"""The interpreter module installs our wheels by name from the lock, and the browser checks each
+one against the lock's sha256 (the fetch's integrity): a wheel that does not match is refused and
+no Python of ours runs, whatever the server sends."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.helpers import BASIC_PAGE, ROOT, Emulator, start_emulator, stop_emulator
+
+
+def site_copy(target: Path) -> Path:
+    target.mkdir()
+    for name in ("index.html", "main.py", "pyscript.toml"):
+        shutil.copy2(ROOT / name, target / name)
+    for folder in ("examples", "media", "vendor"):
+        shutil.copytree(ROOT / folder, target / folder)
+    return target
+
+
+@pytest.fixture
+def tampered(tmp_path: Path) -> Iterator[Emulator]:
+    """A site whose mediacollect wheel is not the one the lock describes (one byte more)."""
+    site = site_copy(tmp_path / "site")
+    wheel = next((site / "vendor" / "wheels").glob("mediacollect-*.whl"))
+    for sibling in (wheel.with_name(wheel.name + ".br"), wheel.with_name(wheel.name + ".gz")):
+        sibling.unlink()
+    wheel.write_bytes(wheel.read_bytes() + b"\0")
+    running = start_emulator(tmp_path, "--site-root", str(site))
+    yield running
+    stop_emulator(running)
+
+
+def test_a_wheel_that_does_not_match_the_lock_is_refused(page: Page, tampered: Emulator) -> None:
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(message.text))
+    page.on("pageerror", lambda error: messages.append(str(error)))  # how PyScript passes the worker's error on
+    page.goto(tampered.page_url(BASIC_PAGE))
+    wheel = "/vendor/wheels/mediacollect-"
+    for _ in range(60):  # Pyodide starts first (a few seconds), then the wheel is checked
+        if any(wheel in message for message in messages):
+            break
+        page.wait_for_timeout(500)
+    refusal = next((m for m in messages if wheel in m), f"nothing about the wheel in {messages}")
+    assert "does not match its sha256 in pyodide-lock.json" in refusal  # names the file and the rule
+    page.evaluate("() => document.getElementById('video').play()")
+    page.wait_for_timeout(2000)
+    assert page.text_content("#tracker-status") != "ready"
+    assert tampered.sessions() == []  # none of our Python ran
