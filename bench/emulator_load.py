@@ -60,6 +60,12 @@ def request_bytes(path: str, body: Mapping[str, object]) -> bytes:
             f"Content-Length: {len(raw)}\r\n\r\n").encode() + raw
 
 
+def session_start(ts: int) -> bytes:
+    """A player's first request (the Python players send it, and open_sessions for wrk)."""
+    body = {"playerTime": {"playhead": 0, "ts": ts}, "eventType": "sessionStart", "params": SESSION_PARAMS}
+    return request_bytes("/api/v1/sessions", body)
+
+
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -102,8 +108,7 @@ async def player(index: int, port: int, interval: float | None, start_at: float,
     ts = T0 + index * 1000
     playhead = 0.0
     try:
-        body = {"playerTime": {"playhead": 0, "ts": ts}, "eventType": "sessionStart", "params": SESSION_PARAMS}
-        writer.write(request_bytes("/api/v1/sessions", body))
+        writer.write(session_start(ts))
         status, headers = await read_response(reader)
         if status != 201:
             tally.errors += 1
@@ -209,6 +214,11 @@ def histogram_percentile(before: dict[int, int], after: dict[int, int], q: float
     return window[-1][0] * 0.1
 
 
+def server_figures(before: dict[int, int], after: dict[int, int]) -> dict[str, float]:
+    return {"server_p50_ms": histogram_percentile(before, after, 0.5),
+            "server_p99_ms": histogram_percentile(before, after, 0.99)}
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -252,8 +262,7 @@ def measure(port: int, pid: int, players: int, rate: float | None, seconds: floa
         "events_per_s": len(latencies) / seconds,
         "p50_ms": percentile(latencies, 0.5) * 1000 if latencies else float("nan"),
         "p99_ms": percentile(latencies, 0.99) * 1000 if latencies else float("nan"),
-        "server_p50_ms": histogram_percentile(server_before, server_after, 0.5),
-        "server_p99_ms": histogram_percentile(server_before, server_after, 0.99),
+        **server_figures(server_before, server_after),
         "emulator_cpu_pct": 100 * cpu_used / seconds,
         "generator_cpu_pct": 100 * gen_cpu / (seconds + warmup + ramp),
         "errors": errors,
@@ -271,8 +280,7 @@ def open_sessions(port: int, players: int) -> list[tuple[str, int]]:
         async with gate:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             ts = T0 + index * 1000
-            body = {"playerTime": {"playhead": 0, "ts": ts}, "eventType": "sessionStart", "params": SESSION_PARAMS}
-            writer.write(request_bytes("/api/v1/sessions", body))
+            writer.write(session_start(ts))
             status, headers = await read_response(reader)
             writer.close()
             if status != 201:
@@ -300,7 +308,7 @@ def measure_wrk(port: int, pid: int, players: int, rate: float | None, seconds: 
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = subprocess.run(
             ["wrk", "-t1", f"-c{players}", f"-d{seconds:.0f}s", "--timeout", "10s", "-s", str(WRK_SCRIPT),
-             f"http://127.0.0.1:{port}", "--", listing.name, str(rate or 0)],
+             f"http://127.0.0.1:{port}", "--", listing.name, str(rate or 0), ",".join(LOOP)],
             capture_output=True, text=True, check=True)
         children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_used = cpu_seconds(pid) - cpu_start
@@ -314,8 +322,7 @@ def measure_wrk(port: int, pid: int, players: int, rate: float | None, seconds: 
         "events_per_s": figures["requests"] / duration,
         "p50_ms": figures["p50_us"] / 1000,
         "p99_ms": figures["p99_us"] / 1000,
-        "server_p50_ms": histogram_percentile(server_before, server_after, 0.5),
-        "server_p99_ms": histogram_percentile(server_before, server_after, 0.99),
+        **server_figures(server_before, server_after),
         "emulator_cpu_pct": 100 * cpu_used / duration,
         "generator_cpu_pct": 100 * (children_after.ru_utime + children_after.ru_stime - children_before.ru_utime
                                     - children_before.ru_stime) / duration,

@@ -1,12 +1,13 @@
 -- wrk as the load generator of bench/emulator_load.py (--generator wrk): C, so it leaves the
 -- emulator the CPU a Python generator would take on the same two cores.
 --
---   wrk -t1 -c <players> -d <seconds>s -s bench/emulator_wrk.lua <endpoint> -- <sessions file> <rate>
+--   wrk -t1 -c <players> -d <seconds>s -s bench/emulator_wrk.lua <endpoint> -- <sessions file> <rate> <loop>
 --
 -- The sessions file holds one "sid ts" line per player (emulator_load.py opens the sessions
--- first). Each request is the next event of the next session in turn (the viewing loop of
--- emulator_load.py, ts 1 s apart per session); a rate > 0 paces the thread: every request waits
--- for its slot, 1/rate s after the previous one (0: each connection sends again at once).
+-- first). Each request is the next event of the next session in turn, ts 1 s apart per session;
+-- <loop> is emulator_load.py's viewing loop (event types, comma-separated). A rate > 0 paces the
+-- thread: every request waits for its slot, 1/rate s after the previous one (0: each connection
+-- sends again at once).
 -- done() prints one JSON line with the figures.
 local ffi = require("ffi")
 ffi.cdef[[
@@ -20,10 +21,8 @@ local function now_ms()
   return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
 end
 
-local LOOP = { "play", "ping", "ping", "ping", "ping", "ping", "ping", "ping", "ping", "pauseStart", "play",
-               "ping", "ping", "ping", "ping", "ping", "ping", "ping", "ping", "bufferStart" }
 local HEADERS = { ["Content-Type"] = "application/json" }
-local sessions, turn, period, next_at = {}, 0, 0, nil
+local sessions, turn, period, next_at, LOOP = {}, 0, 0, nil, {}
 
 function init(args)
   for line in io.lines(args[1]) do
@@ -31,6 +30,7 @@ function init(args)
     sessions[#sessions + 1] = { path = "/api/v1/sessions/" .. sid .. "/events", ts = tonumber(ts), step = 0 }
   end
   local rate = tonumber(args[2]) or 0
+  for event_type in args[3]:gmatch("[^,]+") do LOOP[#LOOP + 1] = event_type end
   if rate > 0 then period = 1000 / rate end
 end
 

@@ -97,7 +97,7 @@ def build_own_wheel(dest: Path) -> Path:
     return next(dest.glob("mediacollect-*.whl"))
 
 
-def copy_shim(pyodide_version: str) -> Path:
+def copy_own_files(pyodide_version: str) -> Path:
     """The capture shim and the interpreter module (``pyodide.mjs``, which loads Pyodide from
     its own versioned folder)."""
     version = (ROOT / "mediacollect" / "_version.py").read_text().split('"')[1]
@@ -159,7 +159,8 @@ def precompress(folder: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args(argv)
-    pyodide_dir = copy_pyodide(npm_version("pyodide"))
+    pyodide_version = npm_version("pyodide")
+    pyodide_dir = copy_pyodide(pyodide_version)
     pyscript_dir = copy_pyscript(npm_version("@pyscript/core"))
     wheels_dir = VENDOR / "wheels"
     wheels_dir.mkdir(parents=True, exist_ok=True)
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     for wheel in wheels:  # bytecode for Pyodide's Python, so pages do not compile on every load
         subprocess.run(["node", str(ROOT / "tools" / "precompile_wheel.mjs"), str(wheel)], check=True)
     write_lock(pyodide_dir, wheels)
-    precompress(copy_shim(npm_version("pyodide")))
+    precompress(copy_own_files(pyodide_version))
     precompress(wheels_dir)
     precompress(pyodide_dir)
     precompress(pyscript_dir)
