@@ -190,6 +190,18 @@
       }
     }
   });
+  // Python failing to start (a wheel the browser refused, the runtime unreachable) reaches the
+  // page only as an uncaught error thrown from the vendored runtime's files: until Python
+  // connects, the shim shows such an error in the page's own panel, as text.
+  const vendor = new URL("../", document.currentScript?.src || location.href).href;
+  const failedToStart = (error, file) => {
+    if (sink || !`${error?.stack ?? ""} ${file ?? ""}`.includes(vendor)) return;
+    const status = byId("tracker-status");
+    if (status) status.textContent = "error";
+    note(0, `Python could not start: ${error?.message ?? error}`);
+  };
+  addEventListener("unhandledrejection", (e) => failedToStart(e.reason));
+  addEventListener("error", (e) => failedToStart(e.error, e.filename));
   addEventListener("online", () => signal("online"));
   addEventListener("pageshow", (e) => { if (e.persisted) signal("pageshow"); });
   document.addEventListener("visibilitychange", () => signal(document.hidden ? "hidden" : "visible"));

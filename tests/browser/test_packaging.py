@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
+from tests.browser.conftest import wait_ready
 from tests.helpers import BASIC_PAGE, ROOT, Emulator, start_emulator, stop_emulator
 
 
@@ -48,7 +49,26 @@ def test_a_wheel_that_does_not_match_the_lock_is_refused(page: Page, tampered: E
         page.wait_for_timeout(500)
     refusal = next((m for m in messages if wheel in m), f"nothing about the wheel in {messages}")
     assert "does not match its sha256 in pyodide-lock.json" in refusal  # names the file and the rule
+    # The viewer sees it too: the page's panel says Python could not start, and why.
+    assert page.text_content("#tracker-status") == "error"
+    assert page.is_visible("#tracker-error")
+    shown = page.text_content("#tracker-error") or ""
+    assert shown.startswith("Python could not start: mediacollect: ")
+    assert "does not match its sha256 in pyodide-lock.json" in shown
     page.evaluate("() => document.getElementById('video').play()")
     page.wait_for_timeout(2000)
-    assert page.text_content("#tracker-status") != "ready"
+    assert page.text_content("#tracker-status") == "error"
     assert tampered.sessions() == []  # none of our Python ran
+
+
+def test_the_pages_own_errors_are_not_taken_for_pythons(page: Page, emulator: Emulator) -> None:
+    """Only an error thrown from the vendored runtime marks start-up as failed: the page's own
+    uncaught errors and rejections while Python boots leave the panel alone."""
+    page.add_init_script("""addEventListener("DOMContentLoaded", () => {
+        Promise.reject(new Error("the page's own rejection"));
+        setTimeout(() => { throw new Error("the page's own error"); }, 0);
+    });""")
+    page.goto(emulator.page_url(BASIC_PAGE))
+    wait_ready(page)
+    assert page.is_hidden("#tracker-error")
+    assert "the page's own" not in (page.text_content("#tracker-error") or "")
