@@ -10,7 +10,8 @@ player count:
 
 * **paced**: the players together offer ``--rate`` events/s (each player sends every
   ``players / rate`` seconds: a real player pings every 10 s, so 5,000 events/s is 50,000
-  viewers; with fewer simulated players each one stands for several viewers). Reports the
+  viewers; with fewer simulated players each one stands for several viewers). Each player's
+  phase within its interval is random (seeded by its index), as independent viewers' are. Reports the
   sustained events/s, p50/p99 latency as the players saw it and as the emulator saw it (request
   read to answer written, commit included: ``/_emulator/stats``), and the emulator's CPU. The
   difference between the two is the load generator's own scheduling and the loopback, on the
@@ -30,6 +31,7 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import resource
 import subprocess
 import sys
@@ -38,6 +40,7 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -115,7 +118,9 @@ async def player(index: int, port: int, interval: float | None, start_at: float,
             return
         events_path = headers["location"] + "/events"
         step = 0
-        next_at = time.monotonic()
+        # Independent viewers do not ping in step: a random phase, else the ramp's even spacing
+        # lines the players up in a few bursts (100 players, 20 ms apart: two bursts of 50).
+        next_at = time.monotonic() + (0.0 if interval is None else random.Random(index).uniform(0.0, interval))
         while True:
             now = time.monotonic()
             if now >= stop_at:
@@ -189,15 +194,17 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def answer_times(port: int) -> dict[int, int]:
-    """The emulator's own cumulative histogram of answer times (0.1 ms buckets); empty when it is
-    too busy to answer within 30 s (10,000 saturating players queue ahead of this request)."""
+def server_stats(port: int) -> dict[str, Any]:
+    """The emulator's own figures: its cumulative histogram of answer times (0.1 ms buckets) and
+    its garbage collector's passes; empty when it is too busy to answer within 30 s (10,000
+    saturating players queue ahead of this request)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/_emulator/stats", timeout=30) as response:
-            snapshot = json.load(response)["answer_times"]
+            snapshot = json.load(response)
     except OSError:
         return {}
-    return {int(bucket): count for bucket, count in snapshot["counts"].items()}
+    return {"answers": {int(bucket): count for bucket, count in snapshot["answer_times"]["counts"].items()},
+            "gc_passes": snapshot["gc"]["collections"]}
 
 
 def histogram_percentile(before: dict[int, int], after: dict[int, int], q: float) -> float:
@@ -214,9 +221,12 @@ def histogram_percentile(before: dict[int, int], after: dict[int, int], q: float
     return window[-1][0] * 0.1
 
 
-def server_figures(before: dict[int, int], after: dict[int, int]) -> dict[str, float]:
-    return {"server_p50_ms": histogram_percentile(before, after, 0.5),
-            "server_p99_ms": histogram_percentile(before, after, 0.99)}
+def server_figures(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+    if not before or not after:
+        return {"server_p50_ms": float("nan"), "server_p99_ms": float("nan"), "gc_passes": float("nan")}
+    return {"server_p50_ms": histogram_percentile(before["answers"], after["answers"], 0.5),
+            "server_p99_ms": histogram_percentile(before["answers"], after["answers"], 0.99),
+            "gc_passes": after["gc_passes"] - before["gc_passes"]}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -239,10 +249,10 @@ def measure(port: int, pid: int, players: int, rate: float | None, seconds: floa
         proc.start()
     time.sleep(max(0.0, epoch - time.time() + ramp + warmup))
     cpu_start = cpu_seconds(pid)
-    server_before = answer_times(port)
+    server_before = server_stats(port)
     time.sleep(seconds)
     cpu_used = cpu_seconds(pid) - cpu_start
-    server_after = answer_times(port)
+    server_after = server_stats(port)
     latencies: list[float] = []
     errors = 0
     refused = 0
@@ -304,7 +314,7 @@ def measure_wrk(port: int, pid: int, players: int, rate: float | None, seconds: 
         listing.write("".join(f"{sid} {ts}\n" for sid, ts in sessions))
     try:
         cpu_start = cpu_seconds(pid)
-        server_before = answer_times(port)
+        server_before = server_stats(port)
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = subprocess.run(
             ["wrk", "-t1", f"-c{players}", f"-d{seconds:.0f}s", "--timeout", "10s", "-s", str(WRK_SCRIPT),
@@ -312,7 +322,7 @@ def measure_wrk(port: int, pid: int, players: int, rate: float | None, seconds: 
             capture_output=True, text=True, check=True)
         children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_used = cpu_seconds(pid) - cpu_start
-        server_after = answer_times(port)
+        server_after = server_stats(port)
     finally:
         os.unlink(listing.name)
     figures = json.loads(result.stdout.strip().splitlines()[-1])
@@ -366,7 +376,8 @@ def main() -> None:
     print(f"# emulator load, {time.strftime('%Y-%m-%d')} on {platform.node()} "
           f"({os.cpu_count()} CPUs, Python {platform.python_version()}), generator: {args.generator}")
     print(f"{'players':>8} {'mode':>10} {'offered/s':>9} {'events/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'srv p50':>7} {'srv p99':>7} {'emu CPU%':>8} {'gen CPU%':>8} {'non-2xx':>7} {'errors':>6} {'refused':>7}")
+          f"{'srv p50':>7} {'srv p99':>7} {'gc':>4} {'emu CPU%':>8} {'gen CPU%':>8} {'non-2xx':>7} {'errors':>6} "
+          f"{'refused':>7}")
     for players in args.players:
         runs: list[tuple[str, float | None]] = [("paced", rate) for rate in args.rate]
         if not args.no_saturated:
@@ -384,7 +395,7 @@ def main() -> None:
                     proc.wait(timeout=30)
             offered = f"{rate:.0f}" if rate else "max"
             print(f"{players:>8} {mode:>10} {offered:>9} {r['events_per_s']:>9.0f} {r['p50_ms']:>7.2f} "
-                  f"{r['p99_ms']:>7.2f} {r['server_p50_ms']:>7.1f} {r['server_p99_ms']:>7.1f} "
+                  f"{r['p99_ms']:>7.2f} {r['server_p50_ms']:>7.1f} {r['server_p99_ms']:>7.1f} {r['gc_passes']:>4.0f} "
                   f"{r['emulator_cpu_pct']:>8.0f} {r['generator_cpu_pct']:>8.0f} {r['non_2xx']:>7} "
                   f"{r['errors']:>6} {r['refused']:>7}",
                   flush=True)

@@ -27,18 +27,32 @@ _PREFIX = b"/api/v1/sessions/"
 _SUFFIX = b"/events"
 
 
+class _NothingWaits:
+    """``message_event`` of a fast request: uvicorn sets it when the connection goes away, and
+    nobody waits on a fast request's body."""
+
+    def set(self) -> None:
+        """Nothing to wake."""
+
+
+_NOTHING_WAITS = _NothingWaits()
+
+
 class _InFlight:
     """Stands in for uvicorn's request cycle while a fast request waits for its commit: uvicorn
-    queues whatever is pipelined behind it, and a shutdown can ask for the connection to close."""
+    queues whatever is pipelined behind it, and a shutdown can ask for the connection to close.
+
+    It refers to nothing that refers back to it: a reference cycle per request would leave every
+    one of them to the garbage collector, whose passes over ~20,000 of them stalled all answers
+    for 20-40 ms every few seconds under load (bench/emulator_load.py)."""
+
+    __slots__ = ("response_complete", "keep_alive", "disconnected")
+    message_event = _NOTHING_WAITS
 
     def __init__(self, keep_alive: bool) -> None:
         self.response_complete = False
         self.keep_alive = keep_alive
         self.disconnected = False
-        self.message_event = self  # uvicorn sets it when the connection goes away: nothing waits here
-
-    def set(self) -> None:
-        """``message_event.set()``: nobody waits on a fast request's body."""
 
 
 def fast_protocol(api: CollectionApi) -> type[HttpToolsProtocol]:

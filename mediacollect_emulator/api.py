@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import secrets
@@ -103,6 +104,15 @@ class AnswerTimes:
     def snapshot(self) -> dict[str, Any]:
         return {"step_ms": self.STEP_MS, "total": sum(self.counts),
                 "counts": {str(i): n for i, n in enumerate(self.counts) if n}}
+
+
+def garbage_collector() -> dict[str, Any]:
+    """The cycle collector's passes so far and what they freed, for load tests: a pass stops
+    every answer while it runs, and a request that leaves a reference cycle behind makes passes
+    frequent and long (tests/emulator/test_fastpath.py)."""
+    stats = gc.get_stats()
+    return {"threshold": gc.get_threshold()[0], "collections": sum(gen["collections"] for gen in stats),
+            "collected": sum(gen["collected"] for gen in stats)}
 
 
 @dataclass
@@ -701,7 +711,7 @@ def create_inspection_app(state: EmulatorState, rules: ServerRules) -> Starlette
                       "max_body_bytes": MAX_BODY_BYTES, "max_batch_bytes": MAX_BATCH_BYTES})
 
     async def stats(request: Request) -> Response:
-        return _json({"answer_times": state.answer_times.snapshot()})
+        return _json({"answer_times": state.answer_times.snapshot(), "gc": garbage_collector()})
 
     async def ui_file(request: Request) -> Response:
         name = request.path_params.get("name", "index.html")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from mediacollect_emulator.__main__ import GC_THRESHOLD
 from tests.core.test_rules import START
 from tests.helpers import ROOT, start_emulator, stop_emulator
 
@@ -203,9 +204,13 @@ def test_stats_count_every_answer_with_its_time(tmp_path: Path) -> None:
         play = {"playerTime": {"playhead": 0, "ts": START["playerTime"]["ts"] + 1000}, "eventType": "play"}
         assert post(emulator.endpoint, events, play)[0] == 204  # the fast path
         assert post(emulator.endpoint, events, {"eventType": "play"})[0] == 400  # a bad body is answered too
-        after = emulator.get("/_emulator/stats")["answer_times"]
+        stats = emulator.get("/_emulator/stats")
+        after = stats["answer_times"]
     finally:
         stop_emulator(emulator)
+    # The garbage collector's passes (each stops every answer), under the CLI's tuning.
+    assert stats["gc"]["threshold"] == GC_THRESHOLD
+    assert stats["gc"]["collections"] >= 0 and stats["gc"]["collected"] >= 0
     assert after["total"] - before["total"] == 3
     assert after["step_ms"] == 0.1
     assert sum(after["counts"].values()) == after["total"]
