@@ -256,18 +256,25 @@ def auto() -> Page:
         page_status("error")
         page_error(str(err))
         raise
-    page.auto = True
-    if page.settings is not None:  # a page-wide block: check it once, show its endpoint
-        try:
-            config = _page.tracker_config(page.settings, page.endpoint_override)
-        except ConfigError as err:
-            page_status("error")
-            page_error(f"configuration: {err}")
-            return page
-        _shim().text("endpoint", config.endpoint)
-    for key in page.declared:
-        with contextlib.suppress(ConfigError):  # already shown on the page and its panel
-            _bind(page, key)
+    try:
+        page.auto = True
+        if page.settings is not None:  # a page-wide block: check it once, show its endpoint
+            try:
+                config = _page.tracker_config(page.settings, page.endpoint_override)
+            except ConfigError as err:
+                page_status("error")
+                page_error(f"configuration: {err}")
+                return page
+            _shim().text("endpoint", config.endpoint)
+        for key in page.declared:
+            with contextlib.suppress(ConfigError):  # already shown on the page and its panel
+                _bind(page, key)
+    except Exception as err:
+        # A fault, not a setting: the traceback goes to the console (raised), and the page says
+        # that tracking did not start instead of reading "loading" for ever.
+        page_status("error")
+        page_error(f"Python could not start: {type(err).__name__}: {err}")
+        raise
     page_status("ready")
     return page
 

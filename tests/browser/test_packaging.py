@@ -1,6 +1,9 @@
-"""The interpreter module installs our wheels by name from the lock, and the browser checks each
+"""Python's start-up in the browser, and how its failures show.
+
+The interpreter module installs our wheels by name from the lock, and the browser checks each
 one against the lock's sha256 (the fetch's integrity): a wheel that does not match is refused and
-no Python of ours runs, whatever the server sends."""
+no Python of ours runs, whatever the server sends. That failure, and a fault while binding the
+players, are shown on the page, not only in the console."""
 
 from __future__ import annotations
 
@@ -72,3 +75,26 @@ def test_the_pages_own_errors_are_not_taken_for_pythons(page: Page, emulator: Em
     wait_ready(page)
     assert page.is_hidden("#tracker-error")
     assert "the page's own" not in (page.text_content("#tracker-error") or "")
+
+
+FAULTY_MAIN = """
+import mediacollect.browser as browser
+
+def broken_bind(*args, **kwargs):
+    raise ZeroDivisionError("a fault in binding the player")
+
+browser._bind = broken_bind
+browser.auto()
+"""
+
+
+def test_a_fault_while_starting_is_shown_on_the_page(page: Page, emulator: Emulator) -> None:
+    """Not a setting (those name the field): a fault of ours while binding the players. The page
+    says tracking did not start, instead of reading "loading" for ever."""
+    page.route(lambda url: url.endswith("/main.py"),
+               lambda route: route.fulfill(body=FAULTY_MAIN, content_type="text/x-python"))
+    page.goto(emulator.page_url(BASIC_PAGE))
+    page.wait_for_function("document.getElementById('tracker-status').textContent === 'error'")
+    assert page.is_visible("#tracker-error")
+    assert page.text_content("#tracker-error") == (
+        "Python could not start: ZeroDivisionError: a fault in binding the player")
