@@ -272,8 +272,8 @@ def auto() -> Page:
     except Exception as err:
         # A fault, not a setting: the traceback goes to the console (raised), and the page says
         # that tracking did not start instead of reading "loading" for ever.
-        page_status("error")
         page_error(f"Python could not start: {type(err).__name__}: {err}")
+        page_status("error")
         raise
     page_status("ready")
     return page

@@ -53,7 +53,7 @@ def test_a_wheel_that_does_not_match_the_lock_is_refused(page: Page, tampered: E
     refusal = next((m for m in messages if wheel in m), f"nothing about the wheel in {messages}")
     assert "does not match its sha256 in pyodide-lock.json" in refusal  # names the file and the rule
     # The viewer sees it too: the page's panel says Python could not start, and why.
-    assert page.text_content("#tracker-status") == "error"
+    page.wait_for_function("document.getElementById('tracker-status').textContent === 'error'", timeout=5000)
     assert page.is_visible("#tracker-error")
     shown = page.text_content("#tracker-error") or ""
     assert shown.startswith("Python could not start: mediacollect: ")
@@ -95,6 +95,6 @@ def test_a_fault_while_starting_is_shown_on_the_page(page: Page, emulator: Emula
                lambda route: route.fulfill(body=FAULTY_MAIN, content_type="text/x-python"))
     page.goto(emulator.page_url(BASIC_PAGE))
     page.wait_for_function("document.getElementById('tracker-status').textContent === 'error'")
-    assert page.is_visible("#tracker-error")
+    page.wait_for_selector("#tracker-error", state="visible")
     assert page.text_content("#tracker-error") == (
         "Python could not start: ZeroDivisionError: a fault in binding the player")

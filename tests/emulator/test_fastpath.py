@@ -14,7 +14,7 @@ import uvicorn
 from mediacollect_emulator import Store, create_api_app
 from mediacollect_emulator.__main__ import _http_protocol
 from tests.core.test_rules import START
-from tests.helpers import free_port
+from tests.helpers import free_port, run_async
 
 EVENTS = 300
 
@@ -79,7 +79,7 @@ def test_event_posts_leave_no_reference_cycles(tmp_path: Path) -> None:
         return statuses
 
     try:
-        statuses = asyncio.run(scenario())
+        statuses = run_async(scenario)
     finally:
         store.close()
     assert statuses == [204] * EVENTS  # every event accepted
