@@ -65,6 +65,8 @@ class _Item:
     body: bytes
     attempts: int = 0
     not_before: int = 0
+    backoff: int = 0  # failures since the backoff last started over (the network came back)
+    at_once: bool = False  # the network came back while this attempt was in flight
 
 
 class Outbox:
@@ -190,9 +192,17 @@ class Outbox:
         return reports
 
     def retry_now(self) -> None:
-        """The network is back (or the page visible again): end the head's backoff early."""
-        if self._queue and self._in_flight is None:
-            self._queue[0].not_before = 0
+        """The network is back: end the head's backoff early, and start its backoff over. An
+        attempt still in flight was made before: if it fails, the next one goes at once rather
+        than after a backoff grown while offline (up to 30 s)."""
+        if not self._queue:
+            return
+        head = self._queue[0]
+        head.backoff = 0
+        if self._in_flight is None:
+            head.not_before = 0
+        else:
+            head.at_once = True
 
     @property
     def busy(self) -> bool:
@@ -276,7 +286,11 @@ class Outbox:
             if event.type is EventType.SESSION_START:
                 self._fail_session(event.session)
             return report
-        delay = backoff_delay(item.attempts - 1, self._rand())
+        if item.at_once:  # an attempt made before the network came back: it does not count
+            delay, item.at_once = 0.0, False
+        else:
+            delay = backoff_delay(item.backoff, self._rand())
+            item.backoff += 1
         if retry_after is not None:
             delay = max(delay, retry_after)
         item.not_before = now + int(delay * 1000)

@@ -165,6 +165,35 @@ def test_retry_now_ends_a_backoff_when_the_network_is_back() -> None:
     assert outbox.next_request(2) is not None
 
 
+def test_an_attempt_in_flight_when_the_network_comes_back_is_retried_at_once_if_it_fails() -> None:
+    """The browser's "online" can arrive while an attempt made offline is still pending: that
+    attempt's failure must not start a long backoff."""
+    outbox = Outbox(API, rand=lambda: 0.9)
+    outbox.push(events())
+    now = 0
+    for _ in range(6):  # offline for a while: the backoff grows (0.9 x 32 s, capped at 30 s)
+        assert outbox.next_request(now) is not None
+        [report] = outbox.on_error("NetworkError", now + 1)
+        now = outbox.next_deadline  # type: ignore[assignment]
+    assert report.retry_in_ms == 27_000
+    assert outbox.next_request(now) is not None  # in flight when the network comes back
+    outbox.retry_now()
+    [report] = outbox.on_error("NetworkError", now + 5)
+    assert report.retry_in_ms == 0 and outbox.next_request(now + 5) is not None
+    # And the backoff has started over: 0.9 x 1 s, not 27 s.
+    [report] = outbox.on_error("NetworkError", now + 6)
+    assert report.retry_in_ms == 900
+
+
+def test_a_retry_after_is_still_honoured_once_the_network_is_back() -> None:
+    outbox = Outbox(API, rand=lambda: 0.9)
+    outbox.push(events())
+    assert outbox.next_request(0) is not None
+    outbox.retry_now()
+    [report] = outbox.on_response(answer(503, {"retry-after": "3"}), 10)
+    assert report.retry_in_ms == 3000
+
+
 def test_an_earlier_page_loads_undelivered_events_are_replayed_then_its_session_ended() -> None:
     old_page = Outbox(API)
     batch = events()
