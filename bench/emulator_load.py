@@ -11,11 +11,11 @@ player count:
 * **paced**: the players together offer ``--rate`` events/s (each player sends every
   ``players / rate`` seconds: a real player pings every 10 s, so 5,000 events/s is 50,000
   viewers; with fewer simulated players each one stands for several viewers). Each player's
-  phase within its interval is random (seeded by its index), as independent viewers' are. Reports the
-  sustained events/s, p50/p99 latency as the players saw it and as the emulator saw it (request
-  read to answer written, commit included: ``/_emulator/stats``), and the emulator's CPU. The
-  difference between the two is the load generator's own scheduling and the loopback, on the
-  same two cores.
+  phase within its interval is random (seeded by its index), as independent viewers' are.
+  Reports the sustained events/s, p50/p99 latency as the players saw it and as the emulator
+  saw it (request read to answer written, commit included: ``/_emulator/stats``), the garbage
+  collector's passes meanwhile, and the emulator's CPU. The difference between the two
+  latencies is the load generator's own scheduling and the loopback, on the same two cores.
 * **saturated**: every player sends its next event as soon as the previous answer arrives:
   the most the emulator accepts at that concurrency.
 
