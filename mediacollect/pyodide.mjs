@@ -18,11 +18,15 @@ const indexURL = new URL("../pyodide-@PYODIDE_VERSION@/", import.meta.url).href;
 
 const base64 = (hex) => btoa(String.fromCharCode(...hex.match(/../g).map((byte) => parseInt(byte, 16))));
 
-async function fetchWheels(names) {
-  if (!names.length) return { mounted: [], others: [] };
+async function fetchLock() {
   const response = await fetch(new URL("pyodide-lock.json", indexURL));
   if (!response.ok) throw new Error(`mediacollect: pyodide-lock.json answered HTTP ${response.status}`);
-  const { packages } = await response.json();
+  return response.json();
+}
+
+async function fetchWheels(names, lock) {
+  if (!names.length) return { mounted: [], others: [] };
+  const { packages } = await lock;
   const mounted = [], others = [];
   for (const name of names) {
     const entry = packages[String(name).toLowerCase()];
@@ -44,10 +48,14 @@ async function fetchWheels(names) {
 
 export async function loadPyodide(options = {}) {
   const { packages = [], ...rest } = options;
-  // The lock and the wheels download while Pyodide starts (a failure is reported below).
-  const wheels = fetchWheels(packages);
+  // The lock and the wheels download while Pyodide starts (a failure is reported below). One
+  // fetch of the lock serves both, unless the caller brought a lock of its own for Pyodide.
+  const lock = fetchLock();
+  lock.catch(() => {});
+  const shared = rest.lockFileContents || rest.lockFileURL ? {} : { lockFileContents: lock, packageBaseUrl: indexURL };
+  const wheels = fetchWheels(packages, lock);
   wheels.catch(() => {});
-  const pyodide = await loadRuntime({ ...rest, indexURL });
+  const pyodide = await loadRuntime({ ...rest, ...shared, indexURL });
   const { mounted, others } = await wheels;
   const files = await Promise.all(mounted);
   if (files.length) {

@@ -117,6 +117,14 @@ def stop_emulator(emulator: Emulator) -> None:
     emulator.log_file.close()
 
 
+def raw_post(path: str, body: Any, *extra: str) -> bytes:
+    """An HTTP/1.1 JSON POST as bytes, for tests that speak to the emulator over a bare socket."""
+    payload = json.dumps(body).encode()
+    head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
+            f"Content-Length: {len(payload)}", *extra]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+
+
 def run_async(scenario: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
     """asyncio.run in its own thread: Playwright's sync API (browser tests in the same session)
     keeps an event loop running on the main thread."""

@@ -16,7 +16,7 @@ import pytest
 
 from mediacollect_emulator.__main__ import GC_THRESHOLD
 from tests.core.test_rules import START
-from tests.helpers import ROOT, start_emulator, stop_emulator
+from tests.helpers import ROOT, raw_post, start_emulator, stop_emulator
 
 
 def test_help_lists_the_options() -> None:
@@ -156,13 +156,6 @@ def read_responses(sock: socket.socket, count: int) -> list[tuple[str, dict[str,
         responses.append((lines[0], headers, data[:length]))
         data = data[length:]
     return responses
-
-
-def raw_post(path: str, body: Any, *extra: str) -> bytes:
-    payload = json.dumps(body).encode()
-    head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
-            f"Content-Length: {len(payload)}", *extra]
-    return ("\r\n".join(head) + "\r\n\r\n").encode() + payload
 
 
 def test_pipelined_and_closing_requests_are_answered_in_order(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -14,15 +13,9 @@ import uvicorn
 from mediacollect_emulator import Store, create_api_app
 from mediacollect_emulator.__main__ import _http_protocol
 from tests.core.test_rules import START
-from tests.helpers import free_port, run_async
+from tests.helpers import free_port, raw_post, run_async
 
 EVENTS = 300
-
-
-def request(path: str, body: object) -> bytes:
-    raw = json.dumps(body).encode()
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(raw)}\r\n\r\n").encode() + raw
 
 
 async def answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
@@ -36,7 +29,7 @@ async def answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
 async def view(port: int) -> list[int]:
     """A player on one keep-alive connection: sessionStart, then EVENTS pings and plays."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(request("/api/v1/sessions", START))
+    writer.write(raw_post("/api/v1/sessions", START))
     status, headers = await answer(reader)
     assert status == 201
     statuses = []
@@ -44,7 +37,7 @@ async def view(port: int) -> list[int]:
     for step in range(EVENTS):
         ts += 1000
         body = {"playerTime": {"playhead": float(step), "ts": ts}, "eventType": "play" if step == 0 else "ping"}
-        writer.write(request(events, body))
+        writer.write(raw_post(events, body))
         statuses.append((await answer(reader))[0])
     writer.close()
     await writer.wait_closed()
