@@ -96,7 +96,8 @@ def test_offline_for_30_s_then_everything_arrives(context: BrowserContext, fresh
     assert accepted(fresh) == [["sessionStart", "stateStart:mute", "play"]], "nothing can arrive while offline"
     back = time.monotonic()
     context.set_offline(False)
-    wait_for(lambda: accepted(fresh)[0][3:] == ["pauseStart", "play"], timeout=20)
+    # The 30 s clip may have ended while offline (a slow run): its sessionComplete then follows.
+    wait_for(lambda: accepted(fresh)[0][3:5] == ["pauseStart", "play"], timeout=20)
     assert time.monotonic() - back < 10, "the network coming back must be noticed, not waited out"
     assert_no_duplicates(fresh)
 
