@@ -10,7 +10,9 @@ PyScript's package cache can keep them forever:
     vendor/wheels/              pyodide-http and mediacollect wheels (pyscript.toml's packages)
     vendor/mediacollect-<version>/shim.js   the capture shim pages load at the top of <head>
     vendor/mediacollect-<version>/pyodide.mjs   pyscript.toml's interpreter: Pyodide, with the
-                                pure-Python wheels of `packages` put on sys.path as they are
+                                pure-Python wheels of `packages` put on sys.path as they are,
+                                started from a start-up snapshot kept in Cache Storage
+    vendor/mediacollect-<version>/pyodide-no-snapshot.mjs   the same without the snapshot
 
 The npm lock's sha256 values describe Pyodide's repacked wheels, not PyPI's files, and the
 browser enforces them (Subresource Integrity), so the lock is rewritten with the real hashes.
@@ -98,12 +100,14 @@ def build_own_wheel(dest: Path) -> Path:
 
 
 def copy_own_files(pyodide_version: str) -> Path:
-    """The capture shim and the interpreter module (``pyodide.mjs``, which loads Pyodide from
-    its own versioned folder)."""
+    """The capture shim and the interpreter modules (``pyodide.mjs``, which loads Pyodide from
+    its own versioned folder, and ``pyodide-no-snapshot.mjs``, the same without the start-up
+    snapshot)."""
     version = (ROOT / "mediacollect" / "_version.py").read_text().split('"')[1]
     dest = VENDOR / f"mediacollect-{version}"
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "mediacollect" / "shim.js", dest / "shim.js")
+    shutil.copy2(ROOT / "mediacollect" / "pyodide-no-snapshot.mjs", dest / "pyodide-no-snapshot.mjs")
     loader = (ROOT / "mediacollect" / "pyodide.mjs").read_text().replace("@PYODIDE_VERSION@", pyodide_version)
     if not (dest / "pyodide.mjs").exists() or (dest / "pyodide.mjs").read_text() != loader:
         (dest / "pyodide.mjs").write_text(loader)

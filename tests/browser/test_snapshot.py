@@ -1,0 +1,165 @@
+"""The start-up snapshot: a return visit starts Python from a memory snapshot of the fresh
+interpreter, kept in the browser's Cache Storage by the first visit (mediacollect/pyodide.mjs).
+
+Every other browser test runs in a new profile, so they all exercise the first visit (the
+interpreter that makes the snapshot and then goes on as a normal one); these tests come back."""
+
+from __future__ import annotations
+
+import json
+
+from playwright.sync_api import Page
+
+from tests.browser.conftest import press_play, wait_ready
+from tests.helpers import BASIC_PAGE, ROOT, Emulator
+
+SNAPSHOT_CACHES = "mediacollect-startup-snapshot"
+
+# Python of a test page: what a restored interpreter must not carry over from the snapshot's.
+PROBE_MAIN = """
+import json, random, sys
+from pyscript import document
+document.title = json.dumps({"path": sys.path[:2], "random": random.random()})
+from mediacollect.browser import auto
+auto()
+"""
+
+
+def startup(page: Page) -> str:
+    """How the interpreter module started Python, read in the worker that runs it."""
+    for _ in range(100):
+        for worker in page.workers:
+            value = worker.evaluate("globalThis.mediacollectStartup ?? null")
+            if value is not None:
+                return str(value)
+        page.wait_for_timeout(100)
+    raise AssertionError("no worker says how its interpreter started")
+
+
+def stored_snapshots(page: Page) -> dict[str, int]:
+    """The snapshot entries in the page's Cache Storage: cache name → bytes."""
+    return dict(page.evaluate(
+        """async (prefix) => {
+            const found = {};
+            for (const name of await caches.keys()) {
+                if (!name.startsWith(prefix)) continue;
+                for (const request of await (await caches.open(name)).keys()) {
+                    const response = await (await caches.open(name)).match(request);
+                    found[name] = (await response.arrayBuffer()).byteLength;
+                }
+            }
+            return found;
+        }""", SNAPSHOT_CACHES))
+
+
+def wait_stored(page: Page) -> dict[str, int]:
+    for _ in range(100):
+        stored = stored_snapshots(page)
+        if stored:
+            return stored
+        page.wait_for_timeout(100)
+    raise AssertionError("the first visit stored no snapshot")
+
+
+def test_a_return_visit_starts_from_the_snapshot_and_tracks(page: Page, emulator: Emulator) -> None:
+    messages: list[str] = []  # warnings and errors
+    page.on("console", lambda message: messages.append(message.text) if message.type in ("warning", "error") else None)
+    page.on("pageerror", lambda error: messages.append(str(error)))
+
+    page.goto(emulator.page_url())
+    wait_ready(page)
+    assert startup(page) == "made"
+    stored = wait_stored(page)
+    assert len(stored) == 1 and next(iter(stored.values())) > 10_000_000  # the interpreter's memory
+    page.wait_for_timeout(1500)  # the first visit's own requests (pyodide-http's set-up) settle
+
+    page.reload()
+    wait_ready(page)
+    assert startup(page) == "restored"
+    pressed = press_play(page)
+    for _ in range(100):
+        sessions = emulator.sessions()
+        if sessions and "play" in [e["body"]["eventType"] for e in sessions[0]["events"]]:
+            break
+        page.wait_for_timeout(100)
+    assert len(sessions) == 1  # only the return visit played
+    events = sessions[0]["events"]
+    start = events[0]["body"]
+    assert start["eventType"] == "sessionStart"
+    assert abs(start["playerTime"]["ts"] - pressed["ts"]) <= 50
+    assert "play" in [e["body"]["eventType"] for e in events[1:]]
+    # Neither visit complained: the interpreter that made the snapshot has the real global scope
+    # back (through Pyodide's recording Proxy, `from js import crossOriginIsolated` threw).
+    assert messages == []
+
+
+def test_a_restored_interpreter_has_its_own_random_numbers(page: Page, emulator: Emulator) -> None:
+    page.route(lambda url: url.endswith("/main.py"),
+               lambda route: route.fulfill(body=PROBE_MAIN, content_type="text/x-python"))
+    seen = []
+    for visit in range(3):
+        if visit == 0:
+            page.goto(emulator.page_url(BASIC_PAGE))
+        else:
+            page.reload()
+        wait_ready(page)
+        seen.append((startup(page), json.loads(page.title())))
+        if visit == 0:
+            wait_stored(page)
+    assert [how for how, _ in seen] == ["made", "restored", "restored"]
+    restored = [probe for how, probe in seen if how == "restored"]
+    # Both return visits start from the same memory, yet draw different numbers.
+    assert restored[0]["random"] != restored[1]["random"]
+    # Pyodide's set-up ran in the snapshot's interpreter and again after the restore; the
+    # working directory is on sys.path once.
+    assert all(probe["path"][:2] != ["", ""] for _, probe in seen)
+
+
+def test_a_damaged_snapshot_is_dropped_and_made_again(page: Page, emulator: Emulator) -> None:
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(message.text))
+    page.goto(emulator.page_url())
+    wait_ready(page)
+    (name, size), = wait_stored(page).items()
+    page.evaluate(
+        """async (name) => {
+            const cache = await caches.open(name);
+            const [key] = await cache.keys();
+            await cache.put(key, new Response(new Uint8Array(1 << 20).fill(7)));  // not a snapshot
+        }""", name)
+    assert stored_snapshots(page) == {name: 1 << 20}
+
+    page.reload()
+    wait_ready(page)
+    assert startup(page) == "made"  # it started without it, and made a new one
+    assert any("the start-up snapshot could not be used; starting without it" in m for m in messages)
+    for _ in range(100):
+        if stored_snapshots(page).get(name) == size:
+            break
+        page.wait_for_timeout(100)
+    assert stored_snapshots(page) == {name: size}
+    press_play(page)
+    for _ in range(100):
+        if emulator.sessions():
+            break
+        page.wait_for_timeout(100)
+    assert emulator.sessions()[0]["events"][0]["body"]["eventType"] == "sessionStart"
+
+
+def test_the_no_snapshot_interpreter_keeps_nothing(page: Page, emulator: Emulator) -> None:
+    """`pyodide-no-snapshot.mjs` as pyscript.toml's interpreter: nothing in Cache Storage."""
+    site_toml = (ROOT / "pyscript.toml").read_text()
+    toml = site_toml.replace("/pyodide.mjs", "/pyodide-no-snapshot.mjs")
+    assert toml != site_toml
+    page.route(lambda url: url.endswith("/pyscript.toml"),
+               lambda route: route.fulfill(body=toml, content_type="application/toml"))
+    for visit in range(2):
+        if visit == 0:
+            page.goto(emulator.page_url(BASIC_PAGE))
+        else:
+            page.reload()
+        wait_ready(page)
+        assert startup(page) == "off"
+        page.wait_for_timeout(500)
+        assert stored_snapshots(page) == {}
+
