@@ -11,7 +11,10 @@ start-up, measured in turn run after run; and
 Long tasks at start-up are also counted on the demo page with its tracking taken out (the same
 markup, video and styles; no shim, PyScript or Python), over the same time from navigation as
 the tracked page took to be ready in that run: what the page costs without us.
-Cold = a new profile; warm = a reload in the same profile.
+Cold = a new profile; warm = a reload in the same profile: the return visit, with the HTTP cache,
+the browser's compiled wasm and, on our page, the start-up snapshot the first visit stored
+(docs/architecture.md). The baselines have no snapshot: plain ``loadPyodide()`` is the floor a
+page without one starts from.
 """
 
 from __future__ import annotations

@@ -109,17 +109,18 @@ async function startRuntime(options, store) {
     }
   }
   const pyodide = await loadRuntime({ ...options, _makeSnapshot: Boolean(store) });
-  if (store) {
-    try {
-      const snapshot = pyodide.makeMemorySnapshot();
-      globalThis[STARTUP] = "made";
-      store.write(snapshot).catch((error) => console.warn(`mediacollect: start-up snapshot not stored (${error})`));
-    } catch (error) {
-      console.warn(`mediacollect: no start-up snapshot (${error})`);
-    }
+  if (!store) return pyodide;
+  try {
+    const snapshot = pyodide.makeMemorySnapshot();
+    store.write(snapshot).catch((error) => console.warn(`mediacollect: start-up snapshot not stored (${error})`));
     realGlobals(pyodide);
+    globalThis[STARTUP] = "made";
+    return pyodide;
+  } catch (error) {
+    // A Pyodide whose internals moved: this interpreter may still see the recording Proxy.
+    console.warn(`mediacollect: no start-up snapshot; starting again without one (${error})`);
+    return loadRuntime(options);
   }
-  return pyodide;
 }
 
 /**
