@@ -14,6 +14,7 @@ from tests.browser.conftest import press_play, wait_ready
 from tests.helpers import BASIC_PAGE, ROOT, Emulator
 
 SNAPSHOT_CACHES = "mediacollect-startup-snapshot"
+PYODIDE_VERSION = json.loads((ROOT / "package.json").read_text())["dependencies"]["pyodide"]
 
 # Python of a test page: what a restored interpreter must not carry over from the snapshot's.
 PROBE_MAIN = """
@@ -66,11 +67,22 @@ def test_a_return_visit_starts_from_the_snapshot_and_tracks(page: Page, emulator
     page.on("console", lambda message: messages.append(message.text) if message.type in ("warning", "error") else None)
     page.on("pageerror", lambda error: messages.append(str(error)))
 
+    # A snapshot an older Pyodide left behind, in the same origin.
+    page.goto(f"{emulator.site}/bench/pages/control-fetch.html")  # same origin, no Python
+    page.evaluate("async (name) => (await caches.open(name)).put('/old', new Response('old'))",
+                  f"{SNAPSHOT_CACHES}-0.0.1")
+    assert stored_snapshots(page) == {f"{SNAPSHOT_CACHES}-0.0.1": 3}
+
     page.goto(emulator.page_url())
     wait_ready(page)
     assert startup(page) == "made"
-    stored = wait_stored(page)
-    assert len(stored) == 1 and next(iter(stored.values())) > 10_000_000  # the interpreter's memory
+    for _ in range(100):
+        stored = stored_snapshots(page)
+        if f"{SNAPSHOT_CACHES}-0.0.1" not in stored:
+            break
+        page.wait_for_timeout(100)
+    (name, size), = stored.items()  # the old one is gone
+    assert name == f"{SNAPSHOT_CACHES}-{PYODIDE_VERSION}" and size > 10_000_000  # the interpreter's memory
     page.wait_for_timeout(1500)  # the first visit's own requests (pyodide-http's set-up) settle
 
     page.reload()
