@@ -67,7 +67,7 @@ def median_range(values: list[float]) -> str:
 
 
 class Bench:
-    def __init__(self, playwright: Playwright, emulator: Emulator, settle: float = 2.0) -> None:
+    def __init__(self, playwright: Playwright, emulator: Emulator, settle: float = 5.0) -> None:
         self.settle = settle
         self.playwright = playwright
         self.emulator = emulator
@@ -110,7 +110,8 @@ class Bench:
                 count: list[int] = []
                 cold = self.load(page, url, sizes, count)
                 # A visitor who comes back: the first visit stayed long enough for the browser to
-                # store its compiled wasm (V8 writes its code cache a moment after tiering up).
+                # store its compiled wasm (V8 writes its code cache a moment after tiering up) and
+                # for our page to store its start-up snapshot (2 s after Python starts, ~1 s to write).
                 time.sleep(self.settle)
                 out["cold_ready"].append(cold["ready"])
                 out["cold_bytes"].append(sum(sizes) / 1e6)
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--playback", type=float, default=120.0, help="seconds of playback for the long-task run")
-    parser.add_argument("--settle", type=float, default=2.0,
+    parser.add_argument("--settle", type=float, default=5.0,
                         help="seconds on the page after the cold load, before the warm reload")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args(argv)

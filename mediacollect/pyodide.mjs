@@ -30,6 +30,7 @@ const indexURL = new URL("../pyodide-@PYODIDE_VERSION@/", import.meta.url).href;
 // Cache Storage entries: one per Pyodide version; older ones are removed when a new one is made.
 const SNAPSHOTS = "mediacollect-startup-snapshot";
 const SNAPSHOT_OPTIONS = new Set(["stdout", "stderr", "stdin", "indexURL"]);
+const STORE_AFTER_MS = 2000;
 
 const base64 = (hex) => btoa(String.fromCharCode(...hex.match(/../g).map((byte) => parseInt(byte, 16))));
 
@@ -112,7 +113,10 @@ async function startRuntime(options, store) {
   if (!store) return pyodide;
   try {
     const snapshot = pyodide.makeMemorySnapshot();
-    store.write(snapshot).catch((error) => console.warn(`mediacollect: start-up snapshot not stored (${error})`));
+    // Storing 31 MB keeps the browser busy for ~1 s: after the page has started, not during (a
+    // visitor who leaves before that starts cold again next time, and stores it then).
+    setTimeout(() => store.write(snapshot).catch((error) => console.warn(`mediacollect: start-up snapshot not stored (${error})`)),
+               STORE_AFTER_MS);
     realGlobals(pyodide);
     globalThis[STARTUP] = "made";
     return pyodide;
