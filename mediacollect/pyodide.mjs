@@ -140,14 +140,14 @@ async function startRuntime(options, store) {
  */
 function realGlobals(pyodide) {
   const api = pyodide._api, module = pyodide._module;
-  const fixed = api.getExpectedKeys().length;
+  const expected = api.getExpectedKeys();
   const { hiwireKeys } = api.serializeHiwireState();
-  const proxy = api.getExpectedKeys().indexOf(api.config.jsglobals);  // what `js` is made from
+  const proxy = expected.indexOf(api.config.jsglobals);  // what `js` is made from
   if (proxy < 0) throw new Error("mediacollect: Pyodide's globals are not where this module expects them");
   api.config.jsglobals = globalThis;
   module.__hiwire_set(proxy, globalThis);
   hiwireKeys.forEach((key, index) => {
-    if (key && "path" in key) module.__hiwire_set(fixed + index, key.path.reduce((object, name) => object[name], globalThis) ?? null);
+    if (key && "path" in key) module.__hiwire_set(expected.length + index, key.path.reduce((object, name) => object[name], globalThis) ?? null);
   });
 }
 

@@ -11,6 +11,7 @@ import json
 from playwright.sync_api import Page
 
 from tests.browser.conftest import press_play, wait_ready
+from tests.browser.test_slice import wait_for
 from tests.helpers import BASIC_PAGE, ROOT, Emulator
 
 SNAPSHOT_CACHES = "mediacollect-startup-snapshot"
@@ -28,13 +29,14 @@ auto()
 
 def startup(page: Page) -> str:
     """How the interpreter module started Python, read in the worker that runs it."""
-    for _ in range(100):
+    def said() -> str | None:
         for worker in page.workers:
             value = worker.evaluate("globalThis.mediacollectStartup ?? null")
             if value is not None:
                 return str(value)
-        page.wait_for_timeout(100)
-    raise AssertionError("no worker says how its interpreter started")
+        return None
+
+    return str(wait_for(said, timeout=10))
 
 
 def stored_snapshots(page: Page) -> dict[str, int]:
@@ -44,9 +46,9 @@ def stored_snapshots(page: Page) -> dict[str, int]:
             const found = {};
             for (const name of await caches.keys()) {
                 if (!name.startsWith(prefix)) continue;
-                for (const request of await (await caches.open(name)).keys()) {
-                    const response = await (await caches.open(name)).match(request);
-                    found[name] = (await response.arrayBuffer()).byteLength;
+                const cache = await caches.open(name);
+                for (const request of await cache.keys()) {
+                    found[name] = (await (await cache.match(request)).arrayBuffer()).byteLength;
                 }
             }
             return found;
@@ -63,12 +65,8 @@ def visit(page: Page, url: str, first: bool) -> None:
 
 
 def wait_stored(page: Page) -> dict[str, int]:
-    for _ in range(100):
-        stored = stored_snapshots(page)
-        if stored:
-            return stored
-        page.wait_for_timeout(100)
-    raise AssertionError("the first visit stored no snapshot")
+    stored: dict[str, int] = wait_for(lambda: stored_snapshots(page), timeout=10)
+    return stored
 
 
 def test_a_return_visit_starts_from_the_snapshot_and_tracks(page: Page, emulator: Emulator) -> None:
@@ -86,11 +84,7 @@ def test_a_return_visit_starts_from_the_snapshot_and_tracks(page: Page, emulator
     wait_ready(page)
     assert startup(page) == "made"
     current = f"{SNAPSHOT_CACHES}-{PYODIDE_VERSION}"
-    for _ in range(100):
-        stored = stored_snapshots(page)
-        if current in stored:
-            break
-        page.wait_for_timeout(100)
+    stored = wait_for(lambda: (found := stored_snapshots(page)) and current in found and found, timeout=10)
     assert list(stored) == [current]  # the old one is gone
     assert stored[current] > 10_000_000  # the interpreter's memory
     page.wait_for_timeout(1500)  # the first visit's own requests (pyodide-http's set-up) settle
@@ -99,11 +93,8 @@ def test_a_return_visit_starts_from_the_snapshot_and_tracks(page: Page, emulator
     wait_ready(page)
     assert startup(page) == "restored"
     pressed = press_play(page)
-    for _ in range(100):
-        sessions = emulator.sessions()
-        if sessions and "play" in [e["body"]["eventType"] for e in sessions[0]["events"]]:
-            break
-        page.wait_for_timeout(100)
+    sessions = wait_for(lambda: (found := emulator.sessions())
+                        and "play" in [e["body"]["eventType"] for e in found[0]["events"]] and found, timeout=10)
     assert len(sessions) == 1  # only the return visit played
     events = sessions[0]["events"]
     start = events[0]["body"]
@@ -151,16 +142,10 @@ def test_a_damaged_snapshot_is_dropped_and_made_again(page: Page, emulator: Emul
     wait_ready(page)
     assert startup(page) == "made"  # it started without it, and made a new one
     assert any("the start-up snapshot could not be used; starting without it" in m for m in messages)
-    for _ in range(100):
-        if stored_snapshots(page).get(name) == size:
-            break
-        page.wait_for_timeout(100)
+    wait_for(lambda: stored_snapshots(page).get(name) == size, timeout=10)
     assert stored_snapshots(page) == {name: size}
     press_play(page)
-    for _ in range(100):
-        if emulator.sessions():
-            break
-        page.wait_for_timeout(100)
+    wait_for(emulator.sessions, timeout=10)
     assert emulator.sessions()[0]["events"][0]["body"]["eventType"] == "sessionStart"
 
 
