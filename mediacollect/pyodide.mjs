@@ -11,15 +11,17 @@
 // name goes to Pyodide's loader unchanged.
 //
 // Start-up snapshot. Most of Pyodide's start-up is Python initialising itself, the same work on
-// every visit. On the first visit this module asks Pyodide for a memory snapshot of the fresh
-// interpreter (Pyodide's `_makeSnapshot` / `makeMemorySnapshot`, the mechanism Cloudflare's
-// Python Workers use) and keeps it in the browser's Cache Storage; later visits start from it and
-// skip that work. Nothing extra crosses the network. The snapshot is taken before any wheel is
-// mounted or any page code runs, so it holds only Pyodide's own state; it is used only with the
-// default interpreter options, and any failure to read or restore it falls back to a normal
-// start (and drops it). Pages that should keep nothing in Cache Storage name
-// `pyodide-no-snapshot.mjs` (beside this file) as their interpreter instead. Decision and
-// figures: docs/architecture.md, "Start-up snapshot".
+// every visit. Pyodide can snapshot the memory of a fresh interpreter (`_makeSnapshot` /
+// `makeMemorySnapshot`, the mechanism Cloudflare's Python Workers use) and start from it
+// (`_loadSnapshot`), skipping that work. On the first visit this interpreter starts as plain
+// loadPyodide() does; a while after, a worker of its own (snapshot-worker.mjs) starts a second,
+// throwaway interpreter with `_makeSnapshot`, takes its snapshot and keeps it in the browser's
+// Cache Storage; later visits start from it. The first visit pays nothing for it on its start-up
+// and nothing extra crosses the network. The snapshot holds only Pyodide's own state (no wheel,
+// no page code); it is used only with the default interpreter options, and any failure to read
+// or restore it falls back to a normal start (and drops it, to be made again). Pages that should
+// keep nothing in Cache Storage name `pyodide-no-snapshot.mjs` (beside this file) as their
+// interpreter instead. Decision and figures: docs/architecture.md, "Start-up snapshot".
 import { loadPyodide as loadRuntime, version } from "../pyodide-@PYODIDE_VERSION@/pyodide.mjs";
 
 export { version };
@@ -30,7 +32,9 @@ const indexURL = new URL("../pyodide-@PYODIDE_VERSION@/", import.meta.url).href;
 // Cache Storage entries: one per Pyodide version; older ones are removed when a new one is made.
 const SNAPSHOTS = "mediacollect-startup-snapshot";
 const SNAPSHOT_OPTIONS = new Set(["stdout", "stderr", "stdin", "indexURL"]);
-const STORE_AFTER_MS = 2000;
+// The second interpreter takes ~3 s of a core and ~60 MB while it lives: it starts once the page
+// has started and its first requests are out, not while they compete for the same cores.
+const MAKE_AFTER_MS = 5000;
 
 const base64 = (hex) => btoa(String.fromCharCode(...hex.match(/../g).map((byte) => parseInt(byte, 16))));
 
@@ -87,9 +91,10 @@ async function snapshotStore(options) {
   };
 }
 
-// How this worker's interpreter started, for people and tests to read in the worker's scope:
-// "restored" (from the snapshot), "made" (a normal start that then made the snapshot), or "off".
-const STARTUP = "mediacollectStartup";
+// For people and tests to read in the worker's scope. How this worker's interpreter started:
+// "restored" (from the snapshot), "fresh" (a normal start; the snapshot is made after) or "off".
+// And, after a fresh start, where the snapshot is: "waiting", "making", "stored" or "failed".
+const STARTUP = "mediacollectStartup", SNAPSHOT = "mediacollectSnapshot";
 
 async function startRuntime(options, store) {
   globalThis[STARTUP] = "off";
@@ -109,46 +114,56 @@ async function startRuntime(options, store) {
       await store.drop().catch(() => {});
     }
   }
-  const pyodide = await loadRuntime({ ...options, _makeSnapshot: Boolean(store) });
-  if (!store) return pyodide;
-  try {
-    const snapshot = pyodide.makeMemorySnapshot();
-    // Storing 31 MB keeps the browser busy for ~1 s: after the page has started, not during (a
-    // visitor who leaves before that starts cold again next time, and stores it then).
-    setTimeout(() => store.write(snapshot).catch((error) => console.warn(`mediacollect: start-up snapshot not stored (${error})`)),
-               STORE_AFTER_MS);
-    realGlobals(pyodide);
-    globalThis[STARTUP] = "made";
-    return pyodide;
-  } catch (error) {
-    // A Pyodide whose internals moved: this interpreter may still see the recording Proxy.
-    console.warn(`mediacollect: no start-up snapshot; starting again without one (${error})`);
-    return loadRuntime(options);
+  const pyodide = await loadRuntime(options);
+  if (store) {
+    globalThis[STARTUP] = "fresh";
+    makeSnapshotLater();
   }
+  return pyodide;
+}
+
+/** Start snapshot-worker.mjs once the page has started, and say in the console if it fails. */
+function makeSnapshotLater() {
+  globalThis[SNAPSHOT] = "waiting";
+  const failed = (why) => {
+    globalThis[SNAPSHOT] = "failed";
+    console.warn(`mediacollect: start-up snapshot not stored (${why})`);
+  };
+  setTimeout(() => {
+    let worker;
+    try {
+      worker = new Worker(new URL("./snapshot-worker.mjs", import.meta.url),
+                          { type: "module", name: "mediacollect start-up snapshot" });
+    } catch (error) {
+      failed(error);  // no nested workers here: next visit starts fresh again
+      return;
+    }
+    globalThis[SNAPSHOT] = "making";
+    worker.onmessage = ({ data }) => {
+      worker.terminate();
+      if (data.error) failed(data.error);
+      else globalThis[SNAPSHOT] = "stored";
+    };
+    worker.onerror = (event) => {
+      worker.terminate();
+      failed(event.message || "snapshot-worker.mjs could not be loaded");
+    };
+  }, MAKE_AFTER_MS);
 }
 
 /**
- * Give the interpreter that made the snapshot the real global object back.
+ * Start a throwaway interpreter, take the snapshot of it, and store it (snapshot-worker.mjs).
  *
- * To make a snapshot, Pyodide hands Python a Proxy of `globalThis` that records the path to
- * every JS object Python takes, so that a restore can find them again. That Proxy calls the
- * getters of the global scope and of every object reached through it with the Proxy as `this`,
- * which Web APIs refuse ("Illegal invocation": `from js import crossOriginIsolated`, or
- * `js.location.href`). Once the snapshot is taken this interpreter goes on as a normal one, so
- * every JS value Python holds is pointed back to the real object, by the same recorded paths a
- * restore uses (Pyodide's own restore does this, in `syncUpSnapshotLoad2`).
+ * While `_makeSnapshot` is on, Pyodide gives Python a Proxy of `globalThis` that records the path
+ * to every JS object Python takes, so that a restore can find them again; Web API getters refuse
+ * that Proxy as `this` ("Illegal invocation"). That is why the snapshot comes from an interpreter
+ * no page code ever runs in.
  */
-function realGlobals(pyodide) {
-  const api = pyodide._api, module = pyodide._module;
-  const expected = api.getExpectedKeys();
-  const { hiwireKeys } = api.serializeHiwireState();
-  const proxy = expected.indexOf(api.config.jsglobals);  // what `js` is made from
-  if (proxy < 0) throw new Error("mediacollect: Pyodide's globals are not where this module expects them");
-  api.config.jsglobals = globalThis;
-  module.__hiwire_set(proxy, globalThis);
-  hiwireKeys.forEach((key, index) => {
-    if (key && "path" in key) module.__hiwire_set(expected.length + index, key.path.reduce((object, name) => object[name], globalThis) ?? null);
-  });
+export async function makeSnapshot() {
+  const store = await snapshotStore({});
+  if (!store) throw new Error("no Cache Storage here");
+  const pyodide = await loadRuntime({ indexURL, lockFileContents: fetchLock(), _makeSnapshot: true });
+  await store.write(pyodide.makeMemorySnapshot());
 }
 
 /** Pyodide with the `packages` wheels on sys.path, from the start-up snapshot unless `snapshot` is false. */

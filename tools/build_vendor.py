@@ -13,6 +13,7 @@ PyScript's package cache can keep them forever:
                                 pure-Python wheels of `packages` put on sys.path as they are,
                                 started from a start-up snapshot kept in Cache Storage
     vendor/mediacollect-<version>/pyodide-no-snapshot.mjs   the same without the snapshot
+    vendor/mediacollect-<version>/snapshot-worker.mjs       where pyodide.mjs makes the snapshot
 
 The npm lock's sha256 values describe Pyodide's repacked wheels, not PyPI's files, and the
 browser enforces them (Subresource Integrity), so the lock is rewritten with the real hashes.
@@ -101,13 +102,14 @@ def build_own_wheel(dest: Path) -> Path:
 
 def copy_own_files(pyodide_version: str) -> Path:
     """The capture shim and the interpreter modules (``pyodide.mjs``, which loads Pyodide from
-    its own versioned folder, and ``pyodide-no-snapshot.mjs``, the same without the start-up
-    snapshot)."""
+    its own versioned folder, ``snapshot-worker.mjs``, where it makes the start-up snapshot, and
+    ``pyodide-no-snapshot.mjs``, the same without the snapshot)."""
     version = (ROOT / "mediacollect" / "_version.py").read_text().split('"')[1]
     dest = VENDOR / f"mediacollect-{version}"
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "mediacollect" / "shim.js", dest / "shim.js")
-    shutil.copy2(ROOT / "mediacollect" / "pyodide-no-snapshot.mjs", dest / "pyodide-no-snapshot.mjs")
+    for module in ("pyodide-no-snapshot.mjs", "snapshot-worker.mjs"):
+        shutil.copy2(ROOT / "mediacollect" / module, dest / module)
     loader = (ROOT / "mediacollect" / "pyodide.mjs").read_text().replace("@PYODIDE_VERSION@", pyodide_version)
     if not (dest / "pyodide.mjs").exists() or (dest / "pyodide.mjs").read_text() != loader:
         (dest / "pyodide.mjs").write_text(loader)

@@ -1,13 +1,14 @@
 """The start-up snapshot: a return visit starts Python from a memory snapshot of the fresh
 interpreter, kept in the browser's Cache Storage by the first visit (mediacollect/pyodide.mjs).
 
-Every other browser test runs in a new profile, so they all exercise the first visit (the
-interpreter that makes the snapshot and then goes on as a normal one); these tests come back."""
+Every other browser test runs in a new profile, so they all exercise the first visit (a normal
+start, with the snapshot made in a worker of its own a few seconds later); these tests come back."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from playwright.sync_api import Page
 
 from tests.browser.conftest import press_play, wait_ready
@@ -22,21 +23,33 @@ PROBE_MAIN = """
 import json, random, sys
 from pyscript import document
 document.title = json.dumps({"path": sys.path[:2], "random": random.random()})
+print("probe: stdout")
+print("probe: stderr", file=sys.stderr)
 from mediacollect.browser import auto
 auto()
 """
 
 
-def startup(page: Page) -> str:
-    """How the interpreter module started Python, read in the worker that runs it."""
+# The snapshot is made 5 s after a fresh start (MAKE_AFTER_MS), by an interpreter that takes a
+# few seconds more to start.
+STORED_WITHIN_S = 30
+
+
+def worker_global(page: Page, name: str) -> str:
+    """A global the interpreter module sets in the worker that runs Python."""
     def said() -> str | None:
         for worker in page.workers:
-            value = worker.evaluate("globalThis.mediacollectStartup ?? null")
+            value = worker.evaluate(f"globalThis.{name} ?? null")
             if value is not None:
                 return str(value)
         return None
 
     return str(wait_for(said, timeout=10))
+
+
+def startup(page: Page) -> str:
+    """How the interpreter module started Python: "fresh", "restored" or "off"."""
+    return worker_global(page, "mediacollectStartup")
 
 
 def stored_snapshots(page: Page) -> dict[str, int]:
@@ -65,11 +78,12 @@ def visit(page: Page, url: str, first: bool) -> None:
 
 
 def wait_stored(page: Page) -> dict[str, int]:
-    stored: dict[str, int] = wait_for(lambda: stored_snapshots(page), timeout=10)
+    stored: dict[str, int] = wait_for(lambda: stored_snapshots(page), timeout=STORED_WITHIN_S)
     return stored
 
 
 def test_a_return_visit_starts_from_the_snapshot_and_tracks(page: Page, emulator: Emulator) -> None:
+    emulator.reset()
     messages: list[str] = []  # warnings and errors
     page.on("console", lambda message: messages.append(message.text) if message.type in ("warning", "error") else None)
     page.on("pageerror", lambda error: messages.append(str(error)))
@@ -82,12 +96,14 @@ def test_a_return_visit_starts_from_the_snapshot_and_tracks(page: Page, emulator
 
     page.goto(emulator.page_url())
     wait_ready(page)
-    assert startup(page) == "made"
+    assert startup(page) == "fresh"
+    assert stored_snapshots(page) == {f"{SNAPSHOT_CACHES}-0.0.1": 3}  # not made during start-up
     current = f"{SNAPSHOT_CACHES}-{PYODIDE_VERSION}"
-    stored = wait_for(lambda: (found := stored_snapshots(page)) and current in found and found, timeout=10)
+    stored = wait_for(lambda: (found := stored_snapshots(page)) and current in found and found,
+                      timeout=STORED_WITHIN_S)
     assert list(stored) == [current]  # the old one is gone
     assert stored[current] > 10_000_000  # the interpreter's memory
-    page.wait_for_timeout(1500)  # the first visit's own requests (pyodide-http's set-up) settle
+    assert wait_for(lambda: worker_global(page, "mediacollectSnapshot") == "stored", timeout=5)
 
     page.reload()
     wait_ready(page)
@@ -101,21 +117,27 @@ def test_a_return_visit_starts_from_the_snapshot_and_tracks(page: Page, emulator
     assert start["eventType"] == "sessionStart"
     assert abs(start["playerTime"]["ts"] - pressed["ts"]) <= 50
     assert "play" in [e["body"]["eventType"] for e in events[1:]]
-    # Neither visit complained: the interpreter that made the snapshot has the real global scope
-    # back (through Pyodide's recording Proxy, `from js import crossOriginIsolated` threw).
+    # Neither visit nor the snapshot's worker complained.
     assert messages == []
 
 
-def test_a_restored_interpreter_has_its_own_random_numbers(page: Page, emulator: Emulator) -> None:
+def test_a_restored_interpreter_has_its_own_random_numbers_and_the_pages_output(
+        page: Page, emulator: Emulator) -> None:
+    printed: list[str] = []
+    page.on("console", lambda message: printed.append(message.text) if message.text.startswith("probe:") else None)
     page.route(lambda url: url.endswith("/main.py"),
                lambda route: route.fulfill(body=PROBE_MAIN, content_type="text/x-python"))
     seen = []
     for first in (True, False, False):
         visit(page, emulator.page_url(BASIC_PAGE), first)
         seen.append((startup(page), json.loads(page.title())))
+        # PyScript's stdout and stderr reach the console: the snapshot was made with Pyodide's
+        # default streams, the restore takes the page's.
+        wait_for(lambda: len(printed) == 2 * len(seen), timeout=5)
         if first:
             wait_stored(page)
-    assert [how for how, _ in seen] == ["made", "restored", "restored"]
+    assert [how for how, _ in seen] == ["fresh", "restored", "restored"]
+    assert printed == ["probe: stdout", "probe: stderr"] * 3
     restored = [probe for how, probe in seen if how == "restored"]
     # Both return visits start from the same memory, yet draw different numbers.
     assert restored[0]["random"] != restored[1]["random"]
@@ -125,6 +147,7 @@ def test_a_restored_interpreter_has_its_own_random_numbers(page: Page, emulator:
 
 
 def test_a_damaged_snapshot_is_dropped_and_made_again(page: Page, emulator: Emulator) -> None:
+    emulator.reset()
     messages: list[str] = []
     page.on("console", lambda message: messages.append(message.text))
     page.goto(emulator.page_url())
@@ -140,13 +163,47 @@ def test_a_damaged_snapshot_is_dropped_and_made_again(page: Page, emulator: Emul
 
     page.reload()
     wait_ready(page)
-    assert startup(page) == "made"  # it started without it, and made a new one
+    assert startup(page) == "fresh"  # it started without it, and makes a new one
     assert any("the start-up snapshot could not be used; starting without it" in m for m in messages)
-    wait_for(lambda: stored_snapshots(page).get(name) == size, timeout=10)
+    wait_for(lambda: stored_snapshots(page).get(name) == size, timeout=STORED_WITHIN_S)
     assert stored_snapshots(page) == {name: size}
     press_play(page)
     wait_for(emulator.sessions, timeout=10)
     assert emulator.sessions()[0]["events"][0]["body"]["eventType"] == "sessionStart"
+
+
+# Ways the snapshot's worker can fail, put in place in the worker that runs Python before the
+# snapshot is started: a browser without nested workers, and a worker script that does not load.
+NO_NESTED_WORKERS = """() => {
+    globalThis.Worker = class { constructor() { throw new TypeError("Worker is not defined"); } };
+}"""
+MISSING_WORKER_SCRIPT = """() => {
+    const Real = globalThis.Worker;
+    globalThis.Worker = class extends Real {
+        constructor(url, options) { super(new URL("missing.mjs", url), options); }
+    };
+}"""
+
+
+@pytest.mark.parametrize("breakage", [NO_NESTED_WORKERS, MISSING_WORKER_SCRIPT],
+                         ids=["no-nested-workers", "missing-script"])
+def test_a_snapshot_that_cannot_be_made_is_reported_and_changes_nothing_else(
+        page: Page, emulator: Emulator, breakage: str) -> None:
+    emulator.reset()
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(message.text) if message.type == "warning" else None)
+    page.goto(emulator.page_url())
+    wait_ready(page)
+    assert startup(page) == "fresh"
+    python = next(w for w in page.workers if w.evaluate("globalThis.mediacollectSnapshot ?? null") == "waiting")
+    python.evaluate(breakage)
+    assert wait_for(lambda: python.evaluate("globalThis.mediacollectSnapshot") == "failed", timeout=STORED_WITHIN_S)
+    assert [m for m in messages if m.startswith("mediacollect: start-up snapshot not stored")]
+    assert stored_snapshots(page) == {}
+    pressed = press_play(page)
+    start = wait_for(lambda: (found := emulator.sessions()) and found[0]["events"][0]["body"], timeout=10)
+    assert start["eventType"] == "sessionStart"
+    assert abs(start["playerTime"]["ts"] - pressed["ts"]) <= 50
 
 
 def test_the_no_snapshot_interpreter_keeps_nothing(page: Page, emulator: Emulator) -> None:
@@ -156,9 +213,12 @@ def test_the_no_snapshot_interpreter_keeps_nothing(page: Page, emulator: Emulato
     assert toml != site_toml
     page.route(lambda url: url.endswith("/pyscript.toml"),
                lambda route: route.fulfill(body=toml, content_type="application/toml"))
+    workers: list[str] = []
+    page.on("worker", lambda worker: workers.append(worker.url))
     for first in (True, False):
         visit(page, emulator.page_url(BASIC_PAGE), first)
         assert startup(page) == "off"
-        page.wait_for_timeout(3500)  # longer than the snapshot module waits before storing
+        page.wait_for_timeout(6000)  # longer than the snapshot module waits before making one
         assert stored_snapshots(page) == {}
+    assert workers and not [url for url in workers if url.endswith("/snapshot-worker.mjs")]
 
