@@ -6,7 +6,8 @@ Headless Debian Chromium (Playwright), pages served by the emulator on loopback.
 table: medians (min–max) over the runs. Baselines: ``bench/pages/baseline-pyodide.html``
 (plain ``loadPyodide()`` from the same vendored files), the same in a worker, and
 ``bench/pages/baseline-pyscript-worker.html`` (PyScript in a worker running one line) for
-start-up, measured in turn run after run; and
+start-up, and the demo page itself with its tracker swapped for one line of Python (the same
+markup, video, styles and runtime set-up), measured in turn run after run; and
 ``bench/pages/control-fetch.html`` (a JS ``fetch`` from the play handler) for play → wire.
 Long tasks at start-up are also counted on the demo page with its tracking taken out (the same
 markup, video and styles; no shim, PyScript or Python), over the same time from navigation as
@@ -37,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, Emulator, start_emulator, stop_emulator
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, Emulator, start_emulator, stop_emulator
 
 # Collects long tasks and the moment #tracker-status first reads "ready", from navigation on.
 OBSERVE = """
@@ -53,6 +54,27 @@ OBSERVE = """
   new MutationObserver(check).observe(document, {subtree: true, childList: true, characterData: true});
 })();
 """
+
+
+# The demo page with its tracker swapped for one line of Python: the same markup, video, styles,
+# shim, PyScript set-up, interpreter module and wheels. Ours against it is what our Python costs;
+# it against the PyScript baseline is what the page itself (its video, styles) costs start-up.
+ONE_LINE_SCRIPT = """<script type="py" config="/pyscript.toml" worker>
+from pyscript import document
+document.getElementById("tracker-status").textContent = "ready"
+</script>"""
+TRACKER_SCRIPT = '<script type="py" src="/main.py" config="/pyscript.toml" worker data-mediacollect></script>'
+
+
+def write_one_line_page() -> Path:
+    """``bench/pages/generated-demo-one-line.html`` (not committed), made from index.html on every
+    run."""
+    html = (ROOT / "index.html").read_text()
+    if TRACKER_SCRIPT not in html:
+        raise SystemExit(f"index.html: {TRACKER_SCRIPT} not found; update bench/page_overhead.py")
+    path = ROOT / "bench" / "pages" / "generated-demo-one-line.html"
+    path.write_text(html.replace(TRACKER_SCRIPT, ONE_LINE_SCRIPT))
+    return path
 
 
 # The lines of a tracked page that bring tracking in: the shim, PyScript (its preloads, styles,
@@ -238,9 +260,11 @@ def main(argv: list[str] | None = None) -> int:
                 ours_url = emulator.page_url()
                 base_url = f"{emulator.site}/bench/pages/baseline-pyodide.html"
                 control_url = f"{emulator.site}/bench/pages/control-fetch.html?endpoint={emulator.endpoint}"
+                one_line = write_one_line_page().relative_to(ROOT).as_posix()
                 pages = {"ours": ours_url, "base": base_url,
                          "base_worker": f"{emulator.site}/bench/pages/baseline-pyodide-worker.html",
-                         "pyscript": f"{emulator.site}/bench/pages/baseline-pyscript-worker.html"}
+                         "pyscript": f"{emulator.site}/bench/pages/baseline-pyscript-worker.html",
+                         "one_line": emulator.page_url(f"/{one_line}")}
                 # Interleaved (ours, then each baseline, run after run): the VM's speed drifts by
                 # more than the differences measured, and each ratio must compare like with like.
                 startups: dict[str, dict[str, list[float]]] = {}
@@ -250,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                         for key, values in bench.startup(url, 1).items():
                             startups.setdefault(name, {}).setdefault(key, []).extend(values)
                     untracked.append(bench.untracked_longtasks(ours_url, startups["ours"]["cold_ready"][-1] / 1000))
-                ours, base, base_worker, pyscript = (startups[name] for name in pages)
+                ours, base, base_worker, pyscript, one_line_page = (startups[name] for name in pages)
                 wire_ours = bench.play_to_wire(ours_url, args.runs)
                 wire_js = bench.play_to_wire(control_url, args.runs)
                 playback = bench.long_playback(ours_url, args.playback) if args.playback > 0 else {}
@@ -279,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
           f"(PyScript worker, one line of Python) | {ratio(ours['cold_ready'], pyscript['cold_ready'])} |")
     print(f"| ready, warm (ms), PyScript baseline | | {median_range(pyscript['warm_ready'])} "
           f"(PyScript worker, one line of Python) | {ratio(ours['warm_ready'], pyscript['warm_ready'])} |")
+    print(f"| ready, cold (ms), the demo page running one line of Python | | "
+          f"{median_range(one_line_page['cold_ready'])} | {ratio(ours['cold_ready'], one_line_page['cold_ready'])} |")
+    print(f"| ready, warm (ms), the demo page running one line of Python | | "
+          f"{median_range(one_line_page['warm_ready'])} | {ratio(ours['warm_ready'], one_line_page['warm_ready'])} |")
+    print(f"| the page's own share, cold: one line on the demo page / on the PyScript baseline | | | "
+          f"{ratio(one_line_page['cold_ready'], pyscript['cold_ready'])} |")
     print(f"| PyScript's own share: its baseline / loadPyodide in a worker, cold / warm | | | "
           f"{ratio(pyscript['cold_ready'], base_worker['cold_ready'])} / "
           f"{ratio(pyscript['warm_ready'], base_worker['warm_ready'])} |")
