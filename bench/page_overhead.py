@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
           f"| {median_range(base['cold_requests'])} / {median_range(base['warm_requests'])} | |")
     if args.json:
         args.json.write_text(json.dumps({"ours": ours, "baseline": base, "baseline_worker": base_worker,
-                                         "baseline_pyscript": pyscript,
+                                         "baseline_pyscript": pyscript, "demo_one_line": one_line_page,
                                          "untracked_longtasks": untracked, "wire_ours": wire_ours,
                                          "wire_js": wire_js, "playback": playback}, indent=1))
     return 0
