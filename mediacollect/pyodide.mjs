@@ -67,7 +67,7 @@ async function fetchWheels(names, lock) {
 }
 
 /** The snapshot's place in Cache Storage, or null where it cannot or should not be used. */
-async function snapshotStore(options) {
+async function snapshotStore(options = {}) {
   if (Object.keys(options).some((name) => !SNAPSHOT_OPTIONS.has(name))) return null;  // they shape the state
   if (typeof caches === "undefined") return null;  // not a secure context
   const name = `${SNAPSHOTS}-${version}`;
@@ -160,7 +160,7 @@ function makeSnapshotLater() {
  * no page code ever runs in.
  */
 export async function makeSnapshot() {
-  const store = await snapshotStore({});
+  const store = await snapshotStore();
   if (!store) throw new Error("no Cache Storage here");
   const pyodide = await loadRuntime({ indexURL, lockFileContents: fetchLock(), _makeSnapshot: true });
   await store.write(pyodide.makeMemorySnapshot());

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Worker
 
 from tests.browser.conftest import press_play, wait_ready
 from tests.browser.test_slice import wait_for
@@ -35,16 +35,19 @@ auto()
 STORED_WITHIN_S = 30
 
 
+def python_worker(page: Page) -> Worker:
+    """The worker that runs Python: the one where the interpreter module says how it started."""
+    def found() -> Worker | None:
+        return next((worker for worker in page.workers
+                     if worker.evaluate("globalThis.mediacollectStartup ?? null") is not None), None)
+
+    worker: Worker = wait_for(found, timeout=10)
+    return worker
+
+
 def worker_global(page: Page, name: str) -> str:
     """A global the interpreter module sets in the worker that runs Python."""
-    def said() -> str | None:
-        for worker in page.workers:
-            value = worker.evaluate(f"globalThis.{name} ?? null")
-            if value is not None:
-                return str(value)
-        return None
-
-    return str(wait_for(said, timeout=10))
+    return str(python_worker(page).evaluate(f"globalThis.{name} ?? null"))
 
 
 def startup(page: Page) -> str:
@@ -195,7 +198,8 @@ def test_a_snapshot_that_cannot_be_made_is_reported_and_changes_nothing_else(
     page.goto(emulator.page_url())
     wait_ready(page)
     assert startup(page) == "fresh"
-    python = next(w for w in page.workers if w.evaluate("globalThis.mediacollectSnapshot ?? null") == "waiting")
+    python = python_worker(page)
+    assert python.evaluate("globalThis.mediacollectSnapshot") == "waiting"
     python.evaluate(breakage)
     assert wait_for(lambda: python.evaluate("globalThis.mediacollectSnapshot") == "failed", timeout=STORED_WITHIN_S)
     assert [m for m in messages if m.startswith("mediacollect: start-up snapshot not stored")]
