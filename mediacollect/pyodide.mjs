@@ -10,6 +10,11 @@
 // (the wheel carries bytecode where zipimport looks: tools/precompile_wheel.mjs). Every other
 // name goes to Pyodide's loader unchanged.
 //
+// Compiled standard library. The stdlib zip Pyodide ships is sources only, so every start compiles
+// each module it imports: most of a cold start's Python time. Pyodide starts here from a copy with
+// bytecode for the modules a page imports (tools/compile_stdlib.mjs, built beside Pyodide; its
+// name carries its sha256).
+//
 // Start-up snapshot. Most of Pyodide's start-up is Python initialising itself, the same work on
 // every visit. Pyodide can snapshot the memory of a fresh interpreter (`_makeSnapshot` /
 // `makeMemorySnapshot`, the mechanism Cloudflare's Python Workers use) and start from it
@@ -28,8 +33,11 @@ export { version };
 
 const WHEELS = "/lib/mediacollect-wheels";
 const indexURL = new URL("../pyodide-@PYODIDE_VERSION@/", import.meta.url).href;
+const STDLIB = "@STDLIB_ZIP@";  // python_stdlib-<sha256, 12 hex digits>.zip
+const stdLibURL = new URL(STDLIB, indexURL).href;
 
-// Cache Storage entries: one per Pyodide version; older ones are removed when a new one is made.
+// Cache Storage entries: one per Pyodide version and stdlib zip (a snapshot holds zipimport's
+// offsets into the zip it was made with); older ones are removed when a new one is made.
 const SNAPSHOTS = "mediacollect-startup-snapshot";
 const SNAPSHOT_OPTIONS = new Set(["stdout", "stderr", "stdin", "indexURL"]);
 // The second interpreter takes ~3 s of a core and ~60 MB while it lives: it starts once the page
@@ -70,7 +78,7 @@ async function fetchWheels(names, lock) {
 async function snapshotStore(options = {}) {
   if (Object.keys(options).some((name) => !SNAPSHOT_OPTIONS.has(name))) return null;  // they shape the state
   if (typeof caches === "undefined") return null;  // not a secure context
-  const name = `${SNAPSHOTS}-${version}`;
+  const name = `${SNAPSHOTS}-${version}-${STDLIB.slice("python_stdlib-".length, -".zip".length)}`;
   const key = new URL(`startup-snapshot-${version}.bin`, indexURL).href;  // a cache key, never fetched
   let cache;
   try {
@@ -162,7 +170,7 @@ function makeSnapshotLater() {
 export async function makeSnapshot() {
   const store = await snapshotStore();
   if (!store) throw new Error("no Cache Storage here");
-  const pyodide = await loadRuntime({ indexURL, lockFileContents: fetchLock(), _makeSnapshot: true });
+  const pyodide = await loadRuntime({ indexURL, stdLibURL, lockFileContents: fetchLock(), _makeSnapshot: true });
   await store.write(pyodide.makeMemorySnapshot());
 }
 
@@ -177,7 +185,7 @@ export async function start(options = {}, { snapshot = true } = {}) {
   const wheels = fetchWheels(packages, lock);
   wheels.catch(() => {});
   const store = snapshot ? await snapshotStore(rest).catch(() => null) : null;
-  const pyodide = await startRuntime({ ...rest, ...shared, indexURL }, store);
+  const pyodide = await startRuntime({ stdLibURL, ...rest, ...shared, indexURL }, store);
   const { mounted, others } = await wheels;
   const files = await Promise.all(mounted);
   if (files.length) {

@@ -3,10 +3,13 @@
 The interpreter module installs our wheels by name from the lock, and the browser checks each
 one against the lock's sha256 (the fetch's integrity): a wheel that does not match is refused and
 no Python of ours runs, whatever the server sends. That failure, and a fault while binding the
-players, are shown on the page, not only in the console."""
+players, are shown on the page, not only in the console. Pyodide starts from the standard library
+the build compiled (tools/compile_stdlib.mjs): nothing the page imports is compiled in the browser."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +17,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.conftest import wait_ready
+from tests.browser.conftest import press_play, wait_ready
+from tests.browser.test_slice import wait_for
 from tests.helpers import BASIC_PAGE, ROOT, Emulator, start_emulator, stop_emulator
 
 
@@ -98,3 +102,56 @@ def test_a_fault_while_starting_is_shown_on_the_page(page: Page, emulator: Emula
     page.wait_for_selector("#tracker-error", state="visible")
     assert page.text_content("#tracker-error") == (
         "Python could not start: ZeroDivisionError: a fault in binding the player")
+
+
+STDLIB_PROBE_MAIN = """
+import json, sys, traceback
+import js
+from pyodide.ffi import create_proxy
+from mediacollect.browser import auto
+
+STDLIB = next(path for path in sys.path if path.endswith(".zip"))
+
+def probe():
+    origins = {name: module.__spec__.origin for name, module in list(sys.modules.items())
+               if (getattr(getattr(module, "__spec__", None), "origin", None) or "").startswith(STDLIB + "/")}
+    try:
+        json.loads("{")
+    except ValueError:
+        failure = traceback.format_exc()
+    return json.dumps({"stdlib": STDLIB, "origins": origins, "traceback": failure})
+
+js.mediacollectStdlibProbe = create_proxy(probe)
+auto()
+"""
+
+
+def test_python_starts_from_the_compiled_standard_library(page: Page, emulator: Emulator) -> None:
+    """Every stdlib module imported by the time the first session is tracked (Pyodide's set-up,
+    PyScript's package, ours, pyodide-http) came from the bytecode the build compiled; the zip
+    is fetched compressed and stdlib tracebacks still show their source lines."""
+    fetched: dict[str, str | None] = {}
+    page.on("response", lambda response: fetched.__setitem__(response.url, response.headers.get("content-encoding")))
+    page.route(lambda url: url.endswith("/main.py"),
+               lambda route: route.fulfill(body=STDLIB_PROBE_MAIN, content_type="text/x-python"))
+    emulator.reset()
+    page.goto(emulator.page_url(BASIC_PAGE))
+    wait_ready(page)
+    page.unroute_all()  # a route's predicate runs in this process: none may wait on it below
+    press_play(page)
+    wait_for(lambda: emulator.sessions(), timeout=10)
+
+    stdlib = [(url, encoding) for url, encoding in fetched.items() if "/python_stdlib" in url]
+    assert len(stdlib) == 1, stdlib
+    (url, encoding), = stdlib
+    assert re.search(r"/vendor/pyodide-[^/]+/python_stdlib-[0-9a-f]{12}\.zip$", url) and encoding == "br", stdlib
+    worker = next(w for w in page.workers if w.evaluate("typeof globalThis.mediacollectStdlibProbe") == "function")
+    probe = json.loads(worker.evaluate("globalThis.mediacollectStdlibProbe()"))
+    origins: dict[str, str] = probe["origins"]
+    assert {"asyncio", "json", "html", "pathlib", "encodings.utf_8"} <= set(origins)  # Pyodide's, PyScript's
+    assert len(origins) > 100
+    from_source = sorted(name for name, origin in origins.items() if not origin.endswith(".pyc"))
+    assert from_source == []
+    # Tracebacks name the file as a source import would, with its line.
+    assert f'File "{probe["stdlib"]}/json/decoder.py", line ' in probe["traceback"]
+    assert "obj, end = self.scan_once(s, idx)" in probe["traceback"]
