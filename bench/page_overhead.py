@@ -4,7 +4,8 @@
 
 Headless Debian Chromium (Playwright), pages served by the emulator on loopback. Prints one
 table: medians (min–max) over the runs. Baselines: ``bench/pages/baseline-pyodide.html``
-(plain ``loadPyodide()`` from the same vendored files), the same in a worker, and
+(plain ``loadPyodide()`` from the same vendored files), the same in a worker (and again with the
+compiled stdlib our interpreter module starts from, generated on every run), and
 ``bench/pages/baseline-pyscript-worker.html`` (PyScript in a worker running one line) for
 start-up, and the demo page itself with its tracker swapped for one line of Python (the same
 markup, video, styles and runtime set-up), measured in turn run after run; and
@@ -74,6 +75,21 @@ def write_one_line_page() -> Path:
         raise SystemExit(f"index.html: {TRACKER_SCRIPT} not found; update bench/page_overhead.py")
     path = ROOT / "bench" / "pages" / "generated-demo-one-line.html"
     path.write_text(html.replace(TRACKER_SCRIPT, ONE_LINE_SCRIPT))
+    return path
+
+
+def write_compiled_stdlib_baseline() -> Path:
+    """``bench/pages/generated-baseline-pyodide-worker-compiled.html`` (not committed): plain
+    ``loadPyodide()`` in a worker, from the compiled stdlib our interpreter module starts from
+    (tools/compile_stdlib.mjs). Ours against it is everything but that lever."""
+    html = (ROOT / "bench" / "pages" / "baseline-pyodide-worker.html").read_text()
+    found = re.search(r'indexURL: "\$\{location\.origin\}/vendor/(pyodide-[^/]+)/" \}', html)
+    zips = sorted((ROOT / "vendor").glob("pyodide-*/python_stdlib-*.zip"))
+    if found is None or len(zips) != 1:
+        raise SystemExit("baseline-pyodide-worker.html or vendor/ changed; update bench/page_overhead.py")
+    option = f'stdLibURL: "${{location.origin}}/vendor/{found[1]}/{zips[0].name}", '
+    path = ROOT / "bench" / "pages" / "generated-baseline-pyodide-worker-compiled.html"
+    path.write_text(html.replace(found[0], option + found[0]))
     return path
 
 
@@ -261,8 +277,10 @@ def main(argv: list[str] | None = None) -> int:
                 base_url = f"{emulator.site}/bench/pages/baseline-pyodide.html"
                 control_url = f"{emulator.site}/bench/pages/control-fetch.html?endpoint={emulator.endpoint}"
                 one_line = write_one_line_page().relative_to(ROOT).as_posix()
+                compiled = write_compiled_stdlib_baseline().relative_to(ROOT).as_posix()
                 pages = {"ours": ours_url, "base": base_url,
                          "base_worker": f"{emulator.site}/bench/pages/baseline-pyodide-worker.html",
+                         "base_compiled": f"{emulator.site}/{compiled}",
                          "pyscript": f"{emulator.site}/bench/pages/baseline-pyscript-worker.html",
                          "one_line": emulator.page_url(f"/{one_line}")}
                 # Interleaved (ours, then each baseline, run after run): the VM's speed drifts by
@@ -274,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                         for key, values in bench.startup(url, 1).items():
                             startups.setdefault(name, {}).setdefault(key, []).extend(values)
                     untracked.append(bench.untracked_longtasks(ours_url, startups["ours"]["cold_ready"][-1] / 1000))
-                ours, base, base_worker, pyscript, one_line_page = (startups[name] for name in pages)
+                ours, base, base_worker, base_compiled, pyscript, one_line_page = (startups[name] for name in pages)
                 wire_ours = bench.play_to_wire(ours_url, args.runs)
                 wire_js = bench.play_to_wire(control_url, args.runs)
                 playback = bench.long_playback(ours_url, args.playback) if args.playback > 0 else {}
@@ -299,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
           f"(loadPyodide in a worker) | {ratio(ours['cold_ready'], base_worker['cold_ready'])} |")
     print(f"| ready, warm (ms), worker baseline | | {median_range(base_worker['warm_ready'])} "
           f"(loadPyodide in a worker) | {ratio(ours['warm_ready'], base_worker['warm_ready'])} |")
+    print(f"| ready, cold (ms), worker baseline with the compiled stdlib | | "
+          f"{median_range(base_compiled['cold_ready'])} (loadPyodide in a worker, stdLibURL) "
+          f"| {ratio(ours['cold_ready'], base_compiled['cold_ready'])} |")
+    print(f"| ready, warm (ms), worker baseline with the compiled stdlib | | "
+          f"{median_range(base_compiled['warm_ready'])} (loadPyodide in a worker, stdLibURL) "
+          f"| {ratio(ours['warm_ready'], base_compiled['warm_ready'])} |")
     print(f"| ready, cold (ms), PyScript baseline | | {median_range(pyscript['cold_ready'])} "
           f"(PyScript worker, one line of Python) | {ratio(ours['cold_ready'], pyscript['cold_ready'])} |")
     print(f"| ready, warm (ms), PyScript baseline | | {median_range(pyscript['warm_ready'])} "
@@ -333,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
           f"| {median_range(base['cold_requests'])} / {median_range(base['warm_requests'])} | |")
     if args.json:
         args.json.write_text(json.dumps({"ours": ours, "baseline": base, "baseline_worker": base_worker,
+                                         "baseline_worker_compiled_stdlib": base_compiled,
                                          "baseline_pyscript": pyscript, "demo_one_line": one_line_page,
                                          "untracked_longtasks": untracked, "wire_ours": wire_ours,
                                          "wire_js": wire_js, "playback": playback}, indent=1))
