@@ -40,7 +40,7 @@ const stdLibURL = new URL(STDLIB, indexURL).href;
 // offsets into the zip it was made with); older ones are removed when a new one is made.
 const SNAPSHOTS = "mediacollect-startup-snapshot";
 const SNAPSHOT_OPTIONS = new Set(["stdout", "stderr", "stdin", "indexURL"]);
-// The second interpreter takes ~3 s of a core and ~60 MB while it lives: it starts once the page
+// The second interpreter takes ~1 s of a core and ~60 MB while it lives: it starts once the page
 // has started and its first requests are out, not while they compete for the same cores.
 const MAKE_AFTER_MS = 5000;
 
