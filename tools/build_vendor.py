@@ -106,6 +106,8 @@ def build_own_wheel(dest: Path) -> Path:
 def compile_stdlib(pyodide_dir: Path, wheels: list[Path]) -> str:
     """Write the compiled stdlib zip beside Pyodide (removing older ones) and return its name."""
     pyscript_package = NODE_MODULES / "@pyscript" / "core" / "src" / "stdlib" / "pyscript"
+    if not (pyscript_package / "__init__.py").is_file():  # its imports decide what gets bytecode
+        sys.exit(f"{pyscript_package} is missing: @pyscript/core's layout changed; update tools/build_vendor.py")
     result = subprocess.run(
         ["node", str(ROOT / "tools" / "compile_stdlib.mjs"), str(pyodide_dir), str(pyscript_package),
          *map(str, wheels)],
