@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, Emulator, start_emulator, stop_emulator
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, Emulator, compiled_stdlib, start_emulator, stop_emulator
 
 # Collects long tasks and the moment #tracker-status first reads "ready", from navigation on.
 OBSERVE = """
@@ -83,11 +83,11 @@ def write_compiled_stdlib_baseline() -> Path:
     ``loadPyodide()`` in a worker, from the compiled stdlib our interpreter module starts from
     (tools/compile_stdlib.mjs). Ours against it is everything but that lever."""
     html = (ROOT / "bench" / "pages" / "baseline-pyodide-worker.html").read_text()
+    stdlib = compiled_stdlib()
     found = re.search(r'indexURL: "\$\{location\.origin\}/vendor/(pyodide-[^/]+)/" \}', html)
-    zips = sorted((ROOT / "vendor").glob("pyodide-*/python_stdlib-*.zip"))
-    if found is None or len(zips) != 1:
+    if found is None or found[1] != stdlib.parent.name:
         raise SystemExit("baseline-pyodide-worker.html or vendor/ changed; update bench/page_overhead.py")
-    option = f'stdLibURL: "${{location.origin}}/vendor/{found[1]}/{zips[0].name}", '
+    option = f'stdLibURL: "${{location.origin}}/vendor/{found[1]}/{stdlib.name}", '
     path = ROOT / "bench" / "pages" / "generated-baseline-pyodide-worker-compiled.html"
     path.write_text(html.replace(found[0], option + found[0]))
     return path

@@ -34,6 +34,13 @@ CHROMIUM_ARGS = [
 ]
 
 
+def compiled_stdlib() -> Path:
+    """The standard library zip with bytecode that tools/build_vendor.py leaves beside Pyodide
+    (exactly one: the build removes older ones)."""
+    (path,) = (ROOT / "vendor").glob("pyodide-*/python_stdlib-*.zip")
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

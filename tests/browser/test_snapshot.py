@@ -13,7 +13,7 @@ from playwright.sync_api import Page, Worker
 
 from tests.browser.conftest import press_play, wait_ready
 from tests.browser.test_slice import wait_for
-from tests.helpers import BASIC_PAGE, ROOT, Emulator
+from tests.helpers import BASIC_PAGE, ROOT, Emulator, compiled_stdlib
 
 SNAPSHOT_CACHES = "mediacollect-startup-snapshot"
 PYODIDE_VERSION = json.loads((ROOT / "package.json").read_text())["dependencies"]["pyodide"]
@@ -102,8 +102,7 @@ def test_a_return_visit_starts_from_the_snapshot_and_tracks(page: Page, emulator
     assert startup(page) == "fresh"
     assert stored_snapshots(page) == {f"{SNAPSHOT_CACHES}-0.0.1": 3}  # not made during start-up
     # A snapshot holds offsets into the stdlib zip it was made with: one cache per compiled zip.
-    (stdlib,) = (ROOT / "vendor" / f"pyodide-{PYODIDE_VERSION}").glob("python_stdlib-*.zip")
-    current = f"{SNAPSHOT_CACHES}-{PYODIDE_VERSION}-{stdlib.stem.removeprefix('python_stdlib-')}"
+    current = f"{SNAPSHOT_CACHES}-{PYODIDE_VERSION}-{compiled_stdlib().stem.removeprefix('python_stdlib-')}"
     stored = wait_for(lambda: (found := stored_snapshots(page)) and current in found and found,
                       timeout=STORED_WITHIN_S)
     assert list(stored) == [current]  # the old one is gone

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mediacollect_emulator import create_site_app
-from tests.helpers import ROOT
+from tests.helpers import ROOT, compiled_stdlib
 
 
 @pytest.fixture
@@ -79,8 +79,8 @@ def test_the_repository_page_references_the_vendored_versions() -> None:
     loader = (ROOT / "vendor" / f"mediacollect-{__version__}" / "pyodide.mjs").read_text()
     assert f'from "../pyodide-{pins["pyodide"]}/pyodide.mjs"' in loader and "@PYODIDE_VERSION@" not in loader
     # The compiled stdlib it starts from is the one beside Pyodide (the build keeps only that one).
-    compiled = [path.name for path in (ROOT / "vendor" / f"pyodide-{pins['pyodide']}").glob("python_stdlib-*.zip")]
-    assert len(compiled) == 1 and f'const STDLIB = "{compiled[0]}";' in loader, compiled
+    compiled = compiled_stdlib()
+    assert compiled.parent.name == f"pyodide-{pins['pyodide']}" and f'const STDLIB = "{compiled.name}";' in loader
     for wheel in (ROOT / "vendor" / "wheels").glob("*.whl"):
         with zipfile.ZipFile(wheel) as archive:
             names = set(archive.namelist())
