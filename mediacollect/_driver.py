@@ -2,13 +2,15 @@
 
 The tracker and the outbox decide everything; the driver only asks them what is due, sends it,
 feeds the outcome back and sleeps until the next deadline. Player observations and integrator
-calls wake it at once. It runs on asyncio, which is Pyodide's event loop in the browser worker.
+calls start sending at once, inside the caller's turn. It runs on asyncio, which is Pyodide's
+event loop in the browser worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +22,9 @@ from .transport import HttpRequest, Transport, TransportError
 Clock = Callable[[], int]  # UTC milliseconds
 ReportSink = Callable[[Report, HttpRequest | None], None]
 RENEWAL_WINDOW_MS = 10 * 60 * 1000
+# Tasks that run their first step at creation (Python 3.12+; Pyodide has 3.14). Without them a
+# send waits for the loop's next turn, as the loop's own sends do.
+EAGER_TASKS = sys.version_info >= (3, 12)
 
 
 class Driver:
@@ -46,6 +51,7 @@ class Driver:
         self._warnings_seen = 0
         self._renewals: list[int] = []
         self._suspended = False
+        self._senders: set[asyncio.Task[None]] = set()  # sends started by observe/call, in flight
 
     def observe(self, obs: Observation) -> list[ApiEvent]:
         """A player observation; its events are queued and the loop is woken."""
@@ -63,11 +69,12 @@ class Driver:
         return self._task
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in [self._task, *self._senders]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = None
 
     async def flush(self) -> None:
         """Send everything that can be sent now (tests and page hide use it)."""
@@ -99,7 +106,35 @@ class Driver:
     def _queue(self, events: list[ApiEvent]) -> list[ApiEvent]:
         self._push(events)
         self._wake.set()
+        if events:
+            self._send_now()
         return events
+
+    def _send_now(self) -> None:
+        """Start sending before the caller goes on, not on the loop's next turn: the first play's
+        sessionStart then leaves before the rest of that play's work (a pre-roll break, the page
+        updates), which is most of play-to-wire. The task starts eagerly, so a synchronous
+        transport (the worker's XHR) sends right here and an asynchronous one has its request
+        out before this returns. Only in a started driver, inside a running loop, with nothing
+        in flight (the outbox sends one request at a time, in order, whoever asks)."""
+        if not EAGER_TASKS or self._task is None or self._suspended or self.outbox.busy:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = asyncio.Task(self._send_and_wake(), loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+        if not task.done():
+            self._senders.add(task)
+            task.add_done_callback(self._senders.discard)
+
+    async def _send_and_wake(self) -> None:
+        try:
+            await self._pump()
+        finally:
+            # What this send left behind (a retry's backoff, the next ping) is the loop's to
+            # time: it may be asleep without a deadline while a request was in flight.
+            self._wake.set()
 
     def _push(self, events: list[ApiEvent], *, not_before: int = 0) -> None:
         for report in self.outbox.push(events, not_before=not_before):

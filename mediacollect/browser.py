@@ -401,8 +401,9 @@ class PlayerBinding:
             self._page_work()  # now: the page is going away
             self.driver.suspend()  # the next load (or the shim) sends what is left
         elif not self._page_work_due:
-            # After the driver's turn: what this record queued goes on the wire first, then the
-            # page work (each DOM call waits for the main thread, which is busy around a play).
+            # After what this record queued is on the wire (the driver sends it inside the
+            # record's handling), and after the driver's turn: the page work last, because each
+            # DOM call waits for the main thread, which is busy around a play.
             self._page_work_due = True
             asyncio.get_event_loop().call_soon(self._page_work)
 
