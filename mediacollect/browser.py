@@ -395,11 +395,16 @@ class PlayerBinding:
             self.driver.resume()
         elif command is not None:
             self.driver.nudge(network_back=command == "network-back")
+        leaving = record.get("type") in ("teardown", "pageclosed")
+        if leaving:
+            # Before the record is handled, which would otherwise send its sessionEnd at once: a
+            # worker cut off mid-request leaves the next load unsure what arrived. The next load
+            # (or the shim) sends what is left.
+            self.driver.suspend()
         if command is None:
             self._commands += self.player.handle(record)
-        if record.get("type") in ("teardown", "pageclosed"):
+        if leaving:
             self._page_work()  # now: the page is going away
-            self.driver.suspend()  # the next load (or the shim) sends what is left
         elif not self._page_work_due:
             # After what this record queued is on the wire (the driver sends it inside the
             # record's handling), and after the driver's turn: the page work last, because each
