@@ -52,6 +52,8 @@ class Driver:
         self._renewals: list[int] = []
         self._suspended = False
         self._senders: set[asyncio.Task[None]] = set()  # sends started by observe/call, in flight
+        self._idle = asyncio.Event()  # cleared while a request waits for its answer
+        self._idle.set()
 
     def observe(self, obs: Observation) -> list[ApiEvent]:
         """A player observation; its events are queued and the loop is woken."""
@@ -77,7 +79,12 @@ class Driver:
         self._task = None
 
     async def flush(self) -> None:
-        """Send everything that can be sent now (tests and page hide use it)."""
+        """Send everything that can be sent now (tests and ``untrack`` use it), after the answer to
+        a request already under way: that answer decides what goes next, and a ``stop()`` right
+        after must not cut it off (the request would reach the server with its answer unread,
+        and stay stored to be sent again)."""
+        while not self._idle.is_set():
+            await self._idle.wait()
         await self._pump()
 
     def restore(self, snapshot: object) -> None:
@@ -169,12 +176,16 @@ class Driver:
             self._push(self.tracker.tick(now, playhead))
         self._surface_warnings()
         while (request := self.outbox.next_request(self._clock())) is not None:
+            self._idle.clear()
             try:
-                response = await self._transport.send(request, self._timeout)
-            except TransportError as err:
-                reports = self.outbox.on_error(str(err), self._clock())
-            else:
-                reports = self.outbox.on_response(response, self._clock())
+                try:
+                    response = await self._transport.send(request, self._timeout)
+                except TransportError as err:
+                    reports = self.outbox.on_error(str(err), self._clock())
+                else:
+                    reports = self.outbox.on_response(response, self._clock())
+            finally:
+                self._idle.set()
             for report in reports:
                 self._report(report, request)
                 if report.kind == "session-gone":

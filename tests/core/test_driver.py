@@ -151,3 +151,37 @@ def test_a_suspended_driver_sends_nothing_until_resumed() -> None:
         assert isinstance(transport.requests[0], HttpRequest)
 
     run_async(scenario)
+
+
+def test_flush_waits_for_the_answer_in_flight_then_sends_the_rest() -> None:
+    """``untrack`` flushes then stops: a request the loop already sent must be answered (and its
+    answer read) before the stop, and what was queued behind it sent, not left stored."""
+    from mediacollect.transport import HttpRequest, HttpResponse, MemoryTransport
+
+    first_answer: list[asyncio.Future[HttpResponse]] = []
+
+    async def server(request: HttpRequest) -> HttpResponse:
+        if request.url.endswith("/sessions"):
+            first_answer.append(asyncio.get_running_loop().create_future())
+            return await first_answer[0]
+        return HttpResponse(204, {})
+
+    transport = MemoryTransport(server)
+    config = replace(CONFIG, endpoint="http://127.0.0.1:9")
+    driver = Driver(Tracker(config, MediaConfig(id="x", length=60.0)), Outbox(config.api_base), transport, now_ms)
+
+    async def scenario() -> None:
+        driver.start()
+        driver.observe(Observation(P.PLAY, now_ms(), 0.0))
+        await until(lambda: len(transport.requests) == 1)  # the sessionStart, waiting for its 201
+        driver.call(driver.tracker.end_session)
+        flushing = asyncio.ensure_future(driver.flush())
+        await asyncio.sleep(0.05)
+        assert not flushing.done(), "flush waits for the answer in flight"
+        first_answer[0].set_result(HttpResponse(201, {"location": "/api/v1/sessions/s1"}))
+        await asyncio.wait_for(flushing, 5)
+        await driver.stop()
+
+    run_async(scenario)
+    assert [r.url.rsplit("/", 1)[-1] for r in transport.requests] == ["sessions", "events"]
+    assert len(driver.outbox) == 0 and not driver.outbox.busy
