@@ -20,6 +20,9 @@ from ._tracker import Tracker
 from .transport import HttpRequest, Transport, TransportError
 
 Clock = Callable[[], int]  # UTC milliseconds
+# Takes in every player observation made up to now (the page's records still on their way to
+# this worker); False when it cannot now (called from inside the handling of one).
+Intake = Callable[[], bool]
 ReportSink = Callable[[Report, HttpRequest | None], None]
 RENEWAL_WINDOW_MS = 10 * 60 * 1000
 # Tasks that run their first step at creation (Python 3.12+; Pyodide has 3.14). Without them a
@@ -38,7 +41,12 @@ class Driver:
         timeout: float = 10.0,
         playhead: Callable[[], float | None] | None = None,
         on_report: ReportSink | None = None,
+        intake: Intake | None = None,
     ) -> None:
+        """``intake``: see ``Intake``. Time-driven events (pings, a settled seek, a stall) are
+        decided only right after it has run, so an observation that happened before them, but
+        had not reached the driver yet (a worker blocked in a request, a throttled tab), is
+        never stamped after them (spec §4.2, §4.9)."""
         self.tracker = tracker
         self.outbox = outbox
         self._transport = transport
@@ -46,6 +54,8 @@ class Driver:
         self._timeout = timeout
         self._playhead = playhead
         self._on_report = on_report
+        self._intake = intake
+        self._pumping = False  # a pump's synchronous part is running (re-entered from intake)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._warnings_seen = 0
@@ -124,7 +134,7 @@ class Driver:
         transport (the worker's XHR) sends right here and an asynchronous one has its request
         out before this returns. Only in a started driver, inside a running loop, with nothing
         in flight (the outbox sends one request at a time, in order, whoever asks)."""
-        if not EAGER_TASKS or self._task is None or self._suspended or self.outbox.busy:
+        if not EAGER_TASKS or self._task is None or self._suspended or self.outbox.busy or self._pumping:
             return
         try:
             loop = asyncio.get_running_loop()
@@ -167,29 +177,42 @@ class Driver:
         self._wake.set()
 
     async def _pump(self) -> None:
-        if self._suspended:
+        if self._suspended or self._pumping:
             return
-        now = self._clock()
-        deadline = self.tracker.next_deadline
-        if deadline is not None and now >= deadline:
-            playhead = self._playhead() if self._playhead is not None else None
-            self._push(self.tracker.tick(now, playhead))
-        self._surface_warnings()
-        while (request := self.outbox.next_request(self._clock())) is not None:
-            self._idle.clear()
-            try:
+        self._pumping = True
+        try:
+            self._catch_up()
+            self._surface_warnings()
+            while (request := self.outbox.next_request(self._clock())) is not None:
+                self._idle.clear()
+                self._pumping = False  # while it waits for the answer, the page's records go on
                 try:
-                    response = await self._transport.send(request, self._timeout)
-                except TransportError as err:
-                    reports = self.outbox.on_error(str(err), self._clock())
-                else:
-                    reports = self.outbox.on_response(response, self._clock())
-            finally:
-                self._idle.set()
-            for report in reports:
-                self._report(report, request)
-                if report.kind == "session-gone":
-                    self._renew()
+                    try:
+                        response = await self._transport.send(request, self.outbox.timeout(self._timeout))
+                    except TransportError as err:
+                        reports = self.outbox.on_error(str(err), self._clock())
+                    else:
+                        reports = self.outbox.on_response(response, self._clock())
+                finally:
+                    self._pumping = True
+                    self._idle.set()
+                for report in reports:
+                    self._report(report, request)
+                    if report.kind == "session-gone":
+                        self._renew()
+        finally:
+            self._pumping = False
+
+    def _catch_up(self) -> None:
+        """What fell due by now, after every observation made before now is taken in."""
+        now = self._clock()  # before the intake: every record stamped up to now is on the page by then
+        deadline = self.tracker.next_deadline
+        if deadline is None or now < deadline:
+            return
+        if self._intake is not None and not self._intake():
+            return  # inside a record's handling: the loop catches up on its next turn
+        playhead = self._playhead() if self._playhead is not None else None
+        self._push(self.tracker.tick(now, playhead))
 
     def _renew(self) -> None:
         """A new session for a lost one, backing off when the server keeps losing them: never a

@@ -29,6 +29,9 @@ from .transport import HttpRequest, HttpResponse
 # Spec §4.10: a session without events for 10 minutes is closed by the server, so an event
 # still undelivered after that long can no longer land in its session.
 MAX_EVENT_AGE_MS = 10 * 60 * 1000
+# A sessionStart's answer is awaited this long (seconds), whatever the request timeout: see
+# Outbox.timeout. Within the 10 min an undelivered event is kept for.
+SESSION_START_TIMEOUT = 120.0
 MESSAGE_LIMIT = 300  # characters of a server message we keep
 # Events waiting at most (offline for hours, consent pending): about 2.5 h of pings.
 MAX_QUEUE = 1000
@@ -203,6 +206,15 @@ class Outbox:
             head.not_before = 0
         else:
             head.at_once = True
+
+    def timeout(self, configured: float) -> float:
+        """How long the request in flight may wait for its answer. A sessionStart waits longer
+        (SESSION_START_TIMEOUT): given up while the server may still answer, it could be a
+        session that exists with a sid we never learn, and its retry would open a second one
+        for the same viewing (spec §1.5, §4.1)."""
+        if self._in_flight is not None and self._in_flight.event.type is EventType.SESSION_START:
+            return max(configured, SESSION_START_TIMEOUT)
+        return configured
 
     @property
     def busy(self) -> bool:

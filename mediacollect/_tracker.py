@@ -9,8 +9,12 @@ session renewal. Every event it returns has passed ``_rules.validate_body``.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Concatenate, ParamSpec
 
 from . import _rules, _wire
 from ._config import MediaConfig, TrackerConfig
@@ -46,6 +50,33 @@ MAX_HELD_OBSERVATIONS = 200  # observations kept while the media length is still
 FPS_WINDOW = 2.0  # seconds of playback a frame-rate measurement spans
 # A chapter left within this many seconds of its end counts as completed, not skipped.
 CHAPTER_END_TOLERANCE = 1.0
+# Time-driven events one catch-up may produce (a settle, a stall, an expiry or a renewal, pings):
+# a bound, so a clock that jumps cannot loop.
+MAX_DUE_STEPS = 16
+
+_P = ParamSpec("_P")
+
+
+def _in_time(method: Callable[Concatenate[Tracker, _P], list[ApiEvent]],
+             ) -> Callable[Concatenate[Tracker, _P], list[ApiEvent]]:
+    """Every entry point is a moment: what fell due before it (a ping, a settled seek, an expiry)
+    is emitted first, at its own time, then the call's own events (spec §4.2, §4.9: each event
+    carries the moment it happened and events keep their order). A call that raises leaves what
+    fell due waiting for the next call, never lost."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def wrapper(self: Tracker, /, *args: _P.args, **kwargs: _P.kwargs) -> list[ApiEvent]:
+        bound = signature.bind(self, *args, **kwargs)
+        moment = bound.arguments.get("now")
+        if moment is None:
+            moment = bound.arguments["obs"].ts
+        self._overdue += self._due(int(moment))
+        out = method(self, *args, **kwargs)
+        overdue, self._overdue = self._overdue, []
+        return overdue + out
+
+    return wrapper
 
 
 class Tracker:
@@ -84,6 +115,7 @@ class Tracker:
         self._time_to_start: int | None = None
         self._qoe = Qoe()
         self._held: list[Observation] = []
+        self._overdue: list[ApiEvent] = []  # fell due before a call that then raised
         # The playhead-stall heuristic: armed by the first timeupdate (an observer that sends
         # none, or an integrator feeding events by hand, never gets inferred buffering).
         self._progress_watch = False
@@ -123,19 +155,10 @@ class Tracker:
     @property
     def next_deadline(self) -> int | None:
         """When ``tick`` must be called next (UTC ms), or None when nothing is pending."""
-        if self.state not in OPEN_STATES:
-            return None
-        deadlines = [self._session_start_ts + int(self._config.max_session_duration * 1000)]
-        if self._next_ping is not None:
-            deadlines.append(self._next_ping)
-        if self._seek_settle_at is not None:
-            deadlines.append(self._seek_settle_at)
-        if self.state in IDLE_STATES and self._idle_since is not None:
-            deadlines.append(self._idle_since + int(self._config.idle_timeout * 1000))
-        stall = self._stall_deadline()
-        if stall is not None:
-            deadlines.append(stall)
-        return min(deadlines)
+        if self._overdue:
+            return self._last_ts
+        deadlines = [d for d in self._deadlines().values() if d is not None]
+        return min(deadlines) if deadlines else None
 
     def _stall_deadline(self) -> int | None:
         """When playing content whose playhead has not moved becomes buffering (STALL_MS)."""
@@ -158,17 +181,15 @@ class Tracker:
 
     # ------------------------------------------------------------- player side
 
+    @_in_time
     def observe(self, obs: Observation) -> list[ApiEvent]:
-        """Feed one player observation; returns the API events it produces, in order."""
+        """Feed one player observation; returns the API events it produces, in order: first
+        what fell due before it happened (pings on their grid, a settled seek), then its own."""
         if obs.dropped_frames is not None:
             self._qoe = replace(self._qoe, dropped_frames=obs.dropped_frames)
         if obs.total_frames is not None:
             self._measure_frame_rate(obs)
         out: list[ApiEvent] = []
-        if self._seek_settle_at is not None and obs.ts >= self._seek_settle_at:
-            # The seek had settled before this happened, even if tick() was not called in time
-            # (a worker busy with a slow request): settle it first, by the observation's clock.
-            out += self._settle_seek()
         was_playing_content = self._playing_content
         out += self._observe(obs)
         if self._playing_content and not was_playing_content:
@@ -199,9 +220,9 @@ class Tracker:
         started by hand are left alone."""
         out: list[ApiEvent] = []
         for name in sorted(self._element_states - states):
-            out += self.end_state(name, ts)
+            out += self._end_state(name, ts)
         for name in sorted(states - self._element_states):
-            out += self.start_state(name, ts)
+            out += self._start_state(name, ts)
         self._element_states = set(states)
         return out
 
@@ -214,7 +235,7 @@ class Tracker:
         if event is PlayerEvent.DURATION:
             return []
         if event is PlayerEvent.TEARDOWN:
-            return self.end_session(obs.ts)
+            return self._end_session(obs.ts)
         if event is PlayerEvent.PAGE_CLOSED:
             # The page sent sessionEnd on its way out (page_close_spec); if it comes back (from
             # the back/forward cache) the next play resumes the viewing in a new session.
@@ -266,45 +287,78 @@ class Tracker:
         return out
 
     def tick(self, now: int, playhead: float | None = None) -> list[ApiEvent]:
-        """Send what is due at ``now``: a settled seek, idle expiry, renewal, one ping.
+        """Send what fell due up to ``now``, each event at the moment it fell due: a settled
+        seek, an inferred stall, idle expiry, renewal, a ping on its grid.
 
-        ``playhead`` is the element's position if the caller can read it; without it the
-        tracker extrapolates from the last observation. A late call sends one ping with the
-        true time, never a burst of stale ones.
+        ``playhead`` is the element's position at ``now`` if the caller can read it; without it
+        the tracker extrapolates from the last observation. A late call sends one ping, at the
+        last grid point it missed, never a burst of stale ones.
         """
-        if self.state not in OPEN_STATES:
-            return []
-        if playhead is not None and not self.in_ad_break and self.state is not Playback.SEEKING:
+        out = self._due(now - 1)
+        if playhead is not None and self.state in OPEN_STATES and not self.in_ad_break \
+                and self.state is not Playback.SEEKING:
             self._note_playhead(playhead, now)
+        out += self._due(now)
+        overdue, self._overdue = self._overdue, []
+        return overdue + out
+
+    def _due(self, now: int) -> list[ApiEvent]:
+        """The time-driven events up to ``now``, earliest first, each stamped when it fell due."""
         out: list[ApiEvent] = []
-        if self._seek_settle_at is not None and now >= self._seek_settle_at:
-            out += self._settle_seek()
-            self._progress_ts = max(self._progress_ts, now)
-        stall = self._stall_deadline()
-        if stall is not None and now >= stall:
-            # Playing, yet no progress for STALL_MS: the element is starved without saying
-            # "waiting" (browsers often do not). Buffering until the playhead moves again.
-            out.append(self._emit(EventType.BUFFER_START, now, playhead=self._playhead))  # where it stuck
-            self._enter(Playback.BUFFERING, now)
-            self._stall_inferred = True
-        idle_limit = int(self._config.idle_timeout * 1000)
-        if self.state in IDLE_STATES and self._idle_since is not None and now - self._idle_since >= idle_limit:
-            # Spec §4.10: the server closes a session whose playhead stood still for 30 min;
-            # we close it ourselves and resume on the next play (§4.12).
-            out.append(self._emit(EventType.SESSION_END, now))
-            self._leave_session(Playback.EXPIRED)
-            return out
-        if now - self._session_start_ts >= int(self._config.max_session_duration * 1000):
-            out.append(self._emit(EventType.SESSION_END, now))  # spec §4.10: renew before 24 h
-            out += self._resume_session(now)
-            return out
-        if self._next_ping is not None and now >= self._next_ping and self.state in OPEN_STATES:
-            out.append(self._emit(EventType.PING, now))
-            self._schedule_ping(now)
+        for _ in range(MAX_DUE_STEPS):
+            if self.state not in OPEN_STATES:
+                break
+            due = sorted((d, order, kind) for order, (kind, d) in enumerate(self._deadlines().items())
+                         if d is not None and d <= now)
+            if not due:
+                break
+            at, _, kind = due[0]
+            if kind == "ping":
+                # One ping for a stretch the caller missed: the last grid point before anything
+                # else fell due (a throttled tab wakes late; pings are not a backlog).
+                limit = min([now] + [d for d, _, _ in due[1:]])
+                step = self._ping_step()
+                at += (limit - at) // step * step
+                out.append(self._emit(EventType.PING, at))
+                self._schedule_ping(at)
+            elif kind == "settle":
+                out += self._settle_seek()
+                self._progress_ts = max(self._progress_ts, at)
+            elif kind == "stall":
+                # Playing, yet no progress for STALL_MS: the element is starved without saying
+                # "waiting" (browsers often do not). Buffering until the playhead moves again.
+                out.append(self._emit(EventType.BUFFER_START, at, playhead=self._playhead))  # where it stuck
+                self._enter(Playback.BUFFERING, at)
+                self._stall_inferred = True
+            elif kind == "idle":
+                # Spec §4.10: the server closes a session whose playhead stood still for 30 min;
+                # we close it ourselves and resume on the next play (§4.12).
+                out.append(self._emit(EventType.SESSION_END, at))
+                self._leave_session(Playback.EXPIRED)
+            else:  # "renew": spec §4.10, a session must not outlive 24 h
+                out.append(self._emit(EventType.SESSION_END, at))
+                out += self._resume_session(at)
         return out
+
+    def _deadlines(self) -> dict[str, int | None]:
+        """What falls due when, by kind; at the same moment the first listed goes first (a
+        session that expires or is renewed needs no ping)."""
+        if self.state not in OPEN_STATES:
+            return {}
+        idle = None
+        if self.state in IDLE_STATES and self._idle_since is not None:
+            idle = self._idle_since + int(self._config.idle_timeout * 1000)
+        return {
+            "settle": self._seek_settle_at,
+            "stall": self._stall_deadline(),
+            "idle": idle,
+            "renew": self._session_start_ts + int(self._config.max_session_duration * 1000),
+            "ping": self._next_ping,
+        }
 
     # ------------------------------------------------------------ integrator side
 
+    @_in_time
     def start_ad_break(self, info: AdBreakInfo, now: int, playhead: float | None = None) -> list[ApiEvent]:
         self._allow("start_ad_break")
         if playhead is not None:
@@ -316,6 +370,7 @@ class Tracker:
         self._schedule_ping(self._last_ts)
         return [event]
 
+    @_in_time
     def start_ad(self, info: AdInfo, now: int) -> list[ApiEvent]:
         self._allow("start_ad")
         self._check(ApiEvent(EventType.AD_START, 0, 0, 0, ad=info, custom_metadata=info.custom_metadata))
@@ -327,16 +382,19 @@ class Tracker:
         self._ad = info
         return out
 
+    @_in_time
     def complete_ad(self, now: int) -> list[ApiEvent]:
         self._allow("complete_ad")
         self._ad = None
         return [self._emit(EventType.AD_COMPLETE, now)]
 
+    @_in_time
     def skip_ad(self, now: int) -> list[ApiEvent]:
         self._allow("skip_ad")
         self._ad = None
         return [self._emit(EventType.AD_SKIP, now)]
 
+    @_in_time
     def complete_ad_break(self, now: int) -> list[ApiEvent]:
         self._allow("complete_ad_break")
         out = []
@@ -355,6 +413,7 @@ class Tracker:
         self._schedule_ping(self._last_ts)
         return out
 
+    @_in_time
     def start_chapter(self, info: ChapterInfo, now: int, playhead: float | None = None) -> list[ApiEvent]:
         self._require_session("start_chapter")
         if self.in_ad_break:
@@ -368,23 +427,35 @@ class Tracker:
         self._chapter = info
         return out
 
+    @_in_time
     def complete_chapter(self, now: int) -> list[ApiEvent]:
         self._require_chapter("complete_chapter")
         self._chapter = None
         return [self._emit(EventType.CHAPTER_COMPLETE, now)]
 
+    @_in_time
     def skip_chapter(self, now: int) -> list[ApiEvent]:
         self._require_chapter("skip_chapter")
         self._chapter = None
         return [self._emit(EventType.CHAPTER_SKIP, now)]
 
+    @_in_time
     def leave_chapter(self, now: int) -> list[ApiEvent]:
         """The playhead left the open chapter for no chapter: complete if it got to the end,
         otherwise a skip (the same rule as when another chapter starts)."""
         self._require_chapter("leave_chapter")
         return self._close_chapter(now)
 
+    @_in_time
     def start_state(self, name: str, now: int) -> list[ApiEvent]:
+        """A player state began (spec §4.7); see ``_start_state``."""
+        return self._start_state(name, now)
+
+    @_in_time
+    def end_state(self, name: str, now: int) -> list[ApiEvent]:
+        return self._end_state(name, now)
+
+    def _start_state(self, name: str, now: int) -> list[ApiEvent]:
         """A player state began (spec §4.7). Repeats are ignored; past 10 distinct states per
         session the extra ones are dropped with a warning, as the server would drop them."""
         self._require_session("start_state")
@@ -398,13 +469,14 @@ class Tracker:
         self._states_active.append(name)
         return [self._emit(EventType.STATE_START, now, state_name=name)]
 
-    def end_state(self, name: str, now: int) -> list[ApiEvent]:
+    def _end_state(self, name: str, now: int) -> list[ApiEvent]:
         self._require_session("end_state")
         if name not in self._states_active:
             return []
         self._states_active.remove(name)
         return [self._emit(EventType.STATE_END, now, state_name=name)]
 
+    @_in_time
     def update_qoe(
         self,
         now: int,
@@ -427,6 +499,7 @@ class Tracker:
             return [self._emit(EventType.BITRATE_CHANGE, now, qoe=self._qoe)]
         return []
 
+    @_in_time
     def report_error(self, error_id: str, now: int, source: str = "external") -> list[ApiEvent]:
         """An error outside the player (ad server, DRM...). Does not end the session (§4.8)."""
         self._require_session("report_error")
@@ -434,7 +507,12 @@ class Tracker:
         self._check(ApiEvent(EventType.ERROR, 0, 0, 0, qoe=qoe))
         return [self._emit(EventType.ERROR, now, qoe=qoe)]
 
+    @_in_time
     def end_session(self, now: int) -> list[ApiEvent]:
+        """The viewer left (page closed, player destroyed): ``sessionEnd``; see ``_end_session``."""
+        return self._end_session(now)
+
+    def _end_session(self, now: int) -> list[ApiEvent]:
         """The viewer left (page closed, player destroyed): ``sessionEnd`` (spec §4.11).
 
         An open ad or chapter is not closed first: Adobe's timeline 2 ends mid-ad this way,
@@ -447,6 +525,7 @@ class Tracker:
         self._leave_session(Playback.CLOSED)
         return [event]
 
+    @_in_time
     def reissue(self, events: list[ApiEvent], now: int) -> list[ApiEvent]:
         """Events of a lost session sent again on the current one, re-stamped now (spec §4.17)."""
         if self.state not in OPEN_STATES:
@@ -461,6 +540,7 @@ class Tracker:
             return None
         return self._frozen_playhead, self.is_live
 
+    @_in_time
     def renew(self, now: int, playhead: float | None = None) -> list[ApiEvent]:
         """The server lost the session (404/410, spec §4.17): a resumed session carrying the
         context still active (chapter, states, ad) and, if playing, a play."""
@@ -561,7 +641,7 @@ class Tracker:
             out.append(self._emit(EventType.CHAPTER_START, ts, chapter=self._chapter,
                                   custom_metadata=self._chapter.custom_metadata))
         for name in states:
-            out += self.start_state(name, ts)
+            out += self._start_state(name, ts)
         return out
 
     def _start_session(self, ts: int, *, resume: bool) -> list[ApiEvent]:
@@ -640,10 +720,13 @@ class Tracker:
             self._stall_inferred = False
         self.state = state
 
+    def _ping_step(self) -> int:
+        interval = self._config.ad_ping_interval if self.in_ad_break else self._config.content_ping_interval
+        return int(interval * 1000)
+
     def _schedule_ping(self, now: int) -> None:
         """Next ping on the grid anchored at session start (spec §4.3 timeline convention)."""
-        interval = self._config.ad_ping_interval if self.in_ad_break else self._config.content_ping_interval
-        step = int(interval * 1000)
+        step = self._ping_step()
         periods = (now - self._ping_anchor) // step + 1
         self._next_ping = self._ping_anchor + periods * step
 

@@ -28,7 +28,7 @@ from pyscript import RUNNING_IN_WORKER, document, window
 from . import _page
 from ._ads import AdBreakPlan, parse_schedule
 from ._config import MediaConfig, TrackerConfig
-from ._driver import Driver
+from ._driver import Driver, Intake
 from ._errors import ConfigError
 from ._outbox import Outbox, Report
 from ._player import Command, Mode, Player
@@ -179,6 +179,9 @@ class Page:
         self.endpoint_override: str | None = facts["endpoint"] or None
         self.base_url: str = facts["base"]
         self.declared: list[int] = facts["declared"]
+        self._seq = 0  # the last shim record handled (the shim keeps the later ones until acked)
+        self._handling = 0  # depth of record handling: no intake from inside it
+        self._ack_due = False
         self._handler = create_proxy(self.on_record)  # the only proxy the shim holds
         _shim().connect(self._handler)
         # Import the HTTP layer now, while the viewer has not pressed play yet, rather than on
@@ -187,7 +190,40 @@ class Page:
         asyncio.get_event_loop().call_soon(materialize_all)  # the records' methods, before the first event
 
     def on_record(self, raw: str) -> None:
-        record = json.loads(str(raw))
+        """One shim record, pushed by the shim or taken by ``intake``; each is handled once, in
+        the order the shim stamped them."""
+        self._take(json.loads(str(raw)))
+
+    def _take(self, record: dict[str, Any]) -> None:
+        seq = record.get("seq")
+        if isinstance(seq, int):
+            if seq <= self._seq:
+                return  # already taken in by an intake, ahead of its own message
+            self._seq = seq
+        self._handling += 1
+        try:
+            self._route(record)
+        finally:
+            self._handling -= 1
+        if not self._ack_due:
+            self._ack_due = True
+            asyncio.get_event_loop().call_soon(self._ack)
+
+    def intake(self) -> bool:
+        """Take in, in order, every record the shim holds that was not handled yet (the messages
+        that carry them wait behind whatever this worker is doing): the drivers' ``Intake``.
+        False from inside a record's handling, which must finish first."""
+        if self._handling:
+            return False
+        for record in json.loads(str(_shim().take(self._seq))):
+            self._take(record)
+        return True
+
+    def _ack(self) -> None:
+        self._ack_due = False
+        _shim().ack(self._seq)
+
+    def _route(self, record: dict[str, Any]) -> None:
         key = record.get("key")
         kind = record.get("type")
         if kind == "diagnose":
@@ -314,7 +350,7 @@ def _bind(page: Page, key: int, *, settings: dict[str, Any] | None = None, ads: 
     panel.log_level = config.log_level
     binding = PlayerBinding(key, _shim().element(key), config, media_config, plans, panel,
                             declared=facts["declared"], element_id=facts["id"], src=facts["src"],
-                            base_url=page.base_url)
+                            base_url=page.base_url, intake=page.intake)
     page.bindings[key] = binding
     binding.driver.start()
     for record in page.take_early(key):
@@ -352,7 +388,7 @@ class PlayerBinding:
 
     def __init__(self, key: int, element: Any, config: TrackerConfig, media: MediaConfig,
                  plans: tuple[AdBreakPlan, ...], panel: Panel, *, declared: bool, element_id: str | None,
-                 src: str | None, base_url: str) -> None:
+                 src: str | None, base_url: str, intake: Intake | None = None) -> None:
         self.key = key
         self.element = element
         self.panel = panel
@@ -369,6 +405,7 @@ class PlayerBinding:
             timeout=config.request_timeout,
             playhead=self._content_playhead,
             on_report=self.on_report,
+            intake=intake,
         )
         self.player = Player(self.driver, player_name=config.player_name, content_src=src, ads=plans,
                              base_url=base_url)

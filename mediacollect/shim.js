@@ -10,9 +10,11 @@
   const TYPES = ["play", "playing", "pause", "waiting", "seeking", "seeked", "ended", "error", "timeupdate",
                  "durationchange", "loadedmetadata", "volumechange", "enterpictureinpicture",
                  "leavepictureinpicture"];
-  const MAX_QUEUE = 5000;  // before Python connects; the oldest timeupdates go first
+  // Every record stays here until Python says it has handled it (take/ack): a worker blocked in
+  // a request takes in what happened meanwhile before it decides anything time-driven.
+  const MAX_QUEUE = 5000;  // records not yet handled; past that the oldest timeupdates go first
   const queue = [], keys = new WeakMap(), watched = new Map(), armed = new Map();
-  let nextKey = 1, sink = null, dropped = 0;
+  let nextKey = 1, nextSeq = 1, sink = null, dropped = 0;
   const num = (x) => (Number.isFinite(x) ? x : x === Infinity ? "Infinity" : null);
   const keyOf = (v) => {
     let key = keys.get(v);
@@ -21,26 +23,33 @@
   };
   const stamp = (type, v) => {
     const err = v.error, fs = document.fullscreenElement, q = v.getVideoPlaybackQuality && v.getVideoPlaybackQuality();
-    return JSON.stringify({
+    return {
       type, ts: Date.now(), key: keyOf(v), id: v.id || null, src: v.currentSrc || null,
       playhead: num(v.currentTime), duration: num(v.duration), paused: v.paused, ended: v.ended,
+      seeking: v.seeking,
       error_code: err ? err.code : null, error_message: err ? err.message : null,
       muted: v.muted || v.volume === 0, fullscreen: !!fs && (fs === v || fs.contains(v)),
       pip: document.pictureInPictureElement === v,
       captions: [...v.textTracks].some((t) => t.mode === "showing" && t.kind !== "chapters" && t.kind !== "metadata"),
       dropped: q ? q.droppedVideoFrames : null, frames: q ? q.totalVideoFrames : null,
-    });
+    };
   };
-  const deliver = (item) => {
-    if (sink) return sink(item);
+  const deliver = (record) => {
+    const seq = nextSeq++, item = { seq, record, text: JSON.stringify({ seq, ...record }) };
     if (queue.length >= MAX_QUEUE) {
-      const i = queue.findIndex((q) => q.startsWith('{"type":"timeupdate"'));
+      const i = queue.findIndex((q) => q.record.type === "timeupdate");
       queue.splice(i < 0 ? 0 : i, 1);
       dropped++;
     }
     queue.push(item);
+    if (sink) sink(item.text);
   };
-  const signal = (type, extra) => deliver(JSON.stringify({ type, ts: Date.now(), ...extra }));
+  const acknowledge = (seq) => {
+    let n = 0;
+    while (n < queue.length && queue[n].seq <= seq) n++;
+    queue.splice(0, n);
+  };
+  const signal = (type, extra) => deliver({ type, ts: Date.now(), ...extra });
 
   // Per-element listeners the document cannot see: caption changes (on the track list) and the
   // chapter tracks (cues load only once a track's mode is not "disabled"; the <track> children
@@ -241,14 +250,18 @@
     store(name, text) { if (text == null) localStorage.removeItem(name); else localStorage.setItem(name, text); },
     arm(key, spec) { if (spec) armed.set(key, JSON.parse(spec)); else armed.delete(key); },
     stats: () => JSON.stringify({ watched: watched.size, armed: armed.size, declared: declared.size,
-                                  panels: panels.size, dropped,
+                                  panels: panels.size, dropped, unhandled: queue.length,
                                   isolated: !!window.crossOriginIsolated }),
     // mediacollect.diagnose() in the console: Python answers with its own counts (see browser.py).
     diagnosis: null,
     connect(fn) {
-      // Drain after this call returns, so Python is not re-entered while it waits on it.
-      setTimeout(() => { for (const item of queue.splice(0)) fn(item); sink = fn; }, 0);
+      // Replay after this call returns, so Python is not re-entered while it waits on it.
+      setTimeout(() => { for (const item of queue) fn(item.text); sink = fn; }, 0);
     },
+    // Python handled every record up to seq: forget them. take() also hands over the rest, in
+    // order, as one JSON array (one round trip from a worker, whatever it missed).
+    ack: acknowledge,
+    take(seq) { acknowledge(seq); return `[${queue.map((item) => item.text).join(",")}]`; },
   };
   // Elements already parsed when this runs (a shim added late); the observer sees the rest.
   if (document.body) scan();

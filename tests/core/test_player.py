@@ -55,6 +55,14 @@ class Viewing:
         self.commands += out
         return out
 
+    def plays(self, t_from: float, t_to: float, playhead: float) -> None:
+        """Content playing from ``t_from`` to ``t_to``: a timeupdate every 250 ms, as elements
+        fire them (a longer silence while playing is a stall)."""
+        steps = round((t_to - t_from) / 0.25)
+        for i in range(1, steps + 1):
+            t = t_from + (t_to - t_from) * i / steps
+            self.send(t, "timeupdate", round(playhead + t - t_from, 3))
+
     def types(self) -> list[str]:
         return [e.type.value for e in self.driver.events if e.type.value != "ping"]
 
@@ -72,9 +80,7 @@ def test_pre_roll_mid_roll_and_chapters_in_one_element() -> None:
     v.send(4.3, "seeking")
     v.send(4.4, "playing", 0.0)
     assert v.player.mode is Mode.CONTENT
-    v.send(4.6, "timeupdate", 0.2)
-    v.send(14.6, "timeupdate", 10.2)
-    v.send(19.4, "timeupdate", 15.0)  # the mid-roll
+    v.plays(4.4, 19.4, 0.0)  # the mid-roll at 15.0
     assert v.commands[-1] == Command("load", src="/media/ad-b.webm", at=0.0)
     v.send(19.6, "playing", 0.0, duration=4.0)
     v.send(23.6, "ended", 4.0, duration=4.0)
@@ -82,7 +88,7 @@ def test_pre_roll_mid_roll_and_chapters_in_one_element() -> None:
     assert v.send(26.0, "timeupdate", 2.1, duration=6.0) == [Command("show-skip")]
     assert v.send(26.5, "adskip") == [Command("hide-skip"), Command("load", src="/media/clip.webm", at=15.0)]
     v.send(26.7, "playing", 15.0)
-    v.send(31.7, "timeupdate", 20.0)
+    v.plays(26.7, 41.7, 15.0)
     v.send(41.7, "pause", 30.0, ended=True)
     v.send(41.7, "ended", 30.0)
 
