@@ -65,6 +65,7 @@ class Observation:
     duration: float | None = None  # element duration; inf for live, None/NaN when unknown
     paused: bool = False
     ended: bool = False
+    seeking: bool = False  # the element is seeking: its position is where it is going
     error_code: int | None = None
     error_message: str | None = None
     # Standard player states the element is in (spec §4.7 names); None: the observer cannot tell.

@@ -150,6 +150,7 @@ def observation(record: Mapping[str, Any]) -> Observation | None:
         duration=_number(record.get("duration")),
         paused=bool(record.get("paused", False)),
         ended=bool(record.get("ended", False)),
+        seeking=record.get("seeking") is True,
         error_code=record.get("error_code") if isinstance(record.get("error_code"), int) else None,
         error_message=str(record["error_message"])[:300] if record.get("error_message") else None,
         states=_states(record),

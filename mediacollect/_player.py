@@ -36,6 +36,9 @@ _CHAPTER_CHECKS = frozenset({PlayerEvent.TIMEUPDATE, PlayerEvent.PLAYING, Player
 # The content is back when it plays from (about) where the break took it: a first frame from
 # before that (the new source starting at 0 for a moment) is not the content resuming.
 RESUME_TOLERANCE = 0.5
+# A seek in an ad this far past where it had played to skips part of it (timeupdates come every
+# 250 ms, so a smaller step forward is not the viewer's).
+AD_SEEK_TOLERANCE = 0.5
 
 
 class Mode(StrEnum):
@@ -74,6 +77,8 @@ class Player:
         self._ad_index = 0
         self._resume_at = 0.0
         self._skip_shown = False
+        self._ad_time = 0.0  # how far into the ad playback got
+        self._ad_sought_ahead = False  # the viewer moved the ad forward: its end is not a completion
         self._base_url = base_url
         self._source: str | None = None  # the source a break loaded (absolute URL)
 
@@ -185,9 +190,15 @@ class Player:
             return []
         # Mode.AD
         if obs.event is PlayerEvent.ENDED:
-            self.driver.call(self.tracker.complete_ad, now=obs.ts)
+            # An ad left before it played out is skipped (spec §4.5), whether by the button or by
+            # the viewer seeking it to its end.
+            ended = self.tracker.skip_ad if self._ad_sought_ahead else self.tracker.complete_ad
+            self.driver.call(ended, now=obs.ts)
             return self._next_ad(obs.ts)
+        if obs.event is PlayerEvent.SEEKING and obs.playhead > self._ad_time + AD_SEEK_TOLERANCE:
+            self._ad_sought_ahead = True
         if obs.event is PlayerEvent.TIMEUPDATE:
+            self._ad_time = max(self._ad_time, obs.playhead)
             return self._skip_button(obs.playhead)
         if obs.event is PlayerEvent.PAUSE and obs.ended:
             return []  # the pause an element fires as the ad ends
@@ -229,6 +240,7 @@ class Player:
         assert self._plan is not None
         hide = [Command("hide-skip")] if self._skip_shown else []
         self._skip_shown = False
+        self._ad_time, self._ad_sought_ahead = 0.0, False
         self._ad_index += 1
         if self._ad_index < len(self._plan.ads):
             return hide + self._load_ad()

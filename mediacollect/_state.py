@@ -67,6 +67,11 @@ PLAYER_TRANSITIONS: Final[dict[tuple[Playback, PlayerEvent], tuple[EventType | N
     (Playback.ERRORED, PlayerEvent.PAUSE): (None, Playback.PAUSED),
 }
 
+# Player events whose position is where the player is going, not where it was: the API event
+# they open says where playback stopped (spec §4.2: the old position; the new one rides on the
+# play that ends the seek).
+DESTINATION_EVENTS: Final = frozenset({PlayerEvent.SEEKING})
+
 # Player events that open a session from a state with none (spec §2.2 sessionStart).
 SESSION_OPENING: Final = frozenset({PlayerEvent.PLAY, PlayerEvent.PLAYING})
 

@@ -33,6 +33,7 @@ from ._events import (
 from ._state import (
     AD_CALLS_ALLOWED,
     ADVANCING_STATES,
+    DESTINATION_EVENTS,
     IDLE_STATES,
     OPEN_STATES,
     PLAYER_TRANSITIONS,
@@ -102,6 +103,7 @@ class Tracker:
         self._idle_since: int | None = None
         self._seek_settle_at: int | None = None
         self._seek_end_ts = 0
+        self._seek_end_playhead = 0.0
         self._seek_from = Playback.PLAYING
         self._ad_break: AdBreakInfo | None = None
         self._ad: AdInfo | None = None
@@ -248,7 +250,12 @@ class Tracker:
             if self._length_unknown():
                 return self._hold(obs)
             return self._open_session(obs)
+        before = self.playhead_at(obs.ts)  # where playback was, for DESTINATION_EVENTS
         self._note_playhead(obs.playhead, obs.ts)
+        if event is PlayerEvent.WAITING and obs.seeking:
+            return []  # the element loads what a seek asked for: part of the seek, not buffering (§4.4)
+        if obs.ended and event is PlayerEvent.SEEKED and not self.in_ad_break:
+            return self._complete(obs.ts)  # sought to the very end: no "ended" fires while paused
         if event is PlayerEvent.TIMEUPDATE:
             self._progress_watch = True
             if self._stall_inferred and self.state is Playback.BUFFERING and self._progress_ts == obs.ts:
@@ -282,7 +289,7 @@ class Tracker:
             self._first_frame(obs.ts)
             out.append(self._play(obs.ts))
         elif api_event is not None:
-            out.append(self._emit(api_event, obs.ts))
+            out.append(self._emit(api_event, obs.ts, playhead=before if event in DESTINATION_EVENTS else None))
         self._enter(next_state, obs.ts)
         return out
 
@@ -364,6 +371,10 @@ class Tracker:
         if playhead is not None:
             self._note_playhead(playhead, now)
         content_playhead = self.playhead_at(now)
+        # The break sits where the content stopped for it, which is also the playhead frozen for
+        # its length (spec §3.5 podSecond, §4.2): after a seek past a scheduled offset that is
+        # where the seek landed, not the schedule's offset.
+        info = replace(info, pod_second=content_playhead)
         event = self._emit(EventType.AD_BREAK_START, now, ad_break=info, playhead=content_playhead)
         self._ad_break = info
         self._frozen_playhead = content_playhead
@@ -737,12 +748,12 @@ class Tracker:
     def _qoe_snapshot(self) -> Qoe:
         return replace(self._qoe, error_id=None, error_source=None)
 
-    def _play(self, ts: int) -> ApiEvent:
+    def _play(self, ts: int, playhead: float | None = None) -> ApiEvent:
         qoe = self._qoe_snapshot()
         if not self._content_started and not self.in_ad_break:
             self._content_started = True
             qoe = replace(qoe, time_to_start=self._time_to_start)
-        return self._emit(EventType.PLAY, ts, qoe=qoe)
+        return self._emit(EventType.PLAY, ts, qoe=qoe, playhead=playhead)
 
     def _player_error(self, obs: Observation) -> list[ApiEvent]:
         code = obs.error_code if obs.error_code is not None else 0
@@ -766,7 +777,7 @@ class Tracker:
         if obs.event is PlayerEvent.SEEKING:
             self._seek_settle_at = None  # still scrubbing
         elif obs.event is PlayerEvent.SEEKED:
-            self._seek_end_ts = obs.ts
+            self._seek_end_ts, self._seek_end_playhead = obs.ts, self._playhead
             self._seek_settle_at = obs.ts + SEEK_SETTLE_MS
         return []
 
@@ -784,7 +795,7 @@ class Tracker:
             return out
         self._first_frame(ts)
         self.state = Playback.PLAYING
-        out.append(self._play(ts))
+        out.append(self._play(ts, self._seek_end_playhead))  # where the seek landed, when it landed
         return out
 
     def _close_chapter(self, now: int) -> list[ApiEvent]:

@@ -249,3 +249,43 @@ def test_chapters_from_cues() -> None:
     gap = Chapters.from_cues([{"start": 0, "end": 5, "text": ""}, {"start": 8, "end": 9, "text": "<b>x</b>"}])
     assert gap.at(6.0) is None
     assert gap.items[0].friendly_name is None and gap.items[1].friendly_name == "<b>x</b>"
+
+
+def test_a_seek_past_a_mid_roll_puts_the_break_where_the_seek_landed() -> None:
+    """podSecond and the playhead frozen for the break agree: both the landing position."""
+    v = Viewing(ads={"breaks": [{"offset": 15, "ads": [{"id": "m", "src": "/media/ad-b.webm", "length": 4}]}]},
+                cues=None)
+    v.send(0, "play")
+    v.send(0.1, "playing")
+    v.plays(0.1, 5.1, 0.0)
+    v.send(5.2, "seeking", 20.5)
+    v.send(5.3, "seeked", 20.5)
+    v.plays(5.3, 6.0, 20.5)
+    start = next(e for e in v.driver.events if e.type.value == "adBreakStart")
+    assert start.ad_break is not None and start.ad_break.pod_second == start.playhead
+    assert 20.5 <= start.playhead < 21.5  # once the seek has settled (300 ms)
+    v.send(6.2, "playing", 0.0, duration=4.0)
+    v.send(8.0, "timeupdate", 1.8, duration=4.0)
+    assert {e.playhead for e in v.driver.events if e.ts >= start.ts} == {start.playhead}
+
+
+def test_an_ad_the_viewer_seeks_to_its_end_is_skipped_not_completed() -> None:
+    v = Viewing(cues=None)
+    v.send(0, "play")
+    v.send(0.2, "playing", 0.0, duration=4.0)
+    v.send(1.0, "timeupdate", 0.8, duration=4.0)
+    v.send(1.2, "seeking", 4.0, duration=4.0, seeking=True)
+    v.send(1.25, "waiting", 4.0, duration=4.0, seeking=True)
+    v.send(1.3, "seeked", 4.0, duration=4.0)
+    v.send(1.31, "ended", 4.0, duration=4.0, ended=True)
+    assert v.types() == ["sessionStart", "adBreakStart", "adStart", "adSkip", "adBreakComplete", "play"]
+
+
+def test_an_ad_played_out_is_completed() -> None:
+    v = Viewing(cues=None)
+    v.send(0, "play")
+    v.send(0.2, "playing", 0.0, duration=4.0)
+    for i in range(1, 17):
+        v.send(0.2 + i * 0.25, "timeupdate", i * 0.25, duration=4.0)
+    v.send(4.3, "ended", 4.0, duration=4.0, ended=True)
+    assert v.types() == ["sessionStart", "adBreakStart", "adStart", "adComplete", "adBreakComplete", "play"]

@@ -435,3 +435,29 @@ def test_a_reloaded_page_resumes_its_first_session() -> None:
     assert to_body(first)["params"]["media.resume"] is True and first.playhead == 12.0
     run.player(60, P.ENDED, 60, ended=True)
     assert "media.resume" not in to_body(run.player(70, P.PLAY, 0)[0])["params"]
+
+
+def test_a_seek_says_where_playback_stopped_then_where_it_landed_and_when() -> None:
+    """Spec §4.2: the pauseStart opening a seek has the old position; the play ending it has the
+    new position, stamped when the seek ended (not when it was known to have settled)."""
+    run = started()
+    run.player(5.0, P.TIMEUPDATE, 4.8)
+    run.player(5.2, P.SEEKING, 40.0, seeking=True)
+    run.player(5.25, P.WAITING, 40.0, seeking=True)  # loading what the seek asked for: not buffering
+    run.player(5.4, P.SEEKED, 40.0)
+    run.player(5.6, P.TIMEUPDATE, 40.2)
+    run.advance(6.0)
+    pause, play = [e for e in run.events if e.type in (E.PAUSE_START, E.PLAY)][-2:]
+    assert (pause.type, seconds(pause), pause.playhead) == (E.PAUSE_START, 5.2, pytest.approx(5.0))
+    assert (play.type, seconds(play), play.playhead) == (E.PLAY, 5.4, 40.0)
+    assert E.BUFFER_START not in types(run)
+
+
+def test_seeking_to_the_very_end_while_paused_completes_the_session() -> None:
+    run = started()
+    run.player(5.0, P.PAUSE, 4.8)
+    run.player(6.0, P.SEEKING, MEDIA.length, paused=True, seeking=True)
+    run.player(6.1, P.SEEKED, MEDIA.length, paused=True, ended=True)
+    run.advance(30)
+    assert types(run)[-1] == "sessionComplete"
+    assert all(e.playhead < MEDIA.length for e in run.events if e.type is E.PING)
