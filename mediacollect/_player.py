@@ -21,6 +21,7 @@ from typing import Any
 from . import _page
 from ._ads import AdBreakPlan
 from ._chapters import Chapters
+from ._config import MediaConfig
 from ._driver import Driver
 from ._events import Observation, PlayerEvent
 from ._record import record
@@ -51,7 +52,8 @@ class Mode(StrEnum):
 @record
 class Command:
     """What the element must do: ``load`` (``src``, starting at ``at`` seconds, then play),
-    ``show-skip`` / ``hide-skip`` (the ad's skip button)."""
+    ``show-skip`` / ``hide-skip`` (the ad's skip button); ``new-media`` (``src``): the element
+    plays other content, to be described again (``Player.change_media``)."""
 
     action: str
     src: str | None = None
@@ -81,6 +83,9 @@ class Player:
         self._ad_sought_ahead = False  # the viewer moved the ad forward: its end is not a completion
         self._base_url = base_url
         self._source: str | None = None  # the source a break loaded (absolute URL)
+        # The content's own source as the element reports it (absolute; the first one seen in
+        # content mode): another one in content mode is new media (Command "new-media").
+        self._content_url: str | None = None
 
     @property
     def pending_breaks(self) -> int:
@@ -110,9 +115,14 @@ class Player:
         obs = _page.observation(raw)
         if obs is None:
             return []
+        src = raw.get("src")
+        if self.mode is Mode.CONTENT and isinstance(src, str) and src:
+            if self._content_url is None:
+                self._content_url = src
+            elif src != self._content_url:
+                return [Command("new-media", src=src)]  # not handled: the binding re-reads the element
         if self.mode is Mode.CONTENT:
             return self._content(obs)
-        src = raw.get("src")
         if self._source is not None and isinstance(src, str) and src != self._source:
             return []  # an event the previous source fired before the swap (the content's first frame...)
         return self._in_break(obs)
@@ -254,6 +264,14 @@ class Player:
         self.mode = Mode.AD_LOADING
         return [self._load(self._plan.ads[self._ad_index].src, 0.0)]
 
+    def change_media(self, media: MediaConfig, src: str, ads: Sequence[AdBreakPlan], ts: int) -> None:
+        """The element's source changed to other content: a new viewing of ``media`` with its
+        own ad schedule; chapters come again from the new source's track."""
+        self.driver.call(self.tracker.change_media, media, now=ts)
+        self.content_src = self._content_url = src
+        self.chapters = Chapters(())
+        self._plans, self._next_plan = list(ads), 0
+
     def _load(self, src: str | None, at: float) -> Command:
         """Until the break is over, the element's events from any other source than this one
         are stale (fired before the swap took effect) and dropped."""
@@ -262,5 +280,7 @@ class Player:
         from urllib.parse import urljoin
 
         self._source = urljoin(self._base_url, src) if self._base_url and src else None
+        if src == self.content_src:
+            self._content_url = self._source or self._content_url
         return Command("load", src=src, at=at)
 

@@ -129,6 +129,11 @@ class Tracker:
     # ------------------------------------------------------------------ queries
 
     @property
+    def media(self) -> MediaConfig:
+        """What is being watched (it changes with ``change_media``)."""
+        return self._media
+
+    @property
     def in_ad_break(self) -> bool:
         return self._ad_break is not None
 
@@ -535,6 +540,21 @@ class Tracker:
         event = self._emit(EventType.SESSION_END, now)
         self._leave_session(Playback.CLOSED)
         return [event]
+
+    @_in_time
+    def change_media(self, media: MediaConfig, now: int) -> list[ApiEvent]:
+        """The element plays other content now: this session ends as an abandon (``sessionEnd``)
+        and the next play opens a new session that describes ``media``, not a resume (spec
+        §4.1: one session per playback of one item; §4.11)."""
+        out = self._end_session(now)
+        self._media = media
+        self._duration = media.length
+        self._resume_next = False
+        self.state = Playback.IDLE
+        self._playhead, self._playhead_ts = 0.0, now
+        self._progress_watch, self._frames_mark = False, None
+        self._qoe = Qoe()
+        return out
 
     @_in_time
     def reissue(self, events: list[ApiEvent], now: int) -> list[ApiEvent]:

@@ -137,7 +137,7 @@ def _ad_break_params(b: AdBreakInfo, playhead: float) -> dict[str, Any]:
     return _drop_none(
         {
             "media.ad.podIndex": b.pod_index,
-            "media.ad.podSecond": _number(pod_second),
+            "media.ad.podSecond": _number(pod_second, 3),  # a content position, rounded as the playhead
             "media.ad.podFriendlyName": b.friendly_name,
         }
     )

@@ -19,6 +19,7 @@ import contextlib
 import gc
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import js  # the worker's global scope (Date, console)
@@ -182,6 +183,9 @@ class Page:
         self._seq = 0  # the last shim record handled (the shim keeps the later ones until acked)
         self._handling = 0  # depth of record handling: no intake from inside it
         self._ack_due = False
+        # Viewings whose element left the page (media id, element id): the same item back in the
+        # page continues its viewing (spec §4.12 media.resume), bounded like the early records.
+        self.left: dict[tuple[str, str], None] = {}
         self._handler = create_proxy(self.on_record)  # the only proxy the shim holds
         _shim().connect(self._handler)
         # Import the HTTP layer now, while the viewer has not pressed play yet, rather than on
@@ -242,6 +246,10 @@ class Page:
         if kind == "detach":
             self._early.pop(key, None)
             if binding is not None and binding.declared:
+                if binding.driver.tracker.session:  # it had a viewing to continue
+                    self.left[binding.viewing] = None
+                while len(self.left) > MAX_EARLY_RECORDS:
+                    del self.left[next(iter(self.left))]
                 untrack(binding)
             return
         if binding is not None:
@@ -350,7 +358,9 @@ def _bind(page: Page, key: int, *, settings: dict[str, Any] | None = None, ads: 
     panel.log_level = config.log_level
     binding = PlayerBinding(key, _shim().element(key), config, media_config, plans, panel,
                             declared=facts["declared"], element_id=facts["id"], src=facts["src"],
-                            base_url=page.base_url, intake=page.intake)
+                            base_url=page.base_url, intake=page.intake, overrides=(settings or {}, media, ads),
+                            dataset=facts["dataset"],
+                            resume=(media_config.id, facts["id"] or "") in page.left)
     page.bindings[key] = binding
     binding.driver.start()
     for record in page.take_early(key):
@@ -388,8 +398,15 @@ class PlayerBinding:
 
     def __init__(self, key: int, element: Any, config: TrackerConfig, media: MediaConfig,
                  plans: tuple[AdBreakPlan, ...], panel: Panel, *, declared: bool, element_id: str | None,
-                 src: str | None, base_url: str, intake: Intake | None = None) -> None:
+                 src: str | None, base_url: str, intake: Intake | None = None,
+                 overrides: tuple[dict[str, Any], dict[str, Any] | None, object] = ({}, None, None),
+                 dataset: dict[str, Any] | None = None, resume: bool = False) -> None:
+        """``resume``: this element was on the page before, watching the same item (a page that
+        moves its player in the DOM): its first session continues that viewing."""
         self.key = key
+        self.viewing = (media.id, element_id or "")
+        self._overrides = overrides  # track()'s settings, media and ads: they hold for new media too
+        self._dataset: dict[str, Any] = dataset or {}
         self.element = element
         self.panel = panel
         self.declared = declared
@@ -398,7 +415,7 @@ class PlayerBinding:
         stored = _dom(_shim().stored(self._store_key))
         snapshot = json.loads(str(stored)) if stored else None
         self.driver = Driver(
-            Tracker(config, media, resume=bool(snapshot and snapshot.get("items"))),
+            Tracker(config, media, resume=resume or bool(snapshot and snapshot.get("items"))),
             Outbox(config.api_base, consent=config.consent),
             _transport_class()(),
             clock=lambda: int(js.Date.now()),
@@ -439,7 +456,11 @@ class PlayerBinding:
             # (or the shim) sends what is left.
             self.driver.suspend()
         if command is None:
-            self._commands += self.player.handle(record)
+            commands = self.player.handle(record)
+            if commands and commands[0].action == "new-media" and commands[0].src:
+                self._new_media(commands[0].src, int(record.get("ts") or js.Date.now()))
+                commands = self.player.handle(record)
+            self._commands += commands
         if leaving:
             self._page_work()  # now: the page is going away
         elif not self._page_work_due:
@@ -448,6 +469,29 @@ class PlayerBinding:
             # DOM call waits for the main thread, which is busy around a play.
             self._page_work_due = True
             asyncio.get_event_loop().call_soon(self._page_work)
+
+    def _new_media(self, src: str, ts: int) -> None:
+        """The element's source changed to other content: describe it again (its data-media-*
+        and ad schedule as they are now) and start a new viewing; the old session is abandoned.
+        A ``data-media-length`` the page left as it was described the old item: the new length
+        is the element's own."""
+        described = _dom(_shim().describe(self.key))
+        if described is None:
+            return
+        facts = json.loads(str(described))
+        try:
+            _, media, plans = read_settings(_connect(), facts, self._overrides[0], self._overrides[1],
+                                            self._overrides[2])
+        except ConfigError as err:
+            self.panel.error(f"configuration of the new source: {err}")
+            return
+        if facts["dataset"].get("mediaLength") == self._dataset.get("mediaLength"):
+            media = replace(media, length=None)
+        if media.id == self.driver.tracker.media.id:
+            self.panel.error(f"the source changed to {src} but data-media-id is still {media.id!r}: "
+                             "set it to the new item's id", console=True)
+        self._dataset = facts["dataset"]
+        self.player.change_media(media, src, plans, ts)
 
     def _page_work(self) -> None:
         self._page_work_due = False

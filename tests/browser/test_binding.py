@@ -183,5 +183,7 @@ def test_tracking_and_untracking_a_hundred_times_leaks_nothing(page: Page, emula
     page.wait_for_function("window.mediacollect.diagnose().declared === 1")
     after = wait_for(lambda: (d := diagnose(page)) and d["python"]["bindings"] == 1 and
                      d["python"]["tasks"] <= before["python"]["tasks"] and d)
+    # Records wait in the shim only until Python acknowledges them: a handful, never a pile.
+    assert after["shim"].pop("unhandled") <= 10 and before["shim"].pop("unhandled") <= 10
     assert after["shim"] == before["shim"]
     assert after["python"] == before["python"]

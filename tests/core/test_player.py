@@ -289,3 +289,22 @@ def test_an_ad_played_out_is_completed() -> None:
         v.send(0.2 + i * 0.25, "timeupdate", i * 0.25, duration=4.0)
     v.send(4.3, "ended", 4.0, duration=4.0, ended=True)
     assert v.types() == ["sessionStart", "adBreakStart", "adStart", "adComplete", "adBreakComplete", "play"]
+
+
+def test_a_new_source_is_new_media_and_the_old_session_is_abandoned() -> None:
+    v = Viewing(ads=None, cues=None)
+    clip = "http://site.test/media/clip.webm"
+    v.send(0, "play", src=clip)
+    v.send(0.1, "playing", src=clip)
+    v.plays(0.1, 5.5, 0.0)
+    other = "http://site.test/media/other.webm"
+    assert v.send(5.6, "durationchange", 0.0, duration=12.0, src=other) == [Command("new-media", src=other)]
+    v.player.change_media(MediaConfig(id="other"), other, (), T0 + 5600)
+    v.send(5.6, "durationchange", 0.0, duration=12.0, src=other)
+    v.send(5.8, "play", 0.0, duration=12.0, src=other)
+    v.send(5.9, "playing", 0.0, duration=12.0, src=other)
+    assert v.types() == ["sessionStart", "play", "sessionEnd", "sessionStart", "play"]
+    starts = [e for e in v.driver.events if e.type.value == "sessionStart"]
+    assert [s.session_params.media_id for s in starts if s.session_params] == ["content", "other"]
+    new = starts[1].session_params
+    assert new is not None and new.length == 12.0 and not new.resume  # the element's length, not a resume
