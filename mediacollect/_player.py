@@ -79,6 +79,8 @@ class Player:
         self._ad_index = 0
         self._resume_at = 0.0
         self._skip_shown = False
+        self.load_pending = False  # a "load" command not carried out yet (see loaded())
+        self.viewer_paused = False  # the viewer paused before the break's source was swapped in
         self._ad_time = 0.0  # how far into the ad playback got
         self._ad_sought_ahead = False  # the viewer moved the ad forward: its end is not a completion
         self._base_url = base_url
@@ -179,6 +181,12 @@ class Player:
         if obs.event is PlayerEvent.ERROR:
             return self._ad_failed(obs)
         if self.mode is Mode.AD_LOADING:
+            if self.load_pending and obs.event in (PlayerEvent.PAUSE, PlayerEvent.PLAY):
+                # The element still has the content (the source is not swapped yet), so this is
+                # the viewer's: a pause holds the break until they play again. Not reported: no
+                # playback event may come between adBreakStart and the first adStart (spec §4.5).
+                self.viewer_paused = obs.event is PlayerEvent.PAUSE
+                return []
             if obs.event is PlayerEvent.PLAYING:
                 self._forward(obs)  # a pre-roll's first frame ends the content's "starting"
                 assert self._plan is not None
@@ -272,6 +280,12 @@ class Player:
         self.chapters = Chapters(())
         self._plans, self._next_plan = list(ads), 0
 
+    def loaded(self) -> bool:
+        """The binding carried out the last "load" command (the element's source is swapped):
+        whether to play it, which is not the case when the viewer paused before the swap."""
+        play, self.load_pending, self.viewer_paused = not self.viewer_paused, False, False
+        return play
+
     def _load(self, src: str | None, at: float) -> Command:
         """Until the break is over, the element's events from any other source than this one
         are stale (fired before the swap took effect) and dropped."""
@@ -282,5 +296,6 @@ class Player:
         self._source = urljoin(self._base_url, src) if self._base_url and src else None
         if src == self.content_src:
             self._content_url = self._source or self._content_url
+        self.load_pending = True
         return Command("load", src=src, at=at)
 

@@ -518,7 +518,8 @@ class PlayerBinding:
             self.element.src = command.src
             if command.at:  # before the metadata: the new source's start position, not a seek
                 self.element.currentTime = command.at
-            self.element.play()
+            if self.player.loaded():  # not when the viewer paused before the swap
+                self.element.play()
         elif command.action == "show-skip" and self._skip_button is None:
             button = document.createElement("button")
             button.type = "button"

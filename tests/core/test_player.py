@@ -45,6 +45,7 @@ class Viewing:
         self.player = Player(self.driver, player_name="html5", content_src="/media/clip.webm",
                              ads=parse_schedule(ads), base_url=base_url)
         self.commands: list[Command] = []
+        self.auto_load = True  # carry "load" commands out at once, as the binding does
         if cues is not None:
             self.send(0, "chapters", cues=cues)
 
@@ -52,6 +53,8 @@ class Viewing:
         record = {"type": kind, "ts": T0 + round(t * 1000), "playhead": playhead, "duration": 30.0,
                   "paused": kind == "pause", **extra}
         out = self.player.handle(record)
+        if self.auto_load and any(c.action == "load" for c in out):
+            self.player.loaded()
         self.commands += out
         return out
 
@@ -308,3 +311,19 @@ def test_a_new_source_is_new_media_and_the_old_session_is_abandoned() -> None:
     assert [s.session_params.media_id for s in starts if s.session_params] == ["content", "other"]
     new = starts[1].session_params
     assert new is not None and new.length == 12.0 and not new.resume  # the element's length, not a resume
+
+
+def test_a_pause_pressed_before_the_pre_roll_is_swapped_in_holds_it() -> None:
+    """The viewer pauses before the binding has swapped the ad in: that pause is theirs (the
+    element still has the content), so the ad is not started over it; nothing is reported
+    between adBreakStart and adStart (spec §4.5). Their next play starts the ad."""
+    v = Viewing(cues=None)
+    v.auto_load = False
+    assert v.send(0, "play")[0].action == "load"
+    v.send(0.05, "pause", paused=True)
+    assert v.player.viewer_paused
+    assert v.player.loaded() is False  # the ad's source is set, but not played
+    v.send(0.1, "pause", paused=True)  # the swap's own pause: not the viewer's
+    v.send(2.0, "play")
+    v.send(2.2, "playing", 0.0, duration=4.0)
+    assert v.types() == ["sessionStart", "adBreakStart", "adStart"]
