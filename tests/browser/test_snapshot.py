@@ -206,7 +206,8 @@ def test_a_snapshot_that_cannot_be_made_is_reported_and_changes_nothing_else(
     assert [m for m in messages if m.startswith("mediacollect: start-up snapshot not stored")]
     assert stored_snapshots(page) == {}
     pressed = press_play(page)
-    start = wait_for(lambda: (found := emulator.sessions()) and found[0]["events"][0]["body"], timeout=10)
+    start = wait_for(lambda: (found := emulator.sessions()) and found[0]["events"] and found[0]["events"][0]["body"],
+                     timeout=10)
     assert start["eventType"] == "sessionStart"
     assert abs(start["playerTime"]["ts"] - pressed["ts"]) <= 50
 
