@@ -64,15 +64,15 @@ def _in_time(method: Callable[Concatenate[Tracker, _P], list[ApiEvent]],
     is emitted first, at its own time, then the call's own events (spec §4.2, §4.9: each event
     carries the moment it happened and events keep their order). A call that raises leaves what
     fell due waiting for the next call, never lost."""
-    signature = inspect.signature(method)
+    names = list(inspect.signature(method).parameters)[1:]
+    key = "obs" if "obs" in names else "now"
+    index = names.index(key)
 
     @functools.wraps(method)
     def wrapper(self: Tracker, /, *args: _P.args, **kwargs: _P.kwargs) -> list[ApiEvent]:
-        bound = signature.bind(self, *args, **kwargs)
-        moment = bound.arguments.get("now")
-        if moment is None:
-            moment = bound.arguments["obs"].ts
-        self._overdue += self._due(int(moment))
+        value = kwargs[key] if key in kwargs else args[index]
+        moment = value.ts if isinstance(value, Observation) else value
+        self._overdue += self._due(int(moment))  # type: ignore[call-overload]
         out = method(self, *args, **kwargs)
         overdue, self._overdue = self._overdue, []
         return overdue + out

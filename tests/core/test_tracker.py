@@ -461,3 +461,11 @@ def test_seeking_to_the_very_end_while_paused_completes_the_session() -> None:
     run.advance(30)
     assert types(run)[-1] == "sessionComplete"
     assert all(e.playhead < MEDIA.length for e in run.events if e.type is E.PING)
+
+
+def test_what_fell_due_before_a_call_that_raises_is_kept_for_the_next_one() -> None:
+    run = started()
+    with pytest.raises(UsageError):
+        run.tracker.complete_ad(ms(15))  # no ad open: refused, after the 10 s ping fell due
+    later = run.tracker.tick(ms(15.5))
+    assert [(e.type, seconds(e)) for e in later] == [(E.PING, 10)]
