@@ -30,6 +30,7 @@ from ._events import (
     Qoe,
     SessionParams,
 )
+from ._record import record
 from ._state import (
     AD_CALLS_ALLOWED,
     ADVANCING_STATES,
@@ -78,6 +79,15 @@ def _in_time(method: Callable[Concatenate[Tracker, _P], list[ApiEvent]],
         return overdue + out
 
     return wrapper
+
+
+@record
+class PageClose:
+    """How the page ends the open session on its own (``Tracker.page_close_spec``)."""
+
+    body: str  # the sessionEnd body, its ts and playhead as slots (_wire.template)
+    frozen: float | None  # the playhead to report, when it is frozen (an ad)
+    live: bool  # a live playhead is the second of the day at the moment of closing
 
 
 class Tracker:
@@ -563,13 +573,16 @@ class Tracker:
             return []
         return [self._emit(e.type, now, qoe=e.qoe) for e in events]
 
-    def page_close_spec(self) -> tuple[float | None, bool] | None:
-        """What a page needs to end this session itself when it is closed (spec §4.13): the
-        playhead to report if it is frozen (an ad), and whether it is live (second of the day).
-        None when there is no session to end."""
+    def page_close_spec(self) -> PageClose | None:
+        """What a page needs to end this session itself when it is closed (spec §4.13), or None
+        when there is no session to end: the sessionEnd body (validated here, with ts and
+        playhead left for the page), the playhead to report if it is frozen (an ad), and
+        whether it is live (second of the day)."""
         if self.state not in OPEN_STATES and self.state is not Playback.COMPLETE:
             return None
-        return self._frozen_playhead, self.is_live
+        end = ApiEvent(EventType.SESSION_END, self.playhead_at(self._last_ts), self._last_ts + 1, self.session)
+        self._check(end)
+        return PageClose(_wire.template(end), self._frozen_playhead, self.is_live)
 
     @_in_time
     def renew(self, now: int, playhead: float | None = None) -> list[ApiEvent]:

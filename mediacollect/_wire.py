@@ -66,6 +66,20 @@ def encode(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
+# The two values a page fills in a body Python prepared for it (``template``): JSON strings in
+# the template, each replaced, quotes included, by a number.
+TS_SLOT = "@ts"
+PLAYHEAD_SLOT = "@playhead"
+
+
+def template(event: ApiEvent) -> str:
+    """``event``'s body with its ``ts`` and playhead left as slots (TS_SLOT, PLAYHEAD_SLOT): what
+    the shim sends on its own when the page goes away, knowing no field name."""
+    body = to_body(event)
+    body["playerTime"] = {"playhead": PLAYHEAD_SLOT, "ts": TS_SLOT}
+    return encode(body).decode()
+
+
 def to_body(event: ApiEvent) -> dict[str, Any]:
     """The JSON document for one API event (spec §1.4)."""
     body: dict[str, Any] = {

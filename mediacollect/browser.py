@@ -567,11 +567,10 @@ class PlayerBinding:
         location = self.driver.outbox.location(self.driver.tracker.session)
         wanted = None
         if spec is not None and location is not None:
-            frozen, live = spec
             # With events still waiting, the page must not end the session on its way out: the
             # next load replays them into it, then ends it (Outbox.restore).
-            wanted = json.dumps({"url": location.events_url, "frozen": frozen, "live": live,
-                                 "pending": len(self.driver.outbox) > 0})
+            wanted = json.dumps({"url": location.events_url, "body": spec.body, "frozen": spec.frozen,
+                                 "live": spec.live, "pending": len(self.driver.outbox) > 0})
         if wanted != self._armed:
             _shim().arm(self.key, wanted)
             self._armed = wanted

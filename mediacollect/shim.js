@@ -182,16 +182,18 @@
     childList: true, subtree: true, attributes: true, attributeFilter: ["data-mediacollect"] });
 
   // The page is going away: the worker may die with it, so the shim itself sends sessionEnd,
-  // with a keepalive fetch, for each session Python armed it with (url, frozen ad playhead, live).
+  // with a keepalive fetch, for each session Python armed it with: the events URL, the body
+  // Python prepared (only its ts and playhead slots are filled here), the frozen ad playhead
+  // and whether the playhead is live (the second of the day).
   addEventListener("pagehide", () => {
     for (const [key, { v }] of watched) {
       const spec = armed.get(key);
       if (spec && !spec.pending) {
         const ts = Date.now();
         const playhead = spec.frozen ?? (spec.live ? (ts % 86400000) / 1000 : v.currentTime);
+        const body = spec.body.replace('"@ts"', String(ts)).replace('"@playhead"', String(Math.round(playhead * 1000) / 1000));
         fetch(spec.url, { method: "POST", keepalive: true, credentials: "omit",
-                          headers: { "Content-Type": "application/json" },
-                          body: JSON.stringify({ playerTime: { playhead, ts }, eventType: "sessionEnd" }) });
+                          headers: { "Content-Type": "application/json" }, body });
         armed.delete(key);
         deliver(stamp("pageclosed", v));
       } else {

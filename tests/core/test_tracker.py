@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -410,9 +411,15 @@ def test_dropped_frames_ride_on_the_next_play() -> None:
 
 def test_a_page_that_ended_the_session_itself_resumes_on_return() -> None:
     run = started()
-    assert run.tracker.page_close_spec() == (None, False)
+    spec = run.tracker.page_close_spec()
+    assert spec is not None and (spec.frozen, spec.live) == (None, False)
     run.call(5, run.tracker.start_ad_break, AdBreakInfo(1), playhead=4.8)
-    assert run.tracker.page_close_spec() == (pytest.approx(4.8), False)
+    spec = run.tracker.page_close_spec()
+    assert spec is not None and (spec.frozen, spec.live) == (pytest.approx(4.8), False)
+    # The body the page sends is prepared here: the page fills in only ts and the playhead.
+    filled = json.loads(spec.body.replace('"@ts"', str(ms(6))).replace('"@playhead"', "4.8"))
+    assert filled == {"playerTime": {"playhead": 4.8, "ts": ms(6)}, "eventType": "sessionEnd"}
+    assert validate_body(filled) == []
     assert run.player(6, P.PAGE_CLOSED, 1.0) == []  # the shim sent sessionEnd
     assert run.tracker.page_close_spec() is None and run.tracker.next_deadline is None
     out = run.player(60, P.PLAY, 4.8)  # back from the back/forward cache
