@@ -18,8 +18,16 @@ $(INSTALLED): pyproject.toml
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-vendor: $(INSTALLED) node_modules/.package-lock.json
+# vendor/ is rebuilt only when one of its inputs changed (the build takes ~25 s): the pinned npm
+# packages, the package's sources (its wheel, the shim, the interpreter modules) and the tools.
+VENDOR_INPUTS := pyproject.toml $(wildcard mediacollect/*.py mediacollect/*.js mediacollect/*.mjs tools/*.py tools/*.mjs)
+VENDOR_STAMP := vendor/.built
+
+vendor: $(VENDOR_STAMP)
+
+$(VENDOR_STAMP): $(INSTALLED) node_modules/.package-lock.json $(VENDOR_INPUTS)
 	$(PY) tools/build_vendor.py
+	touch $@
 
 demo: vendor
 	$(PY) -m mediacollect_emulator
