@@ -152,7 +152,8 @@ async def serve(args: argparse.Namespace, store: Store) -> int:
     if not args.no_site:
         site_root = (args.site_root or default_site_root()).resolve()
         servers.append(uvicorn.Server(uvicorn.Config(
-            create_site_app(site_root, isolated=not args.no_isolation), host=args.host, port=args.site_port,
+            create_site_app(site_root, isolated=not args.no_isolation, endpoints=(f"http://{args.host}:{args.api_port}",)),
+            host=args.host, port=args.site_port,
             log_level=args.log_level, access_log=False, log_config=log_config, timeout_graceful_shutdown=2,
         )))
 

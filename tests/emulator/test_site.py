@@ -130,3 +130,15 @@ def test_the_page_preloads_only_files_that_exist() -> None:
         folder = next((path for prefix, path in sources.items() if href.startswith(prefix)), None)
         target = folder / href.rsplit("/", 1)[1] if folder else ROOT / href.lstrip("/")
         assert target.is_file(), href
+
+
+def test_every_page_file_carries_the_policy_with_the_endpoints(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<!doctype html><title>t</title>")
+    (tmp_path / "bench" / "pages").mkdir(parents=True)
+    (tmp_path / "bench" / "pages" / "baseline.html").write_text("<script>1</script>")
+    client = TestClient(create_site_app(tmp_path, endpoints=("http://127.0.0.1:9", "https://api.example")))
+    policy = client.get("/").headers["content-security-policy"]
+    assert "connect-src 'self' http://127.0.0.1:9 https://api.example;" in policy
+    assert policy.startswith("default-src 'none'; script-src 'self' 'unsafe-eval';")
+    assert "'unsafe-inline'" not in policy
+    assert "content-security-policy" not in client.get("/bench/pages/baseline.html").headers  # inline baselines
