@@ -10,8 +10,9 @@ Only the files the page needs are served: never the repository's other contents.
 Every answer carries the strictest Content-Security-Policy the pages work under (measured,
 README "Content-Security-Policy"): scripts from this origin only, no inline script; PyScript
 needs ``'unsafe-eval'`` (it compiles the hooks it hands to its worker with ``Function()``, and
-``'unsafe-eval'`` also allows Pyodide's WebAssembly); its worker starts from a ``blob:`` URL;
-requests go to this origin and the API endpoints named, nowhere else. The benchmark pages are
+``'unsafe-eval'`` also allows Pyodide's WebAssembly); its worker starts from a ``blob:`` URL, and
+it reads inline Python through one; requests go to this origin and the API endpoints named,
+nowhere else. The benchmark pages are
 exempt: their baselines run inline code.
 """
 
@@ -56,7 +57,7 @@ CSP = (
     ("default-src", "'none'"),
     ("script-src", "'self' 'unsafe-eval'"),
     ("worker-src", "'self' blob:"),
-    ("connect-src", "'self'"),
+    ("connect-src", "'self' blob:"),  # PyScript fetches inline Python (the examples') as a blob
     ("media-src", "'self'"),
     ("style-src", "'self'"),
     ("img-src", "data:"),  # the pages' empty favicon (no request for /favicon.ico)

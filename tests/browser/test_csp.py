@@ -32,7 +32,7 @@ def test_the_demo_tracks_under_its_policy_with_no_violation(context: BrowserCont
     directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
     assert directives["default-src"] == "'none'"
     assert directives["script-src"] == "'self' 'unsafe-eval'"  # no inline script, no other origin
-    assert directives["connect-src"] == f"'self' {emulator.endpoint}"
+    assert directives["connect-src"] == f"'self' blob: {emulator.endpoint}"
     expect(page.locator("#tracker-status")).to_have_text("ready", timeout=READY_TIMEOUT_MS)
     press_play(page)  # the demo: a pre-roll from the ad schedule, chapters, captions
     sessions = wait_for(lambda: [s for s in emulator.sessions()

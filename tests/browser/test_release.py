@@ -28,6 +28,7 @@ from playwright.sync_api import BrowserContext, Page
 from mediacollect import __version__
 from tests.browser.conftest import press_play, wait_ready
 from tests.browser.origins import foreign_requests
+from tests.browser.test_csp import COLLECT_VIOLATIONS
 from tests.browser.test_slice import wait_for
 from tests.helpers import ROOT, Emulator, free_port
 
@@ -191,9 +192,17 @@ def test_nginx_serves_the_bundle_with_the_headers_it_needs(nginx: str, unpacked:
 
 
 def test_nginx_recipe_tracks_a_play(context: BrowserContext, page: Page, nginx: str, emulator: Emulator) -> None:
+    """... under the example page's own Content-Security-Policy, with no violation."""
     foreign = foreign_requests(context)
-    page.goto(example_url(nginx, emulator))
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    page.add_init_script(COLLECT_VIOLATIONS)
+    response = page.goto(example_url(nginx, emulator))
+    assert response is not None and "content-security-policy" not in response.headers  # the page's <meta>
+    assert "'unsafe-inline'" not in (page.get_attribute("meta[http-equiv=Content-Security-Policy]", "content") or "x")
     track_a_play(page, emulator)
+    assert page.evaluate("globalThis.__violations") == []
+    assert [line for line in console if "Content Security Policy" in line] == []
     assert page.evaluate("crossOriginIsolated") is True
     assert page.evaluate("navigator.serviceWorker.controller") is None  # the headers did it: no worker
     assert foreign == []
@@ -213,7 +222,7 @@ def test_without_headers_a_service_worker_isolates_the_page(context: BrowserCont
     foreign = foreign_requests(context)
     documents: list[str] = []
     page.on("framenavigated", lambda frame: documents.append(frame.url) if frame == page.main_frame else None)
-    page.add_init_script(LONG_TASKS)
+    page.add_init_script(LONG_TASKS + COLLECT_VIOLATIONS)
     page.goto(example_url(no_headers, emulator))
     track_a_play(page, emulator)
     assert page.evaluate("crossOriginIsolated") is True
@@ -221,6 +230,7 @@ def test_without_headers_a_service_worker_isolates_the_page(context: BrowserCont
     assert page.evaluate("document.querySelector('script[type=py]').hasAttribute('worker')") is True
     assert page.is_hidden("#tracker-error")  # no main-thread notice
     assert len(documents) == 2  # the cost: the first visit loads the page twice
+    assert page.evaluate("globalThis.__violations") == []  # the service worker is allowed (worker-src 'self')
     # Python started in the worker: the page's thread never froze (a main-thread start freezes it
     # for seconds, its longest task 1.9-3.2 s; PyScript's own start has tasks of 50-180 ms).
     tasks = page.evaluate("globalThis.__longTasks")

@@ -138,7 +138,7 @@ def test_every_page_file_carries_the_policy_with_the_endpoints(tmp_path: Path) -
     (tmp_path / "bench" / "pages" / "baseline.html").write_text("<script>1</script>")
     client = TestClient(create_site_app(tmp_path, endpoints=("http://127.0.0.1:9", "https://api.example")))
     policy = client.get("/").headers["content-security-policy"]
-    assert "connect-src 'self' http://127.0.0.1:9 https://api.example;" in policy
+    assert "connect-src 'self' blob: http://127.0.0.1:9 https://api.example;" in policy
     assert policy.startswith("default-src 'none'; script-src 'self' 'unsafe-eval';")
     assert "'unsafe-inline'" not in policy
     assert "content-security-policy" not in client.get("/bench/pages/baseline.html").headers  # inline baselines
