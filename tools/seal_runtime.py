@@ -6,7 +6,8 @@ Pyodide's package base, MicroPython's package index. On a self-hosted page such 
 request to a third party that the site owner never chose, and it fails late and quietly (the
 page says "loading" for ever). tools/build_vendor.py runs this on the copies in vendor/:
 
-- every default interpreter URL becomes an error that names what is missing;
+- every default interpreter URL becomes an error that names what is missing, and an interpreter
+  module that does not load is an error naming it;
 - a config that cannot be fetched is an error naming its path and HTTP status
   (``pyscript config /missing.toml: 404``) instead of an empty config, and PyScript's own
   config errors are thrown, not only drawn in its banner, so the page's panel shows them
@@ -56,6 +57,12 @@ PYSCRIPT_RULES = [
          "core-*.js",
          re.compile(r'module:\((\w)="([^"]*)"\)=>`https?://[^`]*`'),
          r'module:(\1="\2")=>{throw new Error("' + NO_INTERPRETER + '")}', 4),
+    # An interpreter module that does not load: named, and thrown from here (vendor/), so the
+    # shim shows it wherever the module was meant to be.
+    Rule("the interpreter's import names the interpreter (the page's copy and the worker's)",
+         "core-*.js",
+         re.compile(r"module:import\((\w)\),"),
+         r'module:import(\1).catch(x=>{throw new Error("pyscript interpreter "+\1+": "+x.message)}),', 2),
     # polyscript's resolveConfig (the worker's copy and the page's): `fetch(url).json()` /
     # `.text()` without a status check, so a 404 page became an empty config (and the default
     # interpreter).
@@ -81,6 +88,13 @@ PYSCRIPT_RULES = [
          "core-*.js",
          re.compile(r"(\.resolve\(\w+\.ready\)\)\}\}catch\((\w)\)\{)\w+=\2\}"),
          r"\1throw \2}", 1),
+    # A worker that fails to start rejects the page's `ready` with the worker's error, whose
+    # stack names only the worker's blob: URL. Rejected with an error made here (same message,
+    # the worker's as its cause), the failure is one thrown from vendor/: the shim shows it.
+    Rule("a worker's start-up error is rethrown from the page's copy of PyScript",
+         "core-*.js",
+         re.compile(r"(\w)\?\((\w)\.reject\((\w)\),(\w)\.onerror\("),
+         r"\1?(\2.reject(new Error(\3.message,{cause:\3})),\4.onerror(", 1),
     # PyScript draws config errors in its banner and stops: thrown, they reach the page's panel.
     Rule("config errors are thrown",
          "core-*.js",

@@ -30,6 +30,11 @@ def missing_interpreter(site: Path) -> None:
     replace_in(site / "pyscript.toml", "/pyodide.mjs", "/pyodide-missing.mjs")
 
 
+def interpreter_elsewhere(site: Path) -> None:
+    """Outside vendor/: the error is still PyScript's own, so the panel still shows it."""
+    replace_in(site / "pyscript.toml", '"/vendor/mediacollect-0.1.0/pyodide.mjs"', '"/pyodide.mjs"')
+
+
 def no_eval(site: Path) -> None:
     """A policy like the site's, without 'unsafe-eval' (a <meta>: the site's header allows it)."""
     replace_in(site / "examples" / "basic.html", '<meta charset="utf-8">',
@@ -41,7 +46,8 @@ def no_eval(site: Path) -> None:
 CASES: dict[str, tuple[Callable[[Path], None], str, tuple[str, ...]]] = {
     # (site edit, text the panel must show, more that its message must name)
     "mistyped config": (mistyped_config, "pyscript config /pyscript.tmol.toml: 404", ()),
-    "missing interpreter": (missing_interpreter, "/vendor/mediacollect-", ("pyodide-missing.mjs",)),
+    "missing interpreter": (missing_interpreter, "pyscript interpreter ", ("/mediacollect-0.1.0/pyodide-missing.mjs",)),
+    "interpreter elsewhere": (interpreter_elsewhere, "pyscript interpreter ", ("/pyodide.mjs",)),
     "eval blocked": (no_eval, "'unsafe-eval' is not an allowed source of script", ()),
 }
 
