@@ -67,6 +67,16 @@ CSP = (
 )
 
 
+ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+
+def origin(value: str) -> str:
+    """``value`` if it is an origin (scheme, host, optional port) fit for a policy, else ValueError."""
+    if not ORIGIN.match(value):
+        raise ValueError(f"not an origin (scheme://host[:port]): {value!r}")
+    return value
+
+
 def content_security_policy(endpoints: tuple[str, ...] = ()) -> str:
     """The pages' policy, with ``endpoints`` (origins such as ``http://127.0.0.1:8001``) allowed
     as fetch targets."""

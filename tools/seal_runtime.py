@@ -36,7 +36,7 @@ NO_INTERPRETER = (
 
 @dataclass(frozen=True)
 class Rule:
-    """A rewrite of one file, by glob within the runtime folder."""
+    """A rewrite of the files a glob matches in a runtime folder, expected `count` times in all."""
 
     why: str
     files: str
