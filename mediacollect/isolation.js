@@ -9,11 +9,12 @@
 // isolation needs, and leaves every other request alone (the API calls, media and the keepalive
 // sessionEnd go straight to the network, not through the worker).
 //
-// The cost: on the first visit of a browsing session the page loads twice (the first load stops
-// at this script). If the page is still not isolated after that reload (a browser without
-// credentialless COEP, storage refused), it gives up for the tab's session and the page runs
-// Python on the main thread, as on any host without the headers. A host that sends the headers
-// itself never needs this file: the page is isolated and the script returns at once.
+// The cost: on the first visit the page loads twice (the first load stops at this script); later
+// visits are controlled by the worker from the start. If the page is still not isolated after
+// that reload (a browser without credentialless COEP, service workers refused, storage refused),
+// it gives up for the tab's session and the page runs Python on the main thread, as on any host
+// without the headers. A host that sends the headers itself never needs this file: the page is
+// isolated and the script returns at once.
 (() => {
   "use strict";
   if (typeof window === "undefined") {
@@ -32,7 +33,7 @@
     });
     return;
   }
-  const RELOADED = "mediacollect-isolation-reloaded";
+  const RELOADED = "mediacollect-isolation-reloaded", GIVE_UP_MS = 4000;
   const say = (text) => console.warn(`mediacollect isolation: ${text}`);
   try {
     if (window.crossOriginIsolated) {
@@ -57,4 +58,8 @@
   navigator.serviceWorker.register(document.currentScript.src)
     .then(() => navigator.serviceWorker.ready)
     .then(reload, (error) => { say(`the service worker could not be registered (${error})`); reload(); });
+  // A worker that never becomes active (refused by the browser's settings) must not leave the page
+  // stopped: reload anyway; the second load falls back (above). Activation takes well under 1 s.
+  setTimeout(() => { say(`the service worker did not become active within ${GIVE_UP_MS} ms`); reload(); },
+             GIVE_UP_MS);
 })();

@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from mediacollect import __version__
 from tests.browser.conftest import press_play, wait_ready
@@ -233,11 +233,36 @@ def test_without_headers_a_service_worker_isolates_the_page(context: BrowserCont
     assert page.evaluate("globalThis.__violations") == []  # the service worker is allowed (worker-src 'self')
     # Python started in the worker: the page's thread never froze (a main-thread start freezes it
     # for seconds, its longest task 1.9-3.2 s; PyScript's own start has tasks of 50-180 ms).
+    # 1 s: far from that, with room for a machine shared with other runs.
     tasks = page.evaluate("globalThis.__longTasks")
-    assert max(tasks, default=0) < 500, tasks
+    assert max(tasks, default=0) < 1000, tasks
     # A later visit is isolated from its first load on.
     documents.clear()
     page.goto(example_url(no_headers, emulator))
     wait_ready(page)
     assert len(documents) == 1 and page.evaluate("crossOriginIsolated") is True
     assert foreign == []
+
+
+def test_without_a_service_worker_the_page_falls_back_after_one_reload(browser: Browser, no_headers: str,
+                                                                       emulator: Emulator) -> None:
+    """Service workers refused (as in some private modes): one reload, no loop, and the page
+    runs Python on the main thread with the notice, as on any host without the headers."""
+    context = browser.new_context(service_workers="block")
+    try:
+        page = context.new_page()
+        foreign = foreign_requests(context)
+        warnings: list[str] = []
+        page.on("console", lambda message: warnings.append(message.text) if message.type == "warning" else None)
+        documents: list[str] = []
+        page.on("framenavigated", lambda frame: documents.append(frame.url) if frame == page.main_frame else None)
+        page.goto(example_url(no_headers, emulator))
+        track_a_play(page, emulator)
+        assert page.evaluate("crossOriginIsolated") is False
+        assert page.evaluate("document.querySelector('script[type=py]').hasAttribute('worker')") is False
+        assert "main thread" in (page.text_content("#tracker-error") or "")
+        assert any(w.startswith("mediacollect isolation: ") for w in warnings), warnings
+        assert len(documents) <= 2
+        assert foreign == []
+    finally:
+        context.close()
