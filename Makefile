@@ -20,9 +20,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
 # vendor/ is rebuilt only when one of its inputs changed (the build takes ~25 s): the pinned npm
-# packages, the package's sources (its wheel, the shim, the interpreter modules) and the tools.
+# packages, the package's sources (its wheel, the shim, the interpreter modules) and the tools
+# (isolation.js goes to the release bundle only).
 VENDOR_INPUTS := pyproject.toml tools/build_vendor.py tools/seal_runtime.py \
-  $(wildcard mediacollect/*.py mediacollect/*.js mediacollect/*.mjs tools/*.mjs)
+  $(filter-out mediacollect/isolation.js,$(wildcard mediacollect/*.py mediacollect/*.js mediacollect/*.mjs tools/*.mjs))
 VENDOR_STAMP := vendor/.built
 
 vendor: $(VENDOR_STAMP)
