@@ -1,13 +1,14 @@
 # Two commands do all set-up on a fresh Debian machine (Python 3.11+, Node 20, npm):
 #   make demo   installs what is missing, builds vendor/, starts the emulator, prints the URL
-#   make test   the same set-up plus Debian's chromium, then lint, types and the whole suite
+#   make test   the same set-up plus Debian's chromium and nginx and the release artifacts,
+#               then lint, types and the whole suite
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test check vendor chromium clean
+.PHONY: demo test check vendor dist chromium nginx clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +19,22 @@ $(INSTALLED): pyproject.toml
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-vendor: $(INSTALLED) node_modules/.package-lock.json
+# vendor/ is rebuilt only when one of its inputs changed (the build takes ~25 s): the pinned npm
+# packages, the package's sources (its wheel, the shim, the interpreter modules) and the tools
+# (isolation.js goes to the release bundle only).
+VENDOR_INPUTS := pyproject.toml tools/build_vendor.py tools/seal_runtime.py \
+  $(filter-out mediacollect/isolation.js,$(wildcard mediacollect/*.py mediacollect/*.js mediacollect/*.mjs tools/*.mjs))
+VENDOR_STAMP := vendor/.built
+
+vendor: $(VENDOR_STAMP)
+
+$(VENDOR_STAMP): $(INSTALLED) node_modules/.package-lock.json $(VENDOR_INPUTS)
 	$(PY) tools/build_vendor.py
+	touch $@
+
+# The release artifacts: wheel, sdist and the static site bundle (README, "Add it to your site").
+dist: vendor
+	$(PY) tools/build_dist.py
 
 demo: vendor
 	$(PY) -m mediacollect_emulator
@@ -28,11 +43,16 @@ chromium:
 	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
+# The hosting recipe's tests run Debian's nginx as a plain process (never the system service).
+nginx:
+	@[ -x /usr/sbin/nginx ] || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx; }
+
 check: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: chromium vendor check
+test: chromium nginx dist check
 	$(PY) -m pytest
 
 clean:

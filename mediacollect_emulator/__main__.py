@@ -25,7 +25,7 @@ import uvicorn
 from ._sessions import ServerRules
 from ._store import COMMIT_INTERVAL, Store
 from .api import EmulatorApp, create_api_app
-from .site import create_site_app
+from .site import create_site_app, origin
 
 DEFAULT_API_PORT = 8001
 DEFAULT_SITE_PORT = 8000
@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-isolation", action="store_true",
                         help="serve the pages without COOP/COEP, like a host that cannot send them: the page "
                              "then runs Python on the main thread (the fallback)")
+    parser.add_argument("--allow-endpoint", action="append", default=[], metavar="ORIGIN", type=origin,
+                        help="another origin the demo pages may send to (their Content-Security-Policy's "
+                             "connect-src names only this emulator's API otherwise); repeatable")
     parser.add_argument("--site-root", type=Path, default=None,
                         help="folder with index.html and the built vendor/ (default: this checkout)")
     parser.add_argument("--db", default=None,
@@ -152,7 +155,9 @@ async def serve(args: argparse.Namespace, store: Store) -> int:
     if not args.no_site:
         site_root = (args.site_root or default_site_root()).resolve()
         servers.append(uvicorn.Server(uvicorn.Config(
-            create_site_app(site_root, isolated=not args.no_isolation), host=args.host, port=args.site_port,
+            create_site_app(site_root, isolated=not args.no_isolation,
+                            endpoints=(f"http://{args.host}:{args.api_port}", *args.allow_endpoint)),
+            host=args.host, port=args.site_port,
             log_level=args.log_level, access_log=False, log_config=log_config, timeout_graceful_shutdown=2,
         )))
 

@@ -6,6 +6,14 @@ Pyodide refuses a ``.wasm`` not served as ``application/wasm`` and browsers refu
 scripts with a wrong MIME type, so the types are set here rather than trusted to the OS.
 Versioned runtime paths are immutable; the page's own files are revalidated on every load.
 Only the files the page needs are served: never the repository's other contents.
+
+Every answer carries the strictest Content-Security-Policy the pages work under (measured,
+README "Content-Security-Policy"): scripts from this origin only, no inline script; PyScript
+needs ``'unsafe-eval'`` (it compiles the hooks it hands to its worker with ``Function()``, and
+``'unsafe-eval'`` also allows Pyodide's WebAssembly); its worker starts from a ``blob:`` URL, and
+it reads inline Python through one; requests go to this origin and the API endpoints named,
+nowhere else. The benchmark pages are
+exempt: their baselines run inline code.
 """
 
 from __future__ import annotations
@@ -42,6 +50,40 @@ SITE_FILES = re.compile(
 IMMUTABLE = re.compile(r"^vendor/(pyodide|pyscript)-[\d.]+/")
 # Served precompressed when the build wrote a .br/.gz sibling (mediacollect's own files too).
 PRECOMPRESSED = re.compile(r"^vendor/((pyodide|pyscript|mediacollect)-[\d.]+|wheels)/")
+NO_POLICY = re.compile(r"^bench/pages/")
+
+# (directive, sources); connect-src gets the API endpoints the site is created with.
+CSP = (
+    ("default-src", "'none'"),
+    ("script-src", "'self' 'unsafe-eval'"),
+    ("worker-src", "'self' blob:"),
+    ("connect-src", "'self' blob:"),  # PyScript fetches inline Python (the examples') as a blob
+    ("media-src", "'self'"),
+    ("style-src", "'self'"),
+    ("img-src", "data:"),  # the pages' empty favicon (no request for /favicon.ico)
+    ("base-uri", "'none'"),
+    ("form-action", "'none'"),
+    ("frame-ancestors", "'none'"),
+)
+
+
+ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+
+def origin(value: str) -> str:
+    """``value`` if it is an origin (scheme, host, optional port) fit for a policy, else ValueError."""
+    if not ORIGIN.match(value):
+        raise ValueError(f"not an origin (scheme://host[:port]): {value!r}")
+    return value
+
+
+def content_security_policy(endpoints: tuple[str, ...] = ()) -> str:
+    """The pages' policy, with ``endpoints`` (origins such as ``http://127.0.0.1:8001``) allowed
+    as fetch targets."""
+    return "; ".join(
+        f"{name} {sources}{''.join(' ' + e for e in endpoints) if name == 'connect-src' else ''}"
+        for name, sources in CSP
+    )
 
 
 class SiteFiles(StaticFiles):
@@ -49,9 +91,10 @@ class SiteFiles(StaticFiles):
     ``isolated`` the pages are served as a host that cannot send COOP/COEP would serve them
     (to see and test the main-thread fallback)."""
 
-    def __init__(self, *, directory: Path, isolated: bool = True) -> None:
+    def __init__(self, *, directory: Path, isolated: bool = True, endpoints: tuple[str, ...] = ()) -> None:
         super().__init__(directory=directory, check_dir=True)
         self.isolated = isolated
+        self.policy = content_security_policy(endpoints)
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         path = path.replace("\\", "/").lstrip("/")
@@ -65,6 +108,8 @@ class SiteFiles(StaticFiles):
             response.headers["Cross-Origin-Embedder-Policy"] = "credentialless"
             response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
         response.headers["X-Content-Type-Options"] = "nosniff"
+        if not NO_POLICY.match(path):
+            response.headers["Content-Security-Policy"] = self.policy
         if IMMUTABLE.match(path):
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         else:
@@ -94,10 +139,11 @@ class SiteFiles(StaticFiles):
         return None
 
 
-def create_site_app(root: Path, *, isolated: bool = True) -> Starlette:
+def create_site_app(root: Path, *, isolated: bool = True, endpoints: tuple[str, ...] = ()) -> Starlette:
+    """The site; ``endpoints`` are the API origins its pages may send to (Content-Security-Policy)."""
     if not (root / "index.html").is_file():
         raise FileNotFoundError(f"{root} has no index.html (pass --site-root)")
-    files = SiteFiles(directory=root, isolated=isolated)
+    files = SiteFiles(directory=root, isolated=isolated, endpoints=endpoints)
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD"):

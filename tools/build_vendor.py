@@ -32,6 +32,8 @@ import sys
 from functools import partial
 from pathlib import Path
 
+from seal_runtime import seal
+
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "vendor"
 NODE_MODULES = ROOT / "node_modules"
@@ -195,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     pyodide_version = npm_version("pyodide")
     pyodide_dir = copy_pyodide(pyodide_version)
     pyscript_dir = copy_pyscript(npm_version("@pyscript/core"))
+    seal(pyscript_dir, pyodide_dir)  # no download defaults: the page never reaches another host
     wheels_dir = VENDOR / "wheels"
     wheels_dir.mkdir(parents=True, exist_ok=True)
     wheels = []

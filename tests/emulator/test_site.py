@@ -130,3 +130,39 @@ def test_the_page_preloads_only_files_that_exist() -> None:
         folder = next((path for prefix, path in sources.items() if href.startswith(prefix)), None)
         target = folder / href.rsplit("/", 1)[1] if folder else ROOT / href.lstrip("/")
         assert target.is_file(), href
+
+
+def test_every_page_file_carries_the_policy_with_the_endpoints(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<!doctype html><title>t</title>")
+    (tmp_path / "bench" / "pages").mkdir(parents=True)
+    (tmp_path / "bench" / "pages" / "baseline.html").write_text("<script>1</script>")
+    client = TestClient(create_site_app(tmp_path, endpoints=("http://127.0.0.1:9", "https://api.example")))
+    policy = client.get("/").headers["content-security-policy"]
+    assert "connect-src 'self' blob: http://127.0.0.1:9 https://api.example;" in policy
+    assert policy.startswith("default-src 'none'; script-src 'self' 'unsafe-eval';")
+    assert "'unsafe-inline'" not in policy
+    assert "content-security-policy" not in client.get("/bench/pages/baseline.html").headers  # inline baselines
+
+
+def test_the_cli_names_its_api_and_the_allowed_endpoints_in_the_policy(tmp_path: Path) -> None:
+    import urllib.request
+
+    from tests.helpers import start_emulator, stop_emulator
+
+    emulator = start_emulator(tmp_path, "--allow-endpoint", "https://collect.example")
+    try:
+        with urllib.request.urlopen(emulator.site + "/", timeout=10) as response:
+            policy = response.headers["Content-Security-Policy"]
+    finally:
+        stop_emulator(emulator)
+    assert f"connect-src 'self' blob: {emulator.endpoint} https://collect.example;" in policy
+
+
+@pytest.mark.parametrize("value", ["https://a.example; script-src *", "a.example", "https://a.example/path", "*"])
+def test_an_allowed_endpoint_must_be_an_origin(value: str) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "mediacollect_emulator", "--allow-endpoint", value],
+                            capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert result.returncode == 2 and "--allow-endpoint: invalid origin value" in result.stderr
