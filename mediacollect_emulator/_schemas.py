@@ -8,6 +8,7 @@ itself always agree (tests/emulator/test_schemas.py checks that on generated bod
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -60,12 +61,25 @@ def _qoe_schema() -> dict[str, Any]:
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
-@cache
 def schema_for(event_type: str) -> Mapping[str, Any] | None:
     """The schema a body of ``event_type`` must satisfy, or None for an unknown event type."""
-    rule = rules.EVENT_RULES.get(event_type)
-    if rule is None:
-        return None
+    return _schema(event_type) if event_type in rules.EVENT_RULES else None
+
+
+def schema_json(event_type: str) -> bytes | None:
+    """The schema as served; the cache holds only the known event types (a miss is not cached:
+    every name a client makes up would stay in memory)."""
+    return _schema_json(event_type) if event_type in rules.EVENT_RULES else None
+
+
+@cache
+def _schema_json(event_type: str) -> bytes:
+    return json.dumps(_schema(event_type)).encode()
+
+
+@cache
+def _schema(event_type: str) -> Mapping[str, Any]:
+    rule = rules.EVENT_RULES[event_type]
     properties: dict[str, Any] = {
         "eventType": {"type": "string", "enum": [event_type]},
         "playerTime": {

@@ -12,6 +12,8 @@ from starlette.testclient import TestClient
 from mediacollect_emulator import create_site_app
 from tests.helpers import ROOT, compiled_stdlib
 
+LOCAL = "http://127.0.0.1:8001"  # the Host the inspection API answers to (not TestClient's "testserver")
+
 
 @pytest.fixture
 def client(tmp_path: Path) -> TestClient:
@@ -27,7 +29,7 @@ def client(tmp_path: Path) -> TestClient:
     (runtime / "pyodide.asm.wasm.gz").write_bytes(gzip.compress(b"\0asm"))
     (tmp_path / "vendor" / "wheels").mkdir()
     (tmp_path / "vendor" / "wheels" / "x-1-py3-none-any.whl").write_bytes(b"PK")
-    return TestClient(create_site_app(tmp_path))
+    return TestClient(create_site_app(tmp_path), base_url=LOCAL)
 
 
 @pytest.mark.parametrize(
