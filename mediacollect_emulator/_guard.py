@@ -93,12 +93,12 @@ class Access:
         return name is not None and name in self.hosts
 
     def origin_allowed(self, origin: str) -> bool:
-        if normalise_origin(origin) in self.origins:
-            return True
-        parts = urlsplit(origin)
         try:
+            if normalise_origin(origin) in self.origins:
+                return True
+            parts = urlsplit(origin)
             port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
+        except ValueError:  # "null" (sandboxed frames, file: pages) and anything malformed
             return False
         return (parts.scheme == "http" and (parts.hostname or "") in self.hosts
                 and (self.ports is None or port in self.ports) and parts.path in ("", "/"))

@@ -17,6 +17,10 @@ from mediacollect import _rules as rules
 
 DRAFT_04 = "http://json-schema.org/draft-04/schema#"
 _INT64_MAX = 2**63 - 1
+# The rule's key pattern with its end written as "nothing follows": "$" also matches before a
+# final newline in Python's re (which Python validators use for "pattern"), not in ECMA-262 (which
+# JSON Schema specifies). This spelling means the same in both, and the same as the rule table.
+CUSTOM_METADATA_KEY = rules.CUSTOM_METADATA_KEY.pattern.removesuffix("$") + r"(?![\s\S])"
 
 
 def _param_schema(key: str, kind: str, *, required: bool) -> dict[str, Any]:
@@ -101,7 +105,7 @@ def _schema(event_type: str) -> Mapping[str, Any]:
     if event_type in rules.CUSTOM_METADATA_EVENTS:
         properties["customMetadata"] = {
             "type": "object",
-            "patternProperties": {rules.CUSTOM_METADATA_KEY.pattern: {"type": "string"}},
+            "patternProperties": {CUSTOM_METADATA_KEY: {"type": "string"}},
             "additionalProperties": False,
         }
     return {
