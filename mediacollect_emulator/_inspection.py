@@ -201,7 +201,8 @@ def create_inspection_app(state: EmulatorState, rules: ServerRules) -> Starlette
 
     async def stats(request: Request) -> Response:
         return _json({"answer_times": state.answer_times.snapshot(), "gc": garbage_collector(),
-                      "store": {"writer_restarts": store.writer_restarts, "unavailable": store.unavailable}})
+                      "store": {"writer_pid": store.writer_pid, "writer_restarts": store.writer_restarts,
+                                "unavailable": store.unavailable}})
 
     async def ui_file(request: Request) -> Response:
         name = request.path_params.get("name", "index.html")
