@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import uvicorn
 
+from ._collection import DroppedByFault
 from ._guard import Access, is_loopback, normalise_origin, url_host
 from ._sessions import ServerRules
 from ._store import COMMIT_INTERVAL, Store
@@ -152,6 +153,13 @@ def access_for(args: argparse.Namespace) -> Access:
     return Access.for_binding(args.host, ports, extra_hosts=args.allow_host, extra_origins=args.allow_origin)
 
 
+class _NotFaultDrops(logging.Filter):
+    """uvicorn logs an app's exception with its traceback; a scripted drop is not one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DroppedByFault))
+
+
 def _tune_gc() -> None:
     """What start-up created lives as long as the process: ``gc.freeze`` takes it out of every
     collection, and a larger first threshold makes collections rarer. Under load a collection
@@ -231,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     handler = logging.StreamHandler()
     handler.setFormatter(RequestLogFormatter(args.log_format == "json"))
+    handler.addFilter(_NotFaultDrops())
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     temporary = args.db is None
     if temporary:

@@ -60,6 +60,11 @@ BATCH_SLICE = 256
 THREAD_DECODE_BYTES = 256 * 1024
 
 
+class DroppedByFault(ConnectionAbortedError):
+    """Raised to make uvicorn cut a connection mid-answer (a ``drop`` fault): not an error of the
+    emulator, so the CLI keeps it out of the log."""
+
+
 @dataclass
 class Reply:
     status: int
@@ -419,7 +424,7 @@ class CollectionApi:
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-length", b"100"), (b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": b"{", "more_body": True})
-            raise ConnectionAbortedError("fault: connection dropped by the emulator")
+            raise DroppedByFault("fault: connection dropped by the emulator")
         headers, payload = self._head(reply)
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -129,8 +130,9 @@ def create_inspection_app(state: EmulatorState, rules: ServerRules) -> Starlette
         chosen = sessions.all()
         if limit is not None:
             chosen = chosen[-limit:]
-        counts = store.counts()
-        firsts = store.first_bodies([s.sid for s in chosen]) if chosen else {}
+        sids = [s.sid for s in chosen]
+        counts = store.counts(sids)
+        firsts = store.first_bodies(sids)
         return _json([session_summary(s, counts.get(s.sid, (0, 0)), firsts.get(s.sid)) for s in chosen])
 
     async def one_session(request: Request) -> Response:
@@ -217,6 +219,11 @@ def create_inspection_app(state: EmulatorState, rules: ServerRules) -> Starlette
         assert isinstance(exc, BadRequest)
         return _message(exc.message, exc.status)
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        """Starlette's own refusals (no such route, wrong method) as JSON messages too."""
+        assert isinstance(exc, HTTPException)
+        return _message(str(exc.detail), exc.status_code)
+
     async def not_stored(request: Request, exc: Exception) -> Response:
         unavailable = isinstance(exc, StoreUnavailable)
         return _message(f"store {'unavailable' if unavailable else 'error'}: {exc}", 503 if unavailable else 500)
@@ -263,6 +270,6 @@ def create_inspection_app(state: EmulatorState, rules: ServerRules) -> Starlette
         Route("/_emulator/faults", faults, methods=["POST", "DELETE"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
     ]
-    handlers = {BadRequest: bad_request, StoreError: not_stored}
+    handlers = {BadRequest: bad_request, StoreError: not_stored, HTTPException: http_error}
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
 
