@@ -148,6 +148,14 @@ def page_url(host: str, site_port: int, api_port: int) -> str:
     return url
 
 
+def exposure_warning(host: str, access: Access) -> str | None:
+    """What to tell someone who binds beyond loopback (None when they do not)."""
+    if is_loopback(host):
+        return None
+    return (f"binding {host}: other machines can reach the emulator, read every stored session and reset it; "
+            f"it answers only to the names {', '.join(sorted(access.hosts))} (add more with --allow-host)")
+
+
 def access_for(args: argparse.Namespace) -> Access:
     ports = [args.api_port] + ([] if args.no_site else [args.site_port])
     return Access.for_binding(args.host, ports, extra_hosts=args.allow_host, extra_origins=args.allow_origin)
@@ -172,10 +180,9 @@ def _tune_gc() -> None:
 async def serve(args: argparse.Namespace, store: Store) -> int:
     log_config = {"version": 1, "disable_existing_loggers": False}
     access = access_for(args)
-    if not is_loopback(args.host):
-        log.warning("binding %s: other machines can reach the emulator, read every stored session and reset it; "
-                    "it answers only to the names %s (add more with --allow-host)", args.host,
-                    ", ".join(sorted(access.hosts)))
+    warning = exposure_warning(args.host, access)
+    if warning is not None:
+        log.warning(warning)
     api = create_api_app(store, expose_location=not args.no_expose_location, rules=args.rules, forward=args.forward,
                          access=access)
     _tune_gc()

@@ -29,6 +29,9 @@ def client(tmp_path: Path) -> TestClient:
     (runtime / "pyodide.asm.wasm.gz").write_bytes(gzip.compress(b"\0asm"))
     (tmp_path / "vendor" / "wheels").mkdir()
     (tmp_path / "vendor" / "wheels" / "x-1-py3-none-any.whl").write_bytes(b"PK")
+    for dotted in ("media/.env", "vendor/.git/config", "examples/.hidden.html", "vendor/pyodide-1.2.3/.secret"):
+        (tmp_path / dotted).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / dotted).write_text("no")
     return TestClient(create_site_app(tmp_path), base_url=LOCAL)
 
 
@@ -56,6 +59,18 @@ def test_served_files(client: TestClient, path: str, content_type: str, cache: s
                                   "/vendor/pyodide-1.2.3/missing.js"])
 def test_nothing_else_is_served(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/media/.env", "/vendor/.git/config", "/examples/.hidden.html",
+                                  "/vendor/pyodide-1.2.3/.secret", "/media/%2Eenv"])
+def test_dotfiles_are_never_served(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_the_site_answers_only_to_its_own_names(client: TestClient) -> None:
+    assert client.get("/", headers={"Host": "localhost:8000"}).status_code == 200
+    refused = client.get("/", headers={"Host": "rebound.example:8000"})
+    assert refused.status_code == 403 and "DNS rebinding" in refused.json()["message"]
 
 
 def test_revalidation_and_methods(client: TestClient) -> None:
