@@ -46,6 +46,7 @@ from tests.helpers import Emulator, start_emulator, stop_emulator
 BATCHES = int(os.environ.get("MEDIACOLLECT_FUZZ_BATCHES", "200"))
 PER_BATCH = 50
 FAULT_CASES = int(os.environ.get("MEDIACOLLECT_FUZZ_FAULTS", "300"))
+SAME_CASES = "MEDIACOLLECT_FUZZ_RANDOM" not in os.environ  # CI: the same cases on every run
 MAX_HEADER_BYTES = 32 * 1024
 T0 = START["playerTime"]["ts"]
 
@@ -339,7 +340,7 @@ def send(state: Fuzzed, case: Case) -> None:
 
 # No shrinking: the server's state carries from case to case, so a smaller batch does not
 # reproduce a failure any better; the failing case itself is in the assertion message.
-@settings(max_examples=BATCHES, deadline=None, derandomize=True, database=None, phases=[Phase.generate],
+@settings(max_examples=BATCHES, deadline=None, derandomize=SAME_CASES, database=None, phases=[Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 @given(st.lists(cases(), min_size=PER_BATCH, max_size=PER_BATCH))
 def test_generated_requests_get_exactly_their_answer_while_players_play(fuzzed: Fuzzed, batch: list[Case]) -> None:
@@ -451,7 +452,7 @@ def faults_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulat
     stop_emulator(emulator)
 
 
-@settings(max_examples=FAULT_CASES, deadline=None, derandomize=True, database=None, phases=[Phase.generate],
+@settings(max_examples=FAULT_CASES, deadline=None, derandomize=SAME_CASES, database=None, phases=[Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(fault_specs)
 def test_fault_rules_are_checked_strictly_and_always_make_valid_http(faults_emulator: Emulator, spec: Any) -> None:
