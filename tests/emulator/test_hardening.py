@@ -17,7 +17,7 @@ from mediacollect import validate_body
 from mediacollect_emulator import ServerRules, Store, create_api_app
 from mediacollect_emulator._guard import Access, is_loopback
 from mediacollect_emulator._schemas import _schema_json, schema_json
-from mediacollect_emulator._store import op_insert_request
+from mediacollect_emulator._store import StoreError, op_insert_request, op_open_session, op_set_seq
 from tests.core.test_rules import START
 from tests.emulator.test_server_rules import Clock
 
@@ -289,3 +289,39 @@ def test_timers_and_windows_come_back_the_same_after_a_restart(tmp_path: Path) -
             assert closed["closed"] and closed["closed_reason"] == "playhead unchanged for 1800 s"
     finally:
         second.close()
+
+
+def test_a_session_name_stored_with_a_lone_surrogate_never_breaks_the_session_list(tmp_path: Path) -> None:
+    store = Store(tmp_path / "old.sqlite3")
+    body = json.loads(json.dumps(START))
+    body["params"]["media.name"] = "\udc00 stored before the boundary"
+    request_id = store.new_request_id()
+    store.write_now([op_open_session("s" * 64, 1.0, "online", None),
+                     op_insert_request(request_id, 1.0, "POST", "/api/v1/sessions", "s" * 64, "sessionStart", 201,
+                                       None, "{}", json.dumps(body), 1, 0.0, None),
+                     op_set_seq(request_id, 1)])
+    try:
+        with TestClient(create_api_app(store), base_url=LOCAL) as client:
+            listed = client.get("/_emulator/sessions")
+            assert listed.status_code == 200 and listed.json()[0]["media_name"] == body["params"]["media.name"]
+            assert client.get(f"/_emulator/sessions/{'s' * 64}").status_code == 200
+            start(client)
+            assert len(client.get("/_emulator/sessions").json()) == 2
+    finally:
+        store.close()
+
+
+def test_a_session_start_whose_rows_are_not_stored_leaves_no_session(store: Store, client: TestClient,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    real_write = store.write
+
+    async def failing_once(ops: Any) -> None:
+        monkeypatch.setattr(store, "write", real_write)
+        raise StoreError("disk on fire")
+
+    monkeypatch.setattr(store, "write", failing_once)
+    response = post_raw(client, "/api/v1/sessions", json.dumps(START).encode())
+    assert response.status_code == 500 and response.json() == {"message": "store: disk on fire"}
+    assert client.get("/_emulator/sessions").json() == []
+    sid = start(client)
+    assert [s["sid"] for s in client.get("/_emulator/sessions").json()] == [sid]
