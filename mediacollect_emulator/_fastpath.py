@@ -78,14 +78,16 @@ def fast_protocol(api: CollectionApi) -> type[HttpToolsProtocol]:
                 return
             self._header_bytes += len(url)
             if self._header_bytes <= MAX_HEADER_BYTES:
-                super().on_url(url)
+                self.url += url  # uvicorn's on_url
 
         def on_header(self, name: bytes, value: bytes) -> None:
-            if self._refused:
-                return
+            # uvicorn's own on_header, inlined (it runs for every header of every request).
             self._header_bytes += len(name) + len(value) + 4
-            if self._header_bytes <= MAX_HEADER_BYTES:
-                super().on_header(name, value)
+            if self._header_bytes <= MAX_HEADER_BYTES and not self._refused:
+                name = name.lower()
+                if name == b"expect" and value.lower() == b"100-continue":
+                    self.expect_100_continue = True
+                self.headers.append((name, value))
 
         def _fast_request(self) -> tuple[str, str, dict[str, str], bytearray, float, bool] | None:
             if self.cycle is not None and not self.cycle.response_complete:
