@@ -27,6 +27,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,11 +205,14 @@ def assert_message(status: int, payload: bytes, context: object) -> None:
 
 class Players(threading.Thread):
     """A valid viewer posting on its own connection for as long as the fuzz runs, starting a new
-    session every 100 events and reading the inspection API back every 20."""
+    session every 100 events and reading the inspection API back every 20. Paced by the fuzz:
+    the players together send about one event per generated case (``tokens``), so they play
+    concurrently the whole time without taking the emulator's CPU from the cases."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, tokens: threading.Semaphore) -> None:
         super().__init__(daemon=True)
         self.port = port
+        self.tokens = tokens
         self.stop = threading.Event()
         self.events = 0
         self.inspections = 0
@@ -227,6 +231,9 @@ class Players(threading.Thread):
                 events = headers["location"] + "/events"
                 sid = headers["location"].rsplit("/", 1)[1]
                 for step in range(1, 101):
+                    while not self.tokens.acquire(timeout=0.1):
+                        if self.stop.is_set():
+                            return
                     kind = "sessionEnd" if step == 100 else ("play" if step == 1 else "ping")
                     body = {"playerTime": {"playhead": float(step), "ts": T0 + step * 1000}, "eventType": kind}
                     status, _, payload = exchange(connection, "POST", events, json.dumps(body).encode(), json_type)
@@ -249,12 +256,20 @@ class Players(threading.Thread):
 
 
 @dataclass
-class Fuzzed:
-    emulator: Emulator
+class Lane:
+    """One keep-alive connection sending cases, with the session its event cases go to."""
+
     connection: http.client.HTTPConnection
-    players: list[Players]
+    tokens: threading.Semaphore
     sid: str = ""
     closed: bool = False
+
+
+@dataclass
+class Fuzzed:
+    emulator: Emulator
+    lanes: list[Lane]  # two, so one lane's wait for its answer overlaps the other's work
+    players: list[Players]
     counted: int = 0
 
 
@@ -270,21 +285,26 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     # Commits at once instead of gathering for 2 ms: the cases are sent one after the other.
     emulator = start_emulator(tmp_path_factory.mktemp("fuzz"), "--no-site", "--log-level", "warning",
                               "--commit-interval", "0")
-    connection = http.client.HTTPConnection("127.0.0.1", emulator.api_port, timeout=30)
-    players = [Players(emulator.api_port) for _ in range(2)]
+    tokens = threading.Semaphore(0)
+    lanes = []
+    for _ in range(2):
+        connection = http.client.HTTPConnection("127.0.0.1", emulator.api_port, timeout=30)
+        lanes.append(Lane(connection, tokens, new_session(connection)))
+    players = [Players(emulator.api_port, tokens) for _ in range(2)]
     for player in players:
         player.start()
-    state = Fuzzed(emulator, connection, players, new_session(connection))
-    yield state
+    yield Fuzzed(emulator, lanes, players)
     for player in players:
         player.stop.set()
     for player in players:
         player.join(30)
-    connection.close()
+    for lane in lanes:
+        lane.connection.close()
     stop_emulator(emulator)
 
 
-def send(state: Fuzzed, case: Case) -> None:
+def send(state: Lane, case: Case) -> None:
+    state.tokens.release()  # one player event per case
     connection = state.connection
     if case.kind in ("query", "schema"):
         status, headers, payload = exchange(connection, "GET", case.path)
@@ -338,22 +358,30 @@ def send(state: Fuzzed, case: Case) -> None:
         state.closed = True
 
 
+LANE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fuzz-lane")
+
+
 # No shrinking: the server's state carries from case to case, so a smaller batch does not
 # reproduce a failure any better; the failing case itself is in the assertion message.
 @settings(max_examples=BATCHES, deadline=None, derandomize=SAME_CASES, database=None, phases=[Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 @given(st.lists(cases(), min_size=PER_BATCH, max_size=PER_BATCH))
 def test_generated_requests_get_exactly_their_answer_while_players_play(fuzzed: Fuzzed, batch: list[Case]) -> None:
-    for case in batch:
-        send(fuzzed, case)
-        fuzzed.counted += 1
+    def run(lane: Lane, cases: list[Case]) -> None:
+        for case in cases:
+            send(lane, case)
+
+    other = LANE.submit(run, fuzzed.lanes[1], batch[1::2])
+    run(fuzzed.lanes[0], batch[0::2])
+    other.result()
+    fuzzed.counted += len(batch)
 
 
 def test_after_fuzzing_the_players_got_every_answer_and_nothing_was_logged(fuzzed: Fuzzed) -> None:
     assert fuzzed.counted >= BATCHES * PER_BATCH >= 10_000 or "MEDIACOLLECT_FUZZ_BATCHES" in os.environ
     for player in fuzzed.players:
         assert player.is_alive() and not player.problems, player.problems[:5]
-        assert player.events > 100 and player.inspections > 20
+        assert player.events > BATCHES * PER_BATCH // 4 and player.inspections > BATCHES * PER_BATCH // 100
     assert fuzzed.emulator.process.poll() is None
     log = fuzzed.emulator.log()
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
