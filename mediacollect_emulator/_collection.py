@@ -47,7 +47,7 @@ from ._forward import UpstreamError
 from ._schemas import schema_json
 from ._sessions import Session
 from ._state import EmulatorState
-from ._store import Op, StoreUnavailable, op_insert_request, op_set_seq
+from ._store import Op, StoreUnavailable, op_insert_request
 
 access_log = logging.getLogger("mediacollect_emulator.access")
 
@@ -172,7 +172,8 @@ class CollectionApi:
             request_id, self.sessions.clock(), method, path[:300], record["sid"], record["event_type"],
             0 if reply.drop else reply.status,
             "connection dropped (fault)" if reply.drop else reply.message or record.get("note"),
-            headers_json(record.get("headers")), record.get("raw"), ts, playhead, record.get("upstream_status"))
+            headers_json(record.get("headers")), record.get("raw"), ts, playhead, record.get("upstream_status"),
+            record.get("seq"))
 
     async def _read(self, headers: dict[str, str], receive: Any, limit: int) -> bytes:
         check_content_type(headers.get("content-type", ""))
@@ -365,9 +366,8 @@ class CollectionApi:
             row = {"sid": sid, "event_type": event["eventType"], "body": event, "raw": json.dumps(event),
                    "headers": record.get("headers"), "upstream_status": record.get("upstream_status"),
                    "note": f"offline batch, event {index} of {len(body)}", "id": self.store.new_request_id(),
-                   "accepted": True}
+                   "accepted": True, "seq": seq[index]}
             ops.append(self._request_row("POST", f"/api/v1/{route}", row, accepted))
-            ops.append(op_set_seq(row["id"], seq[index]))
         session.processed = len(body)
         ops += self.sessions.close(session, "offline batch (processed as a whole)")
         # Each event has its own row under the new sid; the HTTP request's row points there.
