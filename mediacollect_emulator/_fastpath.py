@@ -67,12 +67,6 @@ def fast_protocol(api: CollectionApi) -> type[HttpToolsProtocol]:
         _header_bytes = 0
         _refused = False  # headers over the bound: answered 431, everything after it ignored
 
-        def on_message_begin(self) -> None:
-            if self._refused:
-                return
-            self._header_bytes = 0
-            super().on_message_begin()
-
         def on_url(self, url: bytes) -> None:
             if self._refused:
                 return
@@ -115,7 +109,8 @@ def fast_protocol(api: CollectionApi) -> type[HttpToolsProtocol]:
         def on_headers_complete(self) -> None:
             if self._refused:
                 return
-            if self._header_bytes > MAX_HEADER_BYTES:
+            header_bytes, self._header_bytes = self._header_bytes, 0  # the next request counts afresh
+            if header_bytes > MAX_HEADER_BYTES:
                 self._refused = True
                 self.transport.write(api.wire_response(Reply(431, f"request: headers larger than {MAX_HEADER_BYTES} "
                                                                   "bytes"), close=True))

@@ -362,7 +362,7 @@ class Store:
             self._unavailable_log(f"store: unavailable ({self.unavailable}); requests are answered 503")
             return waiter
         with self._pending_lock:
-            self._pending.append(list(ops))
+            self._pending.append(ops if isinstance(ops, list) else list(ops))
             self._waiters.append(waiter)
         if not self._flush_scheduled:
             self._flush_scheduled = True
