@@ -381,7 +381,7 @@ def _check_custom_metadata(custom: object, fail: _Fail) -> None:
         fail("customMetadata", "must be an object")
         return
     for key, value in custom.items():
-        if not CUSTOM_METADATA_KEY.match(key):
+        if not CUSTOM_METADATA_KEY.fullmatch(key):
             fail(f"customMetadata.{key[:80]!r}", "key must match ^[a-zA-Z0-9_.]+$")
         elif not isinstance(value, str):
             fail(f"customMetadata.{key}", "must be a string")

@@ -22,10 +22,14 @@ from urllib.parse import quote
 
 import uvicorn
 
+from ._collection import DroppedByFault
+from ._guard import Access, is_loopback, normalise_origin, url_host
 from ._sessions import ServerRules
 from ._store import COMMIT_INTERVAL, Store
 from .api import EmulatorApp, create_api_app
-from .site import create_site_app, origin
+from .site import create_site_app
+
+log = logging.getLogger("mediacollect_emulator")
 
 DEFAULT_API_PORT = 8001
 DEFAULT_SITE_PORT = 8000
@@ -57,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-isolation", action="store_true",
                         help="serve the pages without COOP/COEP, like a host that cannot send them: the page "
                              "then runs Python on the main thread (the fallback)")
-    parser.add_argument("--allow-endpoint", action="append", default=[], metavar="ORIGIN", type=origin,
+    parser.add_argument("--allow-endpoint", action="append", default=[], metavar="ORIGIN",
                         help="another origin the demo pages may send to (their Content-Security-Policy's "
                              "connect-src names only this emulator's API otherwise); repeatable")
     parser.add_argument("--site-root", type=Path, default=None,
@@ -69,6 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "on; when idle the commit is immediate (default: %(default)g)")
     parser.add_argument("--no-expose-location", action="store_true",
                         help="omit Access-Control-Expose-Headers: Location (to test clients' failure path)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a further name the servers answer to (the Host header; default: the bound address "
+                             "and localhost), e.g. the machine's name when binding beyond loopback; repeatable")
+    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                        help="a further origin (such as http://127.0.0.1:5173) whose pages may call the "
+                             "state-changing /_emulator endpoints (faults, close, reset); repeatable")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="info logs one line per request (default: %(default)s)")
     parser.add_argument("--log-format", default="text", choices=["text", "json"],
@@ -97,6 +107,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--commit-interval must be between 0 and 1000 ms")
     if args.forward is not None and not args.forward.startswith(("http://", "https://")):
         parser.error("--forward must be an http:// or https:// URL")
+    for flag in ("allow_origin", "allow_endpoint"):
+        try:
+            setattr(args, flag, [normalise_origin(value) for value in getattr(args, flag)])
+        except ValueError as err:
+            parser.error(f"--{flag.replace('_', '-')}: {err}")
+    for port in (args.api_port, args.site_port):
+        if not 0 <= port <= 65535:
+            parser.error("ports must be from 0 to 65535")
+    args.host = args.host.strip("[]")
     return args
 
 
@@ -126,10 +145,30 @@ def _logfmt(value: object) -> str:
 
 
 def page_url(host: str, site_port: int, api_port: int) -> str:
-    url = f"http://{host}:{site_port}/"
+    url = f"http://{url_host(host)}:{site_port}/"
     if api_port != DEFAULT_API_PORT or host != "127.0.0.1":
-        url += "?endpoint=" + quote(f"http://{host}:{api_port}", safe="")
+        url += "?endpoint=" + quote(f"http://{url_host(host)}:{api_port}", safe="")
     return url
+
+
+def exposure_warning(host: str, access: Access) -> str | None:
+    """What to tell someone who binds beyond loopback (None when they do not)."""
+    if is_loopback(host):
+        return None
+    return (f"binding {host}: other machines can reach the emulator, read every stored session and reset it; "
+            f"it answers only to the names {', '.join(sorted(access.hosts))} (add more with --allow-host)")
+
+
+def access_for(args: argparse.Namespace) -> Access:
+    ports = [args.api_port] + ([] if args.no_site else [args.site_port])
+    return Access.for_binding(args.host, ports, extra_hosts=args.allow_host, extra_origins=args.allow_origin)
+
+
+class _NotFaultDrops(logging.Filter):
+    """uvicorn logs an app's exception with its traceback; a scripted drop is not one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DroppedByFault))
 
 
 def _tune_gc() -> None:
@@ -143,7 +182,12 @@ def _tune_gc() -> None:
 
 async def serve(args: argparse.Namespace, store: Store) -> int:
     log_config = {"version": 1, "disable_existing_loggers": False}
-    api = create_api_app(store, expose_location=not args.no_expose_location, rules=args.rules, forward=args.forward)
+    access = access_for(args)
+    warning = exposure_warning(args.host, access)
+    if warning is not None:
+        log.warning(warning)
+    api = create_api_app(store, expose_location=not args.no_expose_location, rules=args.rules, forward=args.forward,
+                         access=access)
     _tune_gc()
     servers = [
         uvicorn.Server(uvicorn.Config(
@@ -155,8 +199,8 @@ async def serve(args: argparse.Namespace, store: Store) -> int:
     if not args.no_site:
         site_root = (args.site_root or default_site_root()).resolve()
         servers.append(uvicorn.Server(uvicorn.Config(
-            create_site_app(site_root, isolated=not args.no_isolation,
-                            endpoints=(f"http://{args.host}:{args.api_port}", *args.allow_endpoint)),
+            create_site_app(site_root, isolated=not args.no_isolation, access=access,
+                            endpoints=(f"http://{url_host(args.host)}:{args.api_port}", *args.allow_endpoint)),
             host=args.host, port=args.site_port,
             log_level=args.log_level, access_log=False, log_config=log_config, timeout_graceful_shutdown=2,
         )))
@@ -167,8 +211,9 @@ async def serve(args: argparse.Namespace, store: Store) -> int:
                 break
             await asyncio.sleep(0.05)
         else:
-            print(f"API:       http://{args.host}:{args.api_port}/api/v1", flush=True)
-            print(f"Inspect:   http://{args.host}:{args.api_port}/  (JSON under /_emulator/sessions)", flush=True)
+            print(f"API:       http://{url_host(args.host)}:{args.api_port}/api/v1", flush=True)
+            print(f"Inspect:   http://{url_host(args.host)}:{args.api_port}/  (JSON under /_emulator/sessions)",
+                  flush=True)
             if not args.no_site:
                 print(f"Demo page: {page_url(args.host, args.site_port, args.api_port)}", flush=True)
         # One server catching SIGINT/SIGTERM stops the other too.
@@ -205,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     handler = logging.StreamHandler()
     handler.setFormatter(RequestLogFormatter(args.log_format == "json"))
+    handler.addFilter(_NotFaultDrops())
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     temporary = args.db is None
     if temporary:

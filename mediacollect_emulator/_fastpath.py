@@ -11,6 +11,9 @@ Everything else goes the usual way: other endpoints and methods, a request pipel
 still in flight (uvicorn queues it behind a stand-in cycle, so answers keep their order), bodies
 without a Content-Length or over the size cap, ``Expect: 100-continue``, and every request while
 a fault is scripted or forward mode is on.
+
+The protocol also bounds every request's header lines (``MAX_HEADER_BYTES``) as they are parsed:
+past the bound, no more are kept, and the request gets a ``431`` and the connection is closed.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .api import KEPT_HEADERS, MAX_BODY_BYTES, CollectionApi, Reply
+from ._collection import CollectionApi, Reply
+from ._decode import KEPT_HEADERS, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_KEPT_HEADER_CHARS
 
 _PREFIX = b"/api/v1/sessions/"
 _SUFFIX = b"/events"
@@ -60,6 +64,24 @@ def fast_protocol(api: CollectionApi) -> type[HttpToolsProtocol]:
 
     class CollectionProtocol(HttpToolsProtocol):
         _fast: tuple[str, str, dict[str, str], bytearray, float, bool] | None = None
+        _header_bytes = 0
+        _refused = False  # headers over the bound: answered 431, everything after it ignored
+
+        def on_url(self, url: bytes) -> None:
+            if self._refused:
+                return
+            self._header_bytes += len(url)
+            if self._header_bytes <= MAX_HEADER_BYTES:
+                self.url += url  # uvicorn's on_url
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            # uvicorn's own on_header, inlined (it runs for every header of every request).
+            self._header_bytes += len(name) + len(value) + 4
+            if self._header_bytes <= MAX_HEADER_BYTES and not self._refused:
+                name = name.lower()
+                if name == b"expect" and value.lower() == b"100-continue":
+                    self.expect_100_continue = True
+                self.headers.append((name, value))
 
         def _fast_request(self) -> tuple[str, str, dict[str, str], bytearray, float, bool] | None:
             if self.cycle is not None and not self.cycle.response_complete:
@@ -75,27 +97,40 @@ def fast_protocol(api: CollectionApi) -> type[HttpToolsProtocol]:
             headers: dict[str, str] = {}
             for name, value in self.headers:
                 if name in KEPT_HEADERS:
-                    headers[KEPT_HEADERS[name]] = value.decode("latin-1")
+                    headers[KEPT_HEADERS[name]] = value[:MAX_KEPT_HEADER_CHARS].decode("latin-1")
             length = headers.get("content-length", "")
-            if headers.get("content-type") != "application/json" or not length.isdigit() \
-                    or int(length) > MAX_BODY_BYTES:
+            if headers.get("content-type") != "application/json" or not (length.isascii() and length.isdigit()) \
+                    or len(length) > 6 or int(length) > MAX_BODY_BYTES:
                 return None
             keep_alive = self.parser.get_http_version() == "1.1" and self.parser.should_keep_alive()
             return url.decode("ascii"), sid.decode("ascii")[:200], headers, bytearray(), time.perf_counter(), \
                 keep_alive
 
         def on_headers_complete(self) -> None:
+            if self._refused:
+                return
+            header_bytes, self._header_bytes = self._header_bytes, 0  # the next request counts afresh
+            if header_bytes > MAX_HEADER_BYTES:
+                self._refused = True
+                self.transport.write(api.wire_response(Reply(431, f"request: headers larger than {MAX_HEADER_BYTES} "
+                                                                  "bytes"), close=True))
+                self.transport.close()
+                return
             self._fast = self._fast_request()
             if self._fast is None:
                 super().on_headers_complete()
 
         def on_body(self, body: bytes) -> None:
+            if self._refused:
+                return
             if self._fast is None:
                 super().on_body(body)
             else:
                 self._fast[3].extend(body)
 
         def on_message_complete(self) -> None:
+            if self._refused:
+                return
             if self._fast is None:
                 super().on_message_complete()
                 return
@@ -110,7 +145,7 @@ def fast_protocol(api: CollectionApi) -> type[HttpToolsProtocol]:
         def _answer(self, done: asyncio.Future[None], in_flight: _InFlight, reply: Reply, record: dict[str, Any],
                     path: str, started: float) -> None:
             if done.cancelled() or done.exception() is not None:
-                reply = Reply(500, f"store: {done.exception() if not done.cancelled() else 'cancelled'}")
+                reply = api.not_stored(reply, record, None if done.cancelled() else done.exception())
             in_flight.response_complete = True
             if self.transport.is_closing():
                 return

@@ -8,6 +8,7 @@ itself always agree (tests/emulator/test_schemas.py checks that on generated bod
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -16,6 +17,10 @@ from mediacollect import _rules as rules
 
 DRAFT_04 = "http://json-schema.org/draft-04/schema#"
 _INT64_MAX = 2**63 - 1
+# The rule's key pattern with its end written as "nothing follows": "$" also matches before a
+# final newline in Python's re (which Python validators use for "pattern"), not in ECMA-262 (which
+# JSON Schema specifies). This spelling means the same in both, and the same as the rule table.
+CUSTOM_METADATA_KEY = rules.CUSTOM_METADATA_KEY.pattern.removesuffix("$") + r"(?![\s\S])"
 
 
 def _param_schema(key: str, kind: str, *, required: bool) -> dict[str, Any]:
@@ -60,12 +65,25 @@ def _qoe_schema() -> dict[str, Any]:
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
-@cache
 def schema_for(event_type: str) -> Mapping[str, Any] | None:
     """The schema a body of ``event_type`` must satisfy, or None for an unknown event type."""
-    rule = rules.EVENT_RULES.get(event_type)
-    if rule is None:
-        return None
+    return _schema(event_type) if event_type in rules.EVENT_RULES else None
+
+
+def schema_json(event_type: str) -> bytes | None:
+    """The schema as served; the cache holds only the known event types (a miss is not cached:
+    every name a client makes up would stay in memory)."""
+    return _schema_json(event_type) if event_type in rules.EVENT_RULES else None
+
+
+@cache
+def _schema_json(event_type: str) -> bytes:
+    return json.dumps(_schema(event_type)).encode()
+
+
+@cache
+def _schema(event_type: str) -> Mapping[str, Any]:
+    rule = rules.EVENT_RULES[event_type]
     properties: dict[str, Any] = {
         "eventType": {"type": "string", "enum": [event_type]},
         "playerTime": {
@@ -87,7 +105,7 @@ def schema_for(event_type: str) -> Mapping[str, Any] | None:
     if event_type in rules.CUSTOM_METADATA_EVENTS:
         properties["customMetadata"] = {
             "type": "object",
-            "patternProperties": {rules.CUSTOM_METADATA_KEY.pattern: {"type": "string"}},
+            "patternProperties": {CUSTOM_METADATA_KEY: {"type": "string"}},
             "additionalProperties": False,
         }
     return {

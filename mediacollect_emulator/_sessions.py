@@ -11,17 +11,23 @@
 * ``time_scale`` makes emulated time pass faster: with 600, "10 minutes" are one real second,
   so tests and demos can watch timeouts happen.
 
-The registry lives in memory (one dict lookup per request) and is rebuilt from SQLite at start,
-including the events that were still waiting in a window.
+The registry lives in memory (one dict lookup per request) and is rebuilt from SQLite at start
+exactly as it was: the idle timer from the last accepted event's arrival, the no-movement timer
+from the arrival of the first event of the last run with an unchanged playhead, and the events
+that were still waiting in a window with their own arrival times (the window goes on where it
+was). Time the emulator was stopped counts, as it would for a server that was up.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ._store import Op, Store
+from ._store import Op, Store, op_close_session, op_open_session, op_set_seq
+
+MAX_SECONDS = 10.0 ** 9  # about 32 years: longer durations are a typo (or "inf")
 
 
 @dataclass(frozen=True)
@@ -34,10 +40,11 @@ class ServerRules:
 
     def __post_init__(self) -> None:
         for name in ("idle_timeout", "stall_timeout", "window_seconds", "time_scale"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be greater than 0")
-        if self.window_events < 1:
-            raise ValueError("window_events must be at least 1")
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
+                raise ValueError(f"{name} must be greater than 0 and at most {MAX_SECONDS:g} (a finite number)")
+        if not 1 <= self.window_events <= 1_000_000:
+            raise ValueError("window_events must be from 1 to 1000000")
 
     def real(self, emulated_seconds: float) -> float:
         """Real seconds that correspond to ``emulated_seconds`` of server time."""
@@ -84,31 +91,23 @@ class Sessions:
         self._load()
 
     def _load(self) -> None:
-        now = self.clock()
         for row in self.store.session_rows():
             session = Session(row["sid"], row["created_at"], row["kind"], row["closed_at"], row["closed_reason"],
                               row["upstream_sid"], last_event_at=row["created_at"], playhead_moved_at=row["created_at"])
             self._by_sid[session.sid] = session
-        for row in self.store.query(
-            "SELECT sid, MAX(received_at) AS last, MAX(seq) AS seq, SUM(late) AS late FROM requests"
-            " WHERE sid IS NOT NULL AND status BETWEEN 200 AND 299 GROUP BY sid"
-        ):
+        for row in self.store.session_states():
             known = self._by_sid.get(row["sid"])
             if known is not None:
-                known.last_event_at = known.playhead_moved_at = row["last"]
-                known.processed = row["seq"] or 0
+                known.last_event_at = row["last_event_at"]
+                known.last_playhead = row["last_playhead"]
+                known.playhead_moved_at = row["moved_at"]
+                known.processed = row["processed"] or 0
                 known.late = row["late"] or 0
-        for row in self.store.query(
-            "SELECT r.sid, r.ts FROM requests r JOIN (SELECT sid, MAX(seq) AS seq FROM requests GROUP BY sid) m"
-            " ON r.sid = m.sid AND r.seq = m.seq"
-        ):
-            if row["sid"] in self._by_sid:
-                self._by_sid[row["sid"]].last_processed_ts = row["ts"]
+                known.last_processed_ts = row["last_processed_ts"]
         for row in self.store.unprocessed():
             waiting = self._by_sid.get(row["sid"])
             if waiting is not None:
-                # The restart does not count against the window: it starts again now.
-                waiting.window.append(Waiting(row["id"], row["ts"], now))
+                waiting.window.append(Waiting(row["id"], row["ts"], row["received_at"]))
                 self._waiting[waiting.sid] = waiting
 
     def __contains__(self, sid: str) -> bool:
@@ -120,6 +119,11 @@ class Sessions:
     def all(self) -> list[Session]:
         return list(self._by_sid.values())
 
+    def forget(self, sid: str) -> None:
+        """Drop a session whose opening could not be stored (its sessionStart was answered 5xx)."""
+        self._by_sid.pop(sid, None)
+        self._waiting.pop(sid, None)
+
     def clear(self) -> None:
         self._by_sid.clear()
         self._waiting.clear()
@@ -130,8 +134,7 @@ class Sessions:
         now = self.clock()
         self._by_sid[sid] = Session(sid, now, kind, upstream_sid=upstream_sid, last_event_at=now,
                                     last_playhead=playhead, playhead_moved_at=now)
-        return ("INSERT INTO sessions (sid, created_at, kind, upstream_sid) VALUES (?, ?, ?, ?)",
-                (sid, now, kind, upstream_sid))
+        return op_open_session(sid, now, kind, upstream_sid)
 
     def expire(self, session: Session) -> list[Op]:
         """Close ``session`` if a timeout has passed; returns the writes that records."""
@@ -152,8 +155,7 @@ class Sessions:
         ops = self.process(session, everything=True)
         session.closed_at = self.clock()
         session.closed_reason = reason
-        ops.append(("UPDATE sessions SET closed_at = ?, closed_reason = ? WHERE sid = ?",
-                    (session.closed_at, reason, session.sid)))
+        ops.append(op_close_session(session.sid, session.closed_at, reason))
         return ops
 
     def accept(self, session: Session, request_id: int, ts: int, playhead: float) -> list[Op]:
@@ -171,7 +173,7 @@ class Sessions:
         """``sessionStart`` bypasses the window: processed at once."""
         session.processed += 1
         session.last_processed_ts = ts
-        return ("UPDATE requests SET seq = ? WHERE id = ?", (session.processed, request_id))
+        return op_set_seq(request_id, session.processed)
 
     def process(self, session: Session, *, everything: bool = False) -> list[Op]:
         """Process the waiting events in ``ts`` order (all of them, or only once the window is over)."""
@@ -190,8 +192,7 @@ class Sessions:
             else:
                 session.last_processed_ts = waiting.ts
             session.processed += 1
-            ops.append(("UPDATE requests SET seq = ?, late = ? WHERE id = ?",
-                        (session.processed, int(late), waiting.request_id)))
+            ops.append(op_set_seq(waiting.request_id, session.processed, late))
         return ops
 
     def process_due(self) -> list[Op]:

@@ -5,7 +5,9 @@ The page runs Python in a PyScript worker, which needs cross-origin isolation (C
 Pyodide refuses a ``.wasm`` not served as ``application/wasm`` and browsers refuse module
 scripts with a wrong MIME type, so the types are set here rather than trusted to the OS.
 Versioned runtime paths are immutable; the page's own files are revalidated on every load.
-Only the files the page needs are served: never the repository's other contents.
+Only the files the page needs are served: never the repository's other contents, and never a
+file or folder whose name starts with a dot (``.git``, ``.env``...). The server answers only to
+the names in its :class:`Access` (a DNS-rebinding guard, as for the API).
 
 Every answer carries the strictest Content-Security-Policy the pages work under (measured,
 README "Content-Security-Policy"): scripts from this origin only, no inline script; PyScript
@@ -29,6 +31,8 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from ._guard import Access, Guarded
+
 for _type, _ext in (
     ("application/wasm", ".wasm"),
     ("text/javascript", ".mjs"),
@@ -44,8 +48,10 @@ for _type, _ext in (
 ):
     mimetypes.add_type(_type, _ext)
 
+_NAME = r"[\w-][\w.-]*"  # a file or folder name, never a dotfile
 SITE_FILES = re.compile(
-    r"^(index\.html|main\.py|pyscript\.toml|media/[\w.-]+|examples/[\w.-]+|bench/pages/[\w.-]+\.html|vendor/[\w.-]+(/[\w.-]+)*)$"
+    rf"(index\.html|main\.py|pyscript\.toml|media/{_NAME}|examples/{_NAME}|bench/pages/{_NAME}\.html"
+    rf"|vendor/{_NAME}(/{_NAME})*)"
 )
 IMMUTABLE = re.compile(r"^vendor/(pyodide|pyscript)-[\d.]+/")
 # Served precompressed when the build wrote a .br/.gz sibling (mediacollect's own files too).
@@ -65,16 +71,6 @@ CSP = (
     ("form-action", "'none'"),
     ("frame-ancestors", "'none'"),
 )
-
-
-ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
-
-
-def origin(value: str) -> str:
-    """``value`` if it is an origin (scheme, host, optional port) fit for a policy, else ValueError."""
-    if not ORIGIN.match(value):
-        raise ValueError(f"not an origin (scheme://host[:port]): {value!r}")
-    return value
 
 
 def content_security_policy(endpoints: tuple[str, ...] = ()) -> str:
@@ -100,7 +96,7 @@ class SiteFiles(StaticFiles):
         path = path.replace("\\", "/").lstrip("/")
         if path in ("", "."):
             path = "index.html"
-        if not SITE_FILES.match(path) or ".." in path.split("/"):
+        if not SITE_FILES.fullmatch(path) or ".." in path.split("/"):
             raise HTTPException(status_code=404)
         response = self._precompressed(path, scope) or await super().get_response(path, scope)
         if self.isolated:
@@ -139,8 +135,10 @@ class SiteFiles(StaticFiles):
         return None
 
 
-def create_site_app(root: Path, *, isolated: bool = True, endpoints: tuple[str, ...] = ()) -> Starlette:
-    """The site; ``endpoints`` are the API origins its pages may send to (Content-Security-Policy)."""
+def create_site_app(root: Path, *, isolated: bool = True, endpoints: tuple[str, ...] = (),
+                    access: Access | None = None) -> Guarded:
+    """The site; ``endpoints`` are the API origins its pages may send to (Content-Security-Policy),
+    ``access`` the Host names it answers to."""
     if not (root / "index.html").is_file():
         raise FileNotFoundError(f"{root} has no index.html (pass --site-root)")
     files = SiteFiles(directory=root, isolated=isolated, endpoints=endpoints)
@@ -153,4 +151,4 @@ def create_site_app(root: Path, *, isolated: bool = True, endpoints: tuple[str, 
 
     site = Starlette()
     site.mount("/", serve)
-    return site
+    return Guarded(site, access or Access.local(), state_changing_allowed=False)

@@ -13,6 +13,9 @@ from starlette.testclient import TestClient
 from mediacollect_emulator import Store, create_api_app
 from tests.core.test_rules import START
 
+LOCAL = "http://127.0.0.1:8001"  # the Host the inspection API answers to (not TestClient's "testserver")
+
+JSON = {"Content-Type": "application/json"}
 CORS = {
     "access-control-allow-origin": "*",
     "access-control-allow-methods": "OPTIONS,POST,PUT",
@@ -30,7 +33,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def client(store: Store) -> Iterator[TestClient]:
-    with TestClient(create_api_app(store)) as test_client:
+    with TestClient(create_api_app(store), base_url=LOCAL) as test_client:
         yield test_client
 
 
@@ -66,7 +69,7 @@ def test_preflight(client: TestClient) -> None:
 
 
 def test_without_expose_location(store: Store) -> None:
-    with TestClient(create_api_app(store, expose_location=False)) as client:
+    with TestClient(create_api_app(store, expose_location=False), base_url=LOCAL) as client:
         response = post(client, "/api/v1/sessions", START)
     assert response.status_code == 201 and "location" in response.headers
     assert "access-control-expose-headers" not in response.headers
@@ -135,14 +138,14 @@ def test_faults_are_scripted_and_consumed(client: TestClient) -> None:
     assert client.post("/_emulator/faults", json={"count": "x"}).status_code == 400
     assert client.post("/_emulator/faults", json={"nonsense": 1}).status_code == 400
     client.post("/_emulator/faults", json={"status": 500})
-    assert client.delete("/_emulator/faults").json() == {"faults": 0}
-    assert client.post("/_emulator/reset").json() == {"reset": True}
+    assert client.delete("/_emulator/faults", headers=JSON).json() == {"faults": 0}
+    assert client.post("/_emulator/reset", headers=JSON).json() == {"reset": True}
     assert client.get("/_emulator/sessions").json() == []
 
 
 def test_server_side_close_then_410(client: TestClient) -> None:
     sid = start_session(client)
-    assert client.post(f"/_emulator/sessions/{sid}/close").json() == {"closed": sid}
+    assert client.post(f"/_emulator/sessions/{sid}/close", headers=JSON).json() == {"closed": sid}
     play = {"playerTime": {"playhead": 0, "ts": 2}, "eventType": "play"}
     assert post(client, f"/api/v1/sessions/{sid}/events", play).status_code == 410
-    assert client.post("/_emulator/sessions/nope/close").status_code == 404
+    assert client.post("/_emulator/sessions/nope/close", headers=JSON).status_code == 404

@@ -208,3 +208,51 @@ def test_stats_count_every_answer_with_its_time(tmp_path: Path) -> None:
     assert after["step_ms"] == 0.1
     assert sum(after["counts"].values()) == after["total"]
     assert all(0 <= int(bucket) <= 10_000 for bucket in after["counts"])
+
+
+def test_over_ipv6_loopback_the_urls_have_brackets_and_the_names_are_checked(tmp_path: Path) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    emulator = start_emulator(tmp_path, "--host", "::1")
+    try:
+        log = emulator.log()
+        assert f"API:       http://[::1]:{emulator.api_port}/api/v1" in log
+        assert f"Demo page: http://[::1]:{emulator.site_port}/?endpoint=http%3A%2F%2F%5B%3A%3A1%5D%3A" in log
+        assert "other machines can reach" not in log
+        with urllib.request.urlopen(f"http://[::1]:{emulator.api_port}/_emulator/config", timeout=10) as response:
+            assert response.status == 200
+        request = urllib.request.Request(f"http://[::1]:{emulator.api_port}/_emulator/config",
+                                         headers={"Host": "rebound.example"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 403
+        refused.value.close()
+    finally:
+        stop_emulator(emulator)
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--idle-timeout", "inf", "idle_timeout must be greater than 0 and at most 1e+09 (a finite number)"),
+    ("--time-scale", "nan", "time_scale must be greater than 0"),
+    ("--allow-origin", "127.0.0.1:8000", "--allow-origin: '127.0.0.1:8000' is not an origin"),
+    ("--allow-origin", "http://a.example/path", "is not an origin"),
+])
+def test_durations_and_origins_are_checked(option: str, value: str, message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "mediacollect_emulator", option, value], capture_output=True,
+                            text=True, cwd=ROOT)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_binding_beyond_loopback_is_warned_about() -> None:
+    from mediacollect_emulator.__main__ import access_for, exposure_warning, parse_args
+
+    for host in ("127.0.0.1", "::1", "localhost"):
+        args = parse_args(["--host", host])
+        assert exposure_warning(args.host, access_for(args)) is None
+    args = parse_args(["--host", "0.0.0.0", "--allow-host", "box.lan"])
+    warning = exposure_warning(args.host, access_for(args))
+    assert warning is not None and "other machines can reach the emulator" in warning
+    assert "box.lan" in warning and "localhost" in warning

@@ -16,11 +16,13 @@ from mediacollect_emulator import Store, create_api_app
 from tests.core.test_rules import START
 from tests.core.test_timelines import play_timeline_1, play_timeline_2, play_timeline_3
 
+LOCAL = "http://127.0.0.1:8001"  # the Host the inspection API answers to (not TestClient's "testserver")
+
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     store = Store(tmp_path / "emulator.sqlite3")
-    with TestClient(create_api_app(store)) as test_client:
+    with TestClient(create_api_app(store), base_url=LOCAL) as test_client:
         yield test_client
     store.close()
 

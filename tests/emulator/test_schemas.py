@@ -71,6 +71,8 @@ def valid_bodies(draw: st.DrawFn) -> dict[str, Any]:
     if event_type in rules.CUSTOM_METADATA_EVENTS and draw(st.booleans()):
         body["customMetadata"] = draw(st.dictionaries(st.from_regex(r"[a-zA-Z0-9_.]{1,6}", fullmatch=True),
                                                       st.text(max_size=3), max_size=2))
+        if draw(st.booleans()):  # keys a regex flavour could get wrong: line breaks, other alphabets
+            body["customMetadata"][draw(st.from_regex(r"[a-zA-Z0-9_.]{0,3}[\n\r\u00e9\u212a ]?", fullmatch=True))] = "v"
     return body
 
 

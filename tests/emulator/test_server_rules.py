@@ -14,6 +14,8 @@ from starlette.testclient import TestClient
 from mediacollect_emulator import ServerRules, Store, create_api_app
 from tests.core.test_rules import START
 
+LOCAL = "http://127.0.0.1:8001"  # the Host the inspection API answers to (not TestClient's "testserver")
+
 
 class Clock:
     def __init__(self) -> None:
@@ -36,7 +38,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def client_for(store: Store, clock: Clock, **rules: Any) -> TestClient:
-    return TestClient(create_api_app(store, rules=ServerRules(**rules), clock=clock))
+    return TestClient(create_api_app(store, rules=ServerRules(**rules), clock=clock), base_url=LOCAL)
 
 
 def post(client: TestClient, path: str, body: Any) -> Any:

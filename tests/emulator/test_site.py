@@ -12,6 +12,8 @@ from starlette.testclient import TestClient
 from mediacollect_emulator import create_site_app
 from tests.helpers import ROOT, compiled_stdlib
 
+LOCAL = "http://127.0.0.1:8001"  # the Host the inspection API answers to (not TestClient's "testserver")
+
 
 @pytest.fixture
 def client(tmp_path: Path) -> TestClient:
@@ -27,7 +29,10 @@ def client(tmp_path: Path) -> TestClient:
     (runtime / "pyodide.asm.wasm.gz").write_bytes(gzip.compress(b"\0asm"))
     (tmp_path / "vendor" / "wheels").mkdir()
     (tmp_path / "vendor" / "wheels" / "x-1-py3-none-any.whl").write_bytes(b"PK")
-    return TestClient(create_site_app(tmp_path))
+    for dotted in ("media/.env", "vendor/.git/config", "examples/.hidden.html", "vendor/pyodide-1.2.3/.secret"):
+        (tmp_path / dotted).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / dotted).write_text("no")
+    return TestClient(create_site_app(tmp_path), base_url=LOCAL)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +59,18 @@ def test_served_files(client: TestClient, path: str, content_type: str, cache: s
                                   "/vendor/pyodide-1.2.3/missing.js"])
 def test_nothing_else_is_served(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/media/.env", "/vendor/.git/config", "/examples/.hidden.html",
+                                  "/vendor/pyodide-1.2.3/.secret", "/media/%2Eenv"])
+def test_dotfiles_are_never_served(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_the_site_answers_only_to_its_own_names(client: TestClient) -> None:
+    assert client.get("/", headers={"Host": "localhost:8000"}).status_code == 200
+    refused = client.get("/", headers={"Host": "rebound.example:8000"})
+    assert refused.status_code == 403 and "DNS rebinding" in refused.json()["message"]
 
 
 def test_revalidation_and_methods(client: TestClient) -> None:
@@ -136,7 +153,8 @@ def test_every_page_file_carries_the_policy_with_the_endpoints(tmp_path: Path) -
     (tmp_path / "index.html").write_text("<!doctype html><title>t</title>")
     (tmp_path / "bench" / "pages").mkdir(parents=True)
     (tmp_path / "bench" / "pages" / "baseline.html").write_text("<script>1</script>")
-    client = TestClient(create_site_app(tmp_path, endpoints=("http://127.0.0.1:9", "https://api.example")))
+    client = TestClient(create_site_app(tmp_path, endpoints=("http://127.0.0.1:9", "https://api.example")),
+                        base_url=LOCAL)
     policy = client.get("/").headers["content-security-policy"]
     assert "connect-src 'self' blob: http://127.0.0.1:9 https://api.example;" in policy
     assert policy.startswith("default-src 'none'; script-src 'self' 'unsafe-eval';")
@@ -165,4 +183,4 @@ def test_an_allowed_endpoint_must_be_an_origin(value: str) -> None:
 
     result = subprocess.run([sys.executable, "-m", "mediacollect_emulator", "--allow-endpoint", value],
                             capture_output=True, text=True, cwd=ROOT, timeout=30)
-    assert result.returncode == 2 and "--allow-endpoint: invalid origin value" in result.stderr
+    assert result.returncode == 2 and "--allow-endpoint:" in result.stderr and "is not an origin" in result.stderr

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
-from mediacollect_emulator._store import INSERT_REQUEST, Store, StoreError
+from mediacollect_emulator._store import INSERT_REQUEST, MAX_RESTARTS, Store, StoreError, StoreUnavailable
 from tests.helpers import run_async
 
 
@@ -56,5 +60,69 @@ def test_a_failed_write_fails_the_requests_waiting_on_it(tmp_path: Path, writer_
             run_async(broken)
         run_async(lambda: store.write([row(store)]))  # the store goes on working
         assert store.query("SELECT COUNT(*) AS n FROM requests")[0]["n"] == 1
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("writer_process", [False, True])
+def test_one_requests_failing_writes_never_fail_another_in_the_same_commit(tmp_path: Path,
+                                                                          writer_process: bool) -> None:
+    store = Store(tmp_path / "store.sqlite3", writer_process=writer_process)
+
+    async def scenario() -> list[BaseException | None]:
+        good = [store.write_future([row(store, f"/good/{i}")]) for i in range(5)]
+        bad = store.write_future([row(store, "/half"), ("INSERT INTO nowhere VALUES (?)", (1,))])
+        more = [store.write_future([row(store, f"/more/{i}")]) for i in range(5)]
+        return await asyncio.gather(*good, bad, *more, return_exceptions=True)
+
+    try:
+        results = run_async(scenario)
+        assert [r is None for r in results] == [True] * 5 + [False] + [True] * 5
+        assert isinstance(results[5], StoreError) and "nowhere" in str(results[5])
+        paths = [r["path"] for r in store.query("SELECT path FROM requests ORDER BY id")]
+        assert "/half" not in paths and len(paths) == 10  # the failing request's rows as one: none of them
+    finally:
+        store.close()
+
+
+def test_a_killed_writer_is_restarted_and_every_write_reaches_the_disk(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.sqlite3", writer_process=True)
+
+    async def scenario() -> None:
+        for round_ in range(3):
+            pid = store.writer_pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            await asyncio.gather(*(store.write_future([row(store, f"/r{round_}/{i}")]) for i in range(50)))
+            assert store.writer_pid != pid
+
+    try:
+        run_async(scenario)
+        assert store.query("SELECT COUNT(*) AS n FROM requests")[0]["n"] == 150
+        assert store.writer_restarts == 3 and store.unavailable is None
+    finally:
+        store.close()
+
+
+def test_a_writer_that_keeps_dying_makes_writes_fail_at_once_with_one_log_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = Store(tmp_path / "store.sqlite3", writer_process=True)
+
+    async def scenario() -> list[BaseException | None]:
+        for _ in range(MAX_RESTARTS + 1):
+            pid = store.writer_pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(StoreUnavailable):
+                await store.write([row(store)])
+        assert store.unavailable is not None
+        return await asyncio.gather(*(store.write_future([row(store)]) for _ in range(1000)), return_exceptions=True)
+
+    try:
+        with caplog.at_level(logging.ERROR, logger="mediacollect_emulator"):
+            results = run_async(scenario)
+        assert all(isinstance(r, StoreUnavailable) for r in results)
+        unavailable = [r for r in caplog.records if "requests are answered 503" in r.getMessage()]
+        assert 1 <= len(unavailable) <= 2, [r.getMessage() for r in unavailable]
     finally:
         store.close()
