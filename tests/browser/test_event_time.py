@@ -156,7 +156,8 @@ def test_seeking_past_the_mid_roll_plays_it_where_the_seek_landed(page: Page, fr
     page.goto(fresh.page_url("/"))
     wait_ready(page)
     press_play(page)
-    wait_for(lambda: kinds(bodies(fresh)).count("play") == 1)  # the pre-roll is over
+    # The pre-roll is over and the content's own events are handled again (its first chapter).
+    wait_for(lambda: "chapterStart" in kinds(bodies(fresh)))
     page.wait_for_function("document.getElementById('video').currentTime > 1")
     act(page, "v.currentTime = 20.5")
     items = wait_for(lambda: (b := bodies(fresh)) and kinds(b).count("adBreakStart") == 2 and b, timeout=20)
