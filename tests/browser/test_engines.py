@@ -29,13 +29,34 @@ from tests.browser.engines import (
 from tests.browser.test_slice import assert_session_start_matches, session_starts, wait_for
 from tests.helpers import BASIC_PAGE, Emulator, start_emulator, stop_emulator
 
-# webkit-sab: WebKitGTK with SharedArrayBuffer on, as Safari has it (MEDIACOLLECT_ENGINES=...).
-ENGINES = os.environ.get("MEDIACOLLECT_ENGINES", "chromium,firefox,webkit").split(",")
+# webkit: WebKitGTK as Debian ships it (no SharedArrayBuffer: Python on the main thread);
+# webkit-sab: the same with SharedArrayBuffer on for isolated pages, as Safari has it (worker).
+ENGINES = os.environ.get("MEDIACOLLECT_ENGINES", "chromium,firefox,webkit,webkit-sab").split(",")
 # Where Python runs in each engine, as the site serves it: WebKitGTK offers no
 # SharedArrayBuffer even to an isolated page, so the shim moves Python to the main thread there.
 MODE = {"chromium": "worker", "firefox": "worker", "webkit": "main thread", "webkit-sab": "worker"}
 READY = "document.getElementById('tracker-status').textContent === 'ready'"
-READY_TIMEOUT = 90.0  # WebKitGTK on the main thread takes ~16 s on a loaded 2-core machine
+READY_TIMEOUT = 90.0  # ready takes 1-4 s (bench/engines.py); the machine is shared
+
+
+# Differences found and not yet fixed: (reason, strict). Each still runs. A strict one must
+# fail: the day it passes, its entry has to go. An intermittent one is reported either way
+# (XFAIL/XPASS in -rxX). README, "Browsers", says what a viewer meets.
+KNOWN_FAILURES = {
+    ("test_offline_and_back_delivers_everything", "webkit"): (
+        "WebKitGTK, main-thread fallback: once the API cuts the connection, the tracker reports no failed "
+        "attempt within 45 s, although a plain fetch from the page fails in 0.1 s; in a worker it passes", True),
+    ("test_a_reload_mid_session_delivers_what_was_waiting", "webkit-sab"): (
+        "WebKit in a worker, intermittent (2 runs of 3): the play queued behind the refused pauseStart is lost "
+        "across the reload (the server gets pauseStart, then sessionEnd; nothing left stored)", False),
+}
+
+
+@pytest.fixture(autouse=True)
+def known_failure(request: pytest.FixtureRequest, engine_name: str) -> None:
+    known = KNOWN_FAILURES.get((request.function.__name__, engine_name))
+    if known:
+        request.applymarker(pytest.mark.xfail(strict=known[1], reason=known[0]))
 
 
 @pytest.fixture(scope="session")
@@ -148,6 +169,9 @@ def test_the_page_runs_python_where_the_engine_allows(engine: Engine, engine_nam
     """In a worker where the page can be isolated and SharedArrayBuffer exists; otherwise on the
     main thread, said on the page. Either way a play is tracked."""
     open_page(engine, fresh)
+    # Every engine is isolated: WebKit through COEP require-corp (it has no credentialless).
+    assert engine.evaluate("return [crossOriginIsolated, document.querySelector('video').readyState > 0]") \
+        == [True, True], "the page must be isolated and its own media still load"
     mode = "worker" if engine.evaluate(
         "return document.querySelector('script[type=py]').hasAttribute('worker')") else "main thread"
     assert mode == MODE[engine_name]
@@ -244,18 +268,11 @@ def test_a_burst_of_503s_loses_nothing(engine: Engine, fresh: Emulator) -> None:
     assert_in_order_once(fresh)
 
 
-def test_offline_and_back_delivers_everything(engine: Engine, engine_name: str, fresh: Emulator,
-                                              request: pytest.FixtureRequest) -> None:
+def test_offline_and_back_delivers_everything(engine: Engine, fresh: Emulator) -> None:
     """The browser's own offline mode where the driver can set it. WebKitWebDriver cannot: there
     the network is cut at the API (every connection dropped), which the page sees as failed
     requests but no ``offline``/``online`` events, so it finds the way back on its retry backoff
     (at most 30 s) instead of at once."""
-    if engine_name == "webkit":
-        # Runs, and must fail: strict, so the day it passes the marker has to go.
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "WebKitGTK, main-thread fallback: once the API cuts the connection, the tracker reports no failed "
-            "attempt within 45 s, although a plain fetch from the page fails in 0.1 s and the same scenario "
-            "passes in a worker (webkit-sab); not yet explained")))
     start_viewing(engine, fresh)
     browser_offline = engine.offline(True)
     if not browser_offline:
@@ -300,7 +317,11 @@ def test_a_reload_mid_session_delivers_what_was_waiting(engine: Engine, fresh: E
     engine.reload()
     fresh.post("/_emulator/faults", None, method="DELETE")
     wait_until(engine, READY, READY_TIMEOUT)
-    wait_for(lambda: accepted(fresh)[0][3:] == ["pauseStart", "play", "sessionEnd"])
+    try:
+        wait_for(lambda: accepted(fresh)[0][3:] == ["pauseStart", "play", "sessionEnd"])
+    except AssertionError:
+        raise AssertionError(f"accepted: {accepted(fresh)}; "
+                             f"stored: {engine.evaluate('return JSON.stringify(localStorage)')}") from None
     assert len(accepted(fresh)) == 1, "the reloaded page opens no session before a play"
     press_play(engine)
     wait_for(lambda: len(accepted(fresh)) == 2)
