@@ -1,14 +1,14 @@
 # Two commands do all set-up on a fresh Debian machine (Python 3.11+, Node 20, npm):
 #   make demo   installs what is missing, builds vendor/, starts the emulator, prints the URL
-#   make test   the same set-up plus Debian's chromium and nginx and the release artifacts,
-#               then lint, types and the whole suite
+#   make test   the same set-up plus Debian's chromium, nginx, firefox-esr and WebKitGTK and the
+#               release artifacts, then lint, types and the whole suite
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test check vendor dist chromium nginx clean
+.PHONY: demo test check vendor dist chromium nginx engines clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,11 +48,17 @@ nginx:
 	@[ -x /usr/sbin/nginx ] || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx; }
 
+# Firefox ESR and WebKitGTK (WebKitWebDriver, on an Xvfb display; GStreamer plays the webm media).
+engines:
+	@[ -x /usr/bin/firefox-esr ] && [ -x /usr/bin/WebKitWebDriver ] && [ -x /usr/bin/Xvfb ] || { \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	  firefox-esr webkit2gtk-driver xvfb gstreamer1.0-plugins-base gstreamer1.0-plugins-good; }
+
 check: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: chromium nginx dist check
+test: chromium nginx engines dist check
 	$(PY) -m pytest
 
 clean:

@@ -281,10 +281,12 @@ def _connect() -> Page:
     global _page_state
     if _page_state is None:
         if not RUNNING_IN_WORKER:
-            page_error("mediacollect is running on the page's main thread: the page is not cross-origin isolated "
-                       "(send Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: "
-                       "credentialless, and mark the script worker). Tracking works; Python's start-up froze "
-                       "the page meanwhile.", level="warning")
+            why = ("the page is cross-origin isolated, but this browser offers no SharedArrayBuffer to it"
+                   if getattr(window, "crossOriginIsolated", False) else
+                   "the page is not cross-origin isolated (send Cross-Origin-Opener-Policy: same-origin and "
+                   "Cross-Origin-Embedder-Policy: credentialless, and mark the script worker)")
+            page_error(f"mediacollect is running on the page's main thread: {why}. Tracking works; Python's "
+                       "start-up froze the page meanwhile.", level="warning")
         if _shim() is None:
             raise ConfigError("shim", "is not on the page: add <script src=\".../shim.js\"> at the top of <head>")
         _page_state = Page()

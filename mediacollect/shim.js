@@ -161,14 +161,16 @@
   };
   // Without cross-origin isolation (no COOP/COEP headers) a PyScript worker cannot reach the
   // page: our own <script type="py" worker data-mediacollect> is moved to the main thread before
-  // PyScript (a deferred module) sees it. Python then says so on the page (browser.py).
+  // PyScript (a deferred module) sees it. Python then says so on the page (browser.py). An
+  // isolated page without SharedArrayBuffer (WebKitGTK) is the same: the worker would hang.
   const demote = () => {
-    if (window.crossOriginIsolated) return;
+    if (window.crossOriginIsolated && typeof SharedArrayBuffer === "function") return;
+    const why = window.crossOriginIsolated ? "this browser offers no SharedArrayBuffer, even to an isolated page"
+      : "this page is not cross-origin isolated (send Cross-Origin-Opener-Policy: same-origin and "
+        + "Cross-Origin-Embedder-Policy: credentialless)";
     for (const script of document.querySelectorAll("script[type=py][worker][data-mediacollect]")) {
       script.removeAttribute("worker");
-      console.warn("mediacollect: this page is not cross-origin isolated (send Cross-Origin-Opener-Policy: "
-                   + "same-origin and Cross-Origin-Embedder-Policy: credentialless); Python runs on the main "
-                   + "thread, which freezes the page while it starts.");
+      console.warn(`mediacollect: ${why}; Python runs on the main thread, which freezes the page while it starts.`);
     }
   };
   // Only mutations that add or remove media (or our script) matter: the panels' own text
@@ -253,7 +255,8 @@
     arm(key, spec) { if (spec) armed.set(key, JSON.parse(spec)); else armed.delete(key); },
     stats: () => JSON.stringify({ watched: watched.size, armed: armed.size, declared: declared.size,
                                   panels: panels.size, dropped, unhandled: queue.length,
-                                  isolated: !!window.crossOriginIsolated }),
+                                  isolated: !!window.crossOriginIsolated,
+                                  sharedMemory: typeof SharedArrayBuffer === "function" }),
     // mediacollect.diagnose() in the console: Python answers with its own counts (see browser.py).
     diagnosis: null,
     connect(fn) {

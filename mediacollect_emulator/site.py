@@ -1,7 +1,8 @@
 """Serves the demo page and its self-hosted runtime, on its own origin.
 
 The page runs Python in a PyScript worker, which needs cross-origin isolation (COOP
-``same-origin`` + COEP ``credentialless``: ``require-corp`` would block cross-origin media).
+``same-origin`` + COEP ``credentialless``: ``require-corp`` would block cross-origin media; WebKit,
+which has no ``credentialless``, gets ``require-corp``).
 Pyodide refuses a ``.wasm`` not served as ``application/wasm`` and browsers refuse module
 scripts with a wrong MIME type, so the types are set here rather than trusted to the OS.
 Versioned runtime paths are immutable; the page's own files are revalidated on every load.
@@ -82,6 +83,15 @@ def content_security_policy(endpoints: tuple[str, ...] = ()) -> str:
     )
 
 
+def embedder_policy(user_agent: str) -> str:
+    """The COEP value for a browser. ``credentialless`` lets a page embed cross-origin media
+    without CORP headers, but WebKit (Safari, and every browser on iOS) does not implement it and
+    would not isolate the page at all: WebKit gets ``require-corp``, which the site's own files
+    meet (each carries CORP ``same-origin``). Chromium-based browsers name themselves Chrome/."""
+    webkit = "AppleWebKit/" in user_agent and "Chrome/" not in user_agent and "Chromium/" not in user_agent
+    return "require-corp" if webkit else "credentialless"
+
+
 class SiteFiles(StaticFiles):
     """StaticFiles limited to the page's files, with isolation and cache headers. Without
     ``isolated`` the pages are served as a host that cannot send COOP/COEP would serve them
@@ -101,8 +111,11 @@ class SiteFiles(StaticFiles):
         response = self._precompressed(path, scope) or await super().get_response(path, scope)
         if self.isolated:
             response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-            response.headers["Cross-Origin-Embedder-Policy"] = "credentialless"
+            response.headers["Cross-Origin-Embedder-Policy"] = embedder_policy(
+                Headers(scope=scope).get("user-agent", ""))
             response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+            vary = response.headers.get("Vary")
+            response.headers["Vary"] = f"{vary}, User-Agent" if vary else "User-Agent"
         response.headers["X-Content-Type-Options"] = "nosniff"
         if not NO_POLICY.match(path):
             response.headers["Content-Security-Policy"] = self.policy

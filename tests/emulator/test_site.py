@@ -55,6 +55,35 @@ def test_served_files(client: TestClient, path: str, content_type: str, cache: s
     assert response.headers["cross-origin-embedder-policy"] == "credentialless"
 
 
+# Real user agents of each engine family (desktop and mobile builds).
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
+EDGE = CHROME + " Edg/156.0.0.0"
+ANDROID_WEBVIEW = ("Mozilla/5.0 (Linux; Android 14; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
+                   "Chrome/156.0.0.0 Mobile Safari/537.36")
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0"
+SAFARI = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/18.4 Safari/605.1.15")
+IOS_CHROME = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "CriOS/156.0.0.0 Mobile/15E148 Safari/604.1")
+WEBKITGTK = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/60.5 Safari/605.1.15"
+
+
+@pytest.mark.parametrize(("user_agent", "policy"), [
+    (CHROME, "credentialless"), (EDGE, "credentialless"), (ANDROID_WEBVIEW, "credentialless"),
+    (FIREFOX, "credentialless"), ("", "credentialless"),
+    (SAFARI, "require-corp"), (IOS_CHROME, "require-corp"), (WEBKITGTK, "require-corp"),
+])
+def test_webkit_which_has_no_credentialless_is_isolated_with_require_corp(
+        client: TestClient, user_agent: str, policy: str) -> None:
+    """Every file then still loads under require-corp: each carries CORP same-origin. Caches
+    keep the answers apart by user agent."""
+    for path in ("/", "/vendor/pyodide-1.2.3/pyodide.asm.wasm"):
+        response = client.get(path, headers={"User-Agent": user_agent, "Accept-Encoding": "br"})
+        assert response.headers["cross-origin-embedder-policy"] == policy
+        assert response.headers["cross-origin-resource-policy"] == "same-origin"
+        assert "User-Agent" in [v.strip() for v in response.headers["vary"].split(",")]
+
+
 @pytest.mark.parametrize("path", ["/secret.txt", "/../etc/passwd", "/vendor/../secret.txt", "/.git/config",
                                   "/vendor/pyodide-1.2.3/missing.js"])
 def test_nothing_else_is_served(client: TestClient, path: str) -> None:
