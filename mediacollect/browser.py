@@ -535,10 +535,12 @@ class PlayerBinding:
             self._skip_button = None
 
     def on_report(self, report: Report, request: HttpRequest | None) -> None:
-        self.panel.report(report)
-        self.panel.show("queue", str(len(self.driver.outbox)))
+        # Stored and armed before the page shows it: a viewer who closes the tab the moment the
+        # log says 204 must find the shim ready to end the session.
         self.persist()
         self.arm_page_close()
+        self.panel.report(report)
+        self.panel.show("queue", str(len(self.driver.outbox)))
 
     def close(self) -> None:
         """End the session and stop; what cannot be sent now stays stored for the next load."""
