@@ -41,6 +41,9 @@ UI_HEADERS = {
     "Cache-Control": "no-cache",
 }
 MAX_LIMIT = 100_000
+# Lists answer the newest this many without ?limit=: the tables keep every request ever received,
+# and one answer must stay bounded.
+DEFAULT_LIMIT = 10_000
 
 
 def _finite(value: Any) -> Any:
@@ -75,10 +78,10 @@ def _message(message: str, status: int) -> TextJSON:
     return _json({"message": message}, status)
 
 
-def _limit(request: Request, default: int | None = None) -> int | None:
+def _limit(request: Request) -> int:
     value = request.query_params.get("limit")
     if value is None:
-        return default
+        return DEFAULT_LIMIT
     limit = ascii_int(value, 6)
     if limit is None or not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}")
@@ -127,9 +130,7 @@ def create_inspection_app(state: EmulatorState, rules: ServerRules) -> Starlette
     async def list_sessions(request: Request) -> Response:
         limit = _limit(request)
         await settle()
-        chosen = sessions.all()
-        if limit is not None:
-            chosen = chosen[-limit:]
+        chosen = sessions.all()[-limit:]
         sids = [s.sid for s in chosen]
         counts = store.counts(sids)
         firsts = store.first_bodies(sids)

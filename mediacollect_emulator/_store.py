@@ -78,6 +78,10 @@ CHECKPOINT_INTERVAL = 1.0  # seconds between WAL checkpoints (on their own threa
 COMMIT_INTERVAL = 0.002  # seconds a batch may gather before its commit
 MAX_RESTARTS = 5  # writer restarts tolerated within RESTART_WINDOW_S before the store gives up
 RESTART_WINDOW_S = 60.0
+# A writer that has not acknowledged its oldest batch for this long is taken for hung (stopped,
+# stuck on a stalled disk): killed and restarted like a dead one, so no request waits for ever.
+# A 20,000-event batch commits in ~0.1 s.
+WRITER_DEADLINE_S = 10.0
 LOG_EVERY_S = 10.0  # at most one line per this many seconds about a store that stays broken
 
 # Idempotent, so a batch can be applied again after a writer died before acknowledging it.
@@ -261,9 +265,12 @@ class Store:
     either here or, with ``writer_process=True`` (the CLI's choice), by a supervised process."""
 
     def __init__(self, path: str | Path, *, writer_process: bool = False,
-                 commit_interval: float = COMMIT_INTERVAL) -> None:
+                 commit_interval: float = COMMIT_INTERVAL, writer_deadline: float = WRITER_DEADLINE_S) -> None:
         self.path = str(path)
         self.commit_interval = commit_interval
+        self.writer_deadline = writer_deadline
+        self._progress_at = 0.0  # when the writer last acknowledged a batch, or was sent one while idle
+        self._deadline_timer: asyncio.TimerHandle | None = None
         self._db = _open(self.path)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()  # the connection
@@ -324,6 +331,9 @@ class Store:
     def close(self) -> None:
         with contextlib.suppress(StoreError):
             self.flush()
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
         self._stop_watching()
         if self._writer is not None and self._pipe is not None:
             with contextlib.suppress(OSError):
@@ -404,9 +414,31 @@ class Store:
             _resolve(waiters, errors)
             return
         self._watch(loop)
+        if not self._inflight:
+            self._progress_at = time.monotonic()
         self._batches += 1
         self._inflight[self._batches] = (waiters, groups)
         self._send(("batch", self._batches, groups))
+        self._arm_deadline(loop)
+
+    def _arm_deadline(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Check, once the deadline has passed, that the writer still acknowledges batches."""
+        if self._deadline_timer is None and self._inflight:
+            delay = max(0.0, self._progress_at + self.writer_deadline - time.monotonic())
+            self._deadline_timer = loop.call_later(delay, self._check_progress)
+
+    def _check_progress(self) -> None:
+        self._deadline_timer = None
+        if not self._inflight or self._writer is None:
+            return
+        if time.monotonic() - self._progress_at >= self.writer_deadline:
+            log.error("store: the writer process acknowledged nothing for %g s; killing it", self.writer_deadline)
+            with contextlib.suppress(OSError):
+                self._writer.kill()
+            self._writer_died()
+            self._progress_at = time.monotonic()  # the new writer's time starts now
+        with contextlib.suppress(RuntimeError):
+            self._arm_deadline(asyncio.get_running_loop())
 
     def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
         assert self._acks is not None
@@ -437,6 +469,7 @@ class Store:
             self._writer_died()
             return None
         waiters, _ = self._inflight.pop(batch, ([], []))
+        self._progress_at = time.monotonic()
         _resolve(waiters, errors)
         if batch in self._sync_errors:
             self._sync_errors[batch] = errors

@@ -104,6 +104,18 @@ def test_a_surrogate_already_stored_is_answered_as_an_escape(store: Store, clien
 # -- bounds ------------------------------------------------------------------------------------
 
 
+def test_lists_answer_the_newest_rows_up_to_a_default_limit(
+        store: Store, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mediacollect_emulator import _inspection
+
+    monkeypatch.setattr(_inspection, "DEFAULT_LIMIT", 2)
+    for path in ("/a", "/b", "/c"):
+        store.write_now([op_insert_request(store.new_request_id(), 1.0, "POST", path, None, "play", 400, None,
+                                           "{}", "{}", None, None, None)])
+    assert [r["path"] for r in client.get("/_emulator/requests").json()] == ["/b", "/c"]
+    assert len(client.get("/_emulator/requests?limit=3").json()) == 3
+
+
 def test_headers_are_bounded_and_so_is_what_a_request_row_keeps(client: TestClient) -> None:
     huge = post_raw(client, "/api/v1/sessions", json.dumps(START).encode(), **{"X-Pad": "a" * 40_000})
     assert huge.status_code == 431 and huge.json() == {"message": "request: headers larger than 32768 bytes"}

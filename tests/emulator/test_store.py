@@ -104,6 +104,30 @@ def test_a_killed_writer_is_restarted_and_every_write_reaches_the_disk(tmp_path:
         store.close()
 
 
+def test_a_hung_writer_is_killed_and_restarted_and_nobody_waits_for_ever(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A writer that stops answering without dying (SIGSTOP: a stalled disk looks the same) is
+    taken for dead after the deadline: every write still reaches the disk, once."""
+    store = Store(tmp_path / "store.sqlite3", writer_process=True, writer_deadline=0.5)
+
+    async def scenario() -> None:
+        pid = store.writer_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        writes = asyncio.gather(*(store.write_future([row(store, f"/hung/{i}")]) for i in range(20)))
+        await asyncio.wait_for(writes, timeout=10)
+        assert store.writer_pid not in (None, pid)
+
+    try:
+        with caplog.at_level(logging.ERROR, logger="mediacollect_emulator"):
+            run_async(scenario)
+        assert store.query("SELECT COUNT(*) AS n FROM requests")[0]["n"] == 20
+        assert store.writer_restarts == 1 and store.unavailable is None
+        assert [r for r in caplog.records if "acknowledged nothing" in r.getMessage()]
+    finally:
+        store.close()
+
+
 def test_a_writer_that_keeps_dying_makes_writes_fail_at_once_with_one_log_line(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     store = Store(tmp_path / "store.sqlite3", writer_process=True)
