@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, Emulator
 
 READY_TIMEOUT_MS = 60_000
 
@@ -57,23 +57,33 @@ def wait_ready(page: Page) -> None:
                            timeout=READY_TIMEOUT_MS)
 
 
+@pytest.fixture
+def fresh(emulator: Emulator) -> Iterator[Emulator]:
+    """The emulator with nothing stored and no fault left over from the test."""
+    emulator.reset()
+    yield emulator
+    emulator.post("/_emulator/faults", None, method="DELETE")
+
+
+# Press play as the viewer's click does: the press's moment and position, whether Python was
+# ready then; window.__playFired gets when ``play`` really fired. A function body, for every engine.
+PRESS_PLAY_JS = """
+    const v = document.getElementById('video');
+    const pressed = {ts: Date.now(), playhead: v.currentTime,
+                     ready: document.getElementById('tracker-status').textContent};
+    v.addEventListener('play', () => { window.__playFired = {ts: Date.now(), playhead: v.currentTime}; },
+                       {once: true});
+    v.play();
+    return pressed;"""
+
+
 def press_play(page: Page) -> dict[str, float]:
     """Start playback as the viewer's click does, and note the moment and the position.
 
     The browser fires ``play`` in a later task than the press; while PyScript boots, a long task
     can sit in between. ``fired()`` gives the moment the event really fired (what the shim must
     record); ``ts`` is the press."""
-    return page.evaluate(
-        """() => {
-            const v = document.getElementById('video');
-            const pressed = {ts: Date.now(), playhead: v.currentTime,
-                             ready: document.getElementById('tracker-status').textContent};
-            v.addEventListener('play', () => { window.__playFired = {ts: Date.now(), playhead: v.currentTime}; },
-                               {once: true});
-            v.play();
-            return pressed;
-        }"""
-    )
+    return page.evaluate(f"() => {{ {PRESS_PLAY_JS} }}")  # type: ignore[no-any-return]
 
 
 def fired(page: Page) -> dict[str, float]:

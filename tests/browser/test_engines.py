@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import PRESS_PLAY_JS
 from tests.browser.engines import (
     FIREFOX,
     MINIBROWSER,
@@ -93,13 +94,6 @@ def engine(request: pytest.FixtureRequest, engine_name: str, tmp_path: Path) -> 
     running.close()
 
 
-@pytest.fixture
-def fresh(emulator: Emulator) -> Iterator[Emulator]:
-    emulator.reset()
-    yield emulator
-    emulator.post("/_emulator/faults", None, method="DELETE")
-
-
 # --- the viewer's actions and the test's reads, for any engine ---------------------------
 
 
@@ -115,14 +109,7 @@ def open_page(engine: Engine, emulator: Emulator) -> None:
 def press_play(engine: Engine) -> dict[str, Any]:
     """Start playback as the viewer's click does; the moment and position of the press, and
     whether Python was ready then. ``window.__playFired`` gets when ``play`` really fired."""
-    pressed: dict[str, Any] = engine.evaluate("""
-        const v = document.getElementById('video');
-        const pressed = {ts: Date.now(), playhead: v.currentTime,
-                         ready: document.getElementById('tracker-status').textContent};
-        v.addEventListener('play', () => { window.__playFired = {ts: Date.now(), playhead: v.currentTime}; },
-                           {once: true});
-        v.play();
-        return pressed;""")
+    pressed: dict[str, Any] = engine.evaluate(PRESS_PLAY_JS)
     return pressed
 
 

@@ -4,7 +4,6 @@ source, and seeks around ads. Each test asserts the sequence with its ts and pla
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,13 +14,6 @@ from tests.browser.test_slice import wait_for
 from tests.helpers import BASIC_PAGE, Emulator
 
 SLACK_MS = 150  # from the test's clock read to the shim's stamp in the element's event handler
-
-
-@pytest.fixture
-def fresh(emulator: Emulator) -> Iterator[Emulator]:
-    emulator.reset()
-    yield emulator
-    emulator.post("/_emulator/faults", None, method="DELETE")
 
 
 def act(page: Page, script: str) -> int:
@@ -52,6 +44,13 @@ def assert_grid(items: list[dict[str, Any]], step_ms: int) -> None:
     begun = ts(items[0])
     off = [ts(b) - begun for b in items if b["eventType"] == "ping" and (ts(b) - begun) % step_ms > 2]
     assert off == [], f"pings off their {step_ms} ms grid: {off}"
+
+
+def play_demo(page: Page, emulator: Emulator) -> None:
+    """The demo page (a pre-roll, a mid-roll, chapters), played once Python is ready."""
+    page.goto(emulator.page_url("/"))
+    wait_ready(page)
+    press_play(page)
 
 
 def play_basic(page: Page, emulator: Emulator) -> int:
@@ -88,9 +87,7 @@ def test_a_slow_answer_spanning_a_ping_keeps_every_event_at_its_own_time(page: P
 def test_a_slow_answer_during_an_ad_keeps_its_pings_on_the_second(page: Page, fresh: Emulator) -> None:
     """In the pre-roll pings come every second: a 2.5 s answer spans two of them while the viewer
     pauses the ad. The pings stay on the 1 s grid with the content playhead frozen at 0."""
-    page.goto(fresh.page_url("/"))
-    wait_ready(page)
-    press_play(page)
+    play_demo(page, fresh)
     wait_for(lambda: "adStart" in kinds(bodies(fresh)))
     fresh.post("/_emulator/faults", {"delay_ms": 2_500, "count": 1, "endpoint": "events"})
     paused = act(page, "v.pause()")
@@ -140,9 +137,7 @@ def test_a_new_source_is_a_new_session_and_the_old_one_is_abandoned(page: Page, 
 
 
 def test_seeking_out_of_the_pre_roll_skips_the_ad(page: Page, fresh: Emulator) -> None:
-    page.goto(fresh.page_url("/"))
-    wait_ready(page)
-    press_play(page)
+    play_demo(page, fresh)
     wait_for(lambda: "adStart" in kinds(bodies(fresh)))
     page.wait_for_function("document.getElementById('video').currentTime > 0.5")
     act(page, "v.currentTime = v.duration")
@@ -153,9 +148,7 @@ def test_seeking_out_of_the_pre_roll_skips_the_ad(page: Page, fresh: Emulator) -
 
 
 def test_seeking_past_the_mid_roll_plays_it_where_the_seek_landed(page: Page, fresh: Emulator) -> None:
-    page.goto(fresh.page_url("/"))
-    wait_ready(page)
-    press_play(page)
+    play_demo(page, fresh)
     # The pre-roll is over and the content's own events are handled again (its first chapter).
     wait_for(lambda: "chapterStart" in kinds(bodies(fresh)))
     page.wait_for_function("document.getElementById('video').currentTime > 1")

@@ -7,10 +7,8 @@ accepted event, in order, with no duplicates (pings aside: their cadence is test
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from playwright.sync_api import BrowserContext, Page
 
 from tests.browser.conftest import press_play, wait_ready
@@ -23,13 +21,6 @@ new PerformanceObserver((list) => {
   for (const e of list.getEntries()) window.__longTasks.push({start: e.startTime, duration: e.duration});
 }).observe({type: "longtask", buffered: true});
 """
-
-
-@pytest.fixture
-def fresh(emulator: Emulator) -> Iterator[Emulator]:
-    emulator.reset()
-    yield emulator
-    emulator.post("/_emulator/faults", None, method="DELETE")
 
 
 def accepted(emulator: Emulator) -> list[list[str]]:

@@ -20,12 +20,6 @@ Object.defineProperty(HTMLMediaElement.prototype, "duration", {configurable: tru
 """
 
 
-@pytest.fixture
-def fresh(emulator: Emulator) -> Emulator:
-    emulator.reset()
-    return emulator
-
-
 def test_an_infinite_duration_is_tracked_as_live_with_second_of_day_playheads(page: Page, fresh: Emulator) -> None:
     page.add_init_script(LIVE_DURATION)
     page.goto(fresh.page_url(BASIC_PAGE))

@@ -55,12 +55,6 @@ def assert_session_start_matches(body: dict[str, Any], pressed: dict[str, float]
     assert body["customMetadata"] == {"demo.page": "basic"}
 
 
-@pytest.fixture
-def fresh(emulator: Emulator) -> Emulator:
-    emulator.reset()
-    return emulator
-
-
 def test_play_after_ready_opens_a_session_stamped_at_the_press(page: Page, fresh: Emulator) -> None:
     page.goto(fresh.page_url(BASIC_PAGE))
     wait_ready(page)
