@@ -12,9 +12,12 @@ and no rule of the protocol; it only fills ``ts`` and playhead slots and picks e
   moment, or while Python was busy), the events the tracker would send for the first of them,
   as templates: its ``ts`` is the record's (plus ``dt``), its playhead the record's (or
   ``frozen``). Built by running a copy of the tracker over a typical observation of each kind.
+* ``states``: per element flag (``muted``...), whether its standard state is on and the
+  templates that start and end it: applied to every record not taken in, in order.
 * ``end``: the open session's ``sessionEnd`` template.
 * ``send``: whether to send at all (the API answered the last attempt); otherwise, or past
-  the keepalive budget, or without an events URL, the entry and everything after it is stored:
+  the keepalive budget or the server's reorder ``window`` (events sent at once), or without an
+  events URL, the entry and everything after it is stored:
   ``snapshot`` with its ``"@items"`` slot replaced by the stored entries, for the next page
   of this origin to deliver (``Outbox.restore``), once.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from . import _wire
@@ -35,17 +39,21 @@ from ._tracker import Tracker
 # Statuses whose answer means "not delivered, try again": a request answered so before the page
 # went, its answer not yet handled, is sent again by the page.
 RETRY_STATUSES = tuple(s for s in range(100, 600) if classify(s, is_session_start=False) is Verdict.RETRY)
+# Spec §4.9: the server sorts each session's events by ts within a window of 10 events (or 5 s).
+# Requests sent at once, on the page's way out, arrive in any order: no more than that go at once.
+REORDER_EVENTS = 10
 ITEMS_SLOT = "@items"  # the snapshot's list of stored entries, filled by the page
-# A playhead no element reports: a template event carrying it takes the record's playhead.
-_PROBE_PLAYHEAD = 86_399.123
-# The records a template is prepared for: (observation, the element's paused flag; None = as now).
-_TEMPLATED: dict[str, tuple[PlayerEvent, bool | None]] = {
+# Two playheads a record is tried with: an event whose playhead follows them takes the record's.
+_PROBE_PLAYHEADS = (0.125, 0.25)
+# The records a template is prepared for: (observation, the element's paused flag).
+_TEMPLATED: dict[str, tuple[PlayerEvent, bool]] = {
     "pause": (PlayerEvent.PAUSE, True),
     "play": (PlayerEvent.PLAY, False),
     "waiting": (PlayerEvent.WAITING, False),
-    "seeking": (PlayerEvent.SEEKING, None),
     "ended": (PlayerEvent.ENDED, True),
 }
+# Not "seeking": its pauseStart reports where playback stopped, which moves with the time of the
+# record, not with anything the record carries.
 
 
 def templates(tracker: Tracker, kinds: frozenset[str], now: int) -> dict[str, list[dict[str, Any]]]:
@@ -54,20 +62,55 @@ def templates(tracker: Tracker, kinds: frozenset[str], now: int) -> dict[str, li
     record's). Kinds whose events cannot be made a template are left out."""
     table: dict[str, list[dict[str, Any]]] = {}
     for kind in sorted(kinds & _TEMPLATED.keys()):
-        event, paused = _TEMPLATED[kind]
-        probe = copy.deepcopy(tracker)
-        probe.tick(now)  # what fell due is not the record's
-        if paused is None:
-            paused = probe.state is Playback.PAUSED
-        obs = Observation(event, now, _PROBE_PLAYHEAD, paused=paused, ended=event is PlayerEvent.ENDED,
-                          seeking=event is PlayerEvent.SEEKING)
         try:
-            events = probe.observe(obs)
-            table[kind] = [_template(e, e.ts - now, None if e.playhead == _PROBE_PLAYHEAD else e.playhead)
-                           for e in events]
+            first, second = (_probe(tracker, kind, now, playhead) for playhead in _PROBE_PLAYHEADS)
+            table[kind] = [_template(a, a.ts - now, _frozen(tracker, a, b)) for a, b in zip(first, second, strict=True)]
         except ValueError:
             continue  # not expressible as a template (a value that reads like a slot): not handed over
     return table
+
+
+def state_templates(tracker: Tracker, flags: Mapping[str, str], now: int) -> dict[str, dict[str, Any]]:
+    """For each element flag the page reports (``flags``: record field -> standard state name),
+    whether its state is on now and the templates of the events that turn it on and off: the page
+    applies them to every record not taken in, in order, as the tracker would (ends first)."""
+    table: dict[str, dict[str, Any]] = {}
+    current = tracker.element_states
+    for flag, name in sorted(flags.items(), key=lambda item: item[1]):  # the tracker's order: by name
+        try:
+            table[flag] = {"on": name in current,
+                           "start": _state_change(tracker, current - {name}, current | {name}, now),
+                           "end": _state_change(tracker, current | {name}, current - {name}, now)}
+        except ValueError:
+            continue
+    return table
+
+
+def _state_change(tracker: Tracker, before: frozenset[str], after: frozenset[str], now: int) -> list[dict[str, Any]]:
+    probe = copy.deepcopy(tracker)
+    probe.tick(now)
+    probe.observe(Observation(PlayerEvent.STATE, now, _PROBE_PLAYHEADS[0], states=before))
+    first, second = (copy.deepcopy(probe).observe(Observation(PlayerEvent.STATE, now, playhead, states=after))
+                     for playhead in _PROBE_PLAYHEADS)
+    # Stamped at the record's ts: here after whatever the first observation emitted.
+    return [_template(a, a.ts - first[0].ts, _frozen(tracker, a, b)) for a, b in zip(first, second, strict=True)]
+
+
+def _probe(tracker: Tracker, kind: str, now: int, playhead: float) -> list[ApiEvent]:
+    """What a copy of the tracker emits for a record of ``kind`` at ``now`` and ``playhead``."""
+    event, paused = _TEMPLATED[kind]
+    probe = copy.deepcopy(tracker)
+    probe.tick(now)  # what fell due is not the record's
+    return probe.observe(Observation(event, now, playhead, paused=paused, ended=event is PlayerEvent.ENDED,
+                                     seeking=event is PlayerEvent.SEEKING))
+
+
+def _frozen(tracker: Tracker, a: ApiEvent, b: ApiEvent) -> float | None:
+    """The playhead an event reports whatever the record's (an ad's frozen one), else None:
+    the page puts the record's there (or, live, the second of the day)."""
+    if a.playhead != b.playhead or (tracker.is_live and not tracker.in_ad_break):
+        return None
+    return a.playhead
 
 
 def _template(event: ApiEvent, dt: int, frozen: float | None) -> dict[str, Any]:
@@ -81,7 +124,8 @@ def _entry_template(event: ApiEvent) -> str:
 
 
 def plan(tracker: Tracker, outbox: Outbox, *, flight: int | None, store: str,
-         next_events: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
+         next_events: dict[str, list[dict[str, Any]]],
+         next_states: dict[str, dict[str, Any]] | None = None) -> dict[str, Any] | None:
     """The shim's plan for this element now (see the module docstring), or None when there is
     nothing to deliver and no session to end. ``flight``: the page's id of the request under
     way; ``next_events``: ``templates`` for the tracker as it is now."""
@@ -100,10 +144,12 @@ def plan(tracker: Tracker, outbox: Outbox, *, flight: int | None, store: str,
         "after": tracker.last_ts,
         "live": tracker.is_live,
         "keep": MAX_EVENT_AGE_MS,
+        "window": REORDER_EVENTS,
         "store": store,
         "items": [{"url": p.url, "body": p.body, "entry": json.dumps(entry(p.event, p.body)),
                    "flight": flight if p.in_flight else None} for p in pending],
         "next": next_events if open_session else {},
+        "states": (next_states or {}) if open_session else {},
         "end": None if end is None else {
             "frozen": end.frozen, "body": end.body,
             "entry": _entry_template(ApiEvent(EventType.SESSION_END, 0.0, 0, tracker.session))},

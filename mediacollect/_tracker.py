@@ -178,6 +178,12 @@ class Tracker:
         return min(deadlines) if deadlines else None
 
     @property
+    def element_states(self) -> frozenset[str]:
+        """The standard states the element itself reports now (spec §4.7), not those an
+        integrator started by hand."""
+        return frozenset(self._element_states)
+
+    @property
     def last_ts(self) -> int:
         """The ``ts`` of the last event this tracker emitted (-1 before the first): the next one
         is stamped after it."""

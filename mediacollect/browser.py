@@ -66,10 +66,11 @@ class ShimTransport:
 
     ANSWER_GRACE = 5.0  # seconds past the shim's own timeout before the answer is given up
 
-    def __init__(self, page: Page, key: int, prepare: Callable[[int], str | None]) -> None:
+    def __init__(self, page: Page, key: int, prepare: Callable[[], str | None]) -> None:
         self._page = page
         self._key = key
         self._prepare = prepare
+        self.flight: int | None = None  # the id of the request under way
 
     @staticmethod
     def prepare_imports() -> None:
@@ -77,9 +78,10 @@ class ShimTransport:
 
     async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
         flight, answer = self._page.expect_answer()
+        self.flight = flight
         try:
             sent = _shim().send(flight, request.url, request.body.decode(), json.dumps(dict(request.headers)),
-                                int(timeout * 1000), self._key, self._prepare(flight), self._page.handled)
+                                int(timeout * 1000), self._key, self._prepare(), self._page.handled)
             if not sent:
                 raise TransportError("not sent: the page is hidden (what waited was handed over)")
             try:
@@ -87,6 +89,7 @@ class ShimTransport:
             except TimeoutError:
                 raise TransportError(f"no answer within {timeout:.0f} s") from None
         finally:
+            self.flight = None
             self._page.forget_answer(flight)
         if "error" in outcome:
             raise TransportError(str(outcome["error"]))
@@ -430,10 +433,11 @@ class PlayerBinding:
         # offline), which this page claimed: restored below, sent first.
         self._store_key = f"mediacollect:outbox:{media.id}:{element_id or key}"
         snapshots = self._claimed()
+        self._transport = ShimTransport(page, key, self._plan)
         self.driver = Driver(
             Tracker(config, media, resume=resume or any(s.get("items") for s in snapshots)),
             Outbox(config.api_base, consent=config.consent),
-            ShimTransport(page, key, self._plan_with),
+            self._transport,
             clock=lambda: int(js.Date.now()),
             timeout=config.request_timeout,
             playhead=self._content_playhead,
@@ -448,7 +452,8 @@ class PlayerBinding:
         self._page_work_due = False
         self._armed: str | None = None
         self._stored: str | None = None
-        self._templates: tuple[tuple[object, ...], dict[str, list[dict[str, Any]]]] | None = None
+        self._templates: tuple[tuple[object, ...], tuple[dict[str, list[dict[str, Any]]],
+                                                         dict[str, dict[str, Any]]]] | None = None
         self._restore(snapshots)
 
     def _content_playhead(self) -> float | None:
@@ -605,35 +610,38 @@ class PlayerBinding:
 
     def arm_page_close(self) -> None:
         """Keep the shim armed with what to send or store if the page goes now (``_handover``)."""
-        wanted = self._plan_with(None)
+        wanted = self._plan()
         if wanted is not None:
             _shim().arm(self.key, wanted or None, self._page.handled)
 
-    def _plan_with(self, flight: int | None) -> str | None:
-        """The page-close plan, as JSON ("" for none), with ``flight`` as the request under way;
-        None when it is the one armed already."""
+    def _plan(self) -> str | None:
+        """The page-close plan, as JSON ("" for none); None when it is the one armed already."""
         tracker = self.driver.tracker
-        plan = _handover.plan(tracker, self.driver.outbox, flight=flight, store=self._store_key,
-                              next_events=self._next_events())
+        events, states = self._next_events()
+        plan = _handover.plan(tracker, self.driver.outbox, flight=self._transport.flight, store=self._store_key,
+                              next_events=events, next_states=states)
         wanted = json.dumps(plan) if plan is not None else ""
         if wanted == self._armed:
             return None
         self._armed = wanted
         return wanted
 
-    def _next_events(self) -> dict[str, list[dict[str, Any]]]:
-        """The templates for records not taken in yet (``_handover.templates``), made again only
-        when what they depend on changed. Only in content: an ad's records mean more than the
-        tracker alone knows (the break's schedule), and so does a play that starts a break."""
+    def _next_events(self) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+        """The templates for records not taken in yet (``_handover.templates`` and
+        ``state_templates``), made again only when what they depend on changed. Event templates
+        only in content: an ad's records mean more than the tracker alone knows (the break's
+        schedule), and so does a play that starts a break."""
         tracker = self.driver.tracker
         if self.player.mode is not Mode.CONTENT:
             kinds = frozenset[str]()
         elif self.player.pending_breaks:
-            kinds = frozenset({"pause", "waiting", "seeking"})
+            kinds = frozenset({"pause", "waiting"})
         else:
-            kinds = frozenset({"pause", "play", "waiting", "seeking", "ended"})
+            kinds = frozenset({"pause", "play", "waiting", "ended"})
         key = (kinds, tracker.session, tracker.state, tracker.in_ad_break, tracker.chapter, tracker.active_states,
-               tracker.is_live)
+               tracker.element_states, tracker.is_live)
         if self._templates is None or self._templates[0] != key:
-            self._templates = (key, _handover.templates(tracker, kinds, int(js.Date.now())) if kinds else {})
+            now = int(js.Date.now())
+            self._templates = (key, (_handover.templates(tracker, kinds, now),
+                                     _handover.state_templates(tracker, _page.STATE_FLAGS, now)))
         return self._templates[1]

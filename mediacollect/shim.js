@@ -60,20 +60,25 @@
   // Python's requests leave from here, the page's own thread, as fetch with keepalive: a request
   // under way then outlives the page (and the worker with it), so the page going away neither
   // cuts it off nor leaves it unknown whether it arrived. The answer comes back as a record.
-  // Browsers allow 64 KiB of keepalive bodies in flight per page; past that a request goes
-  // without keepalive (and the page going away would cut it off: see pagehide).
-  const KEEPALIVE_BUDGET = 64 * 1024;
+  // Browsers allow 64 KiB of keepalive bodies in flight per page (the Fetch standard), and
+  // Chromium a few hundred such requests; past either budget a request goes without keepalive
+  // (and the page going away would cut it off: see pagehide).
+  const KEEPALIVE_BYTES = 64 * 1024, KEEPALIVE_REQUESTS = 100;
   const flights = new Map();  // request id -> {keepalive, outcome: null until answered}
-  let keptAlive = 0, hidden = false;
+  let keptAlive = 0, keptAliveRequests = 0, hidden = false;
   const encoder = new TextEncoder();
+  const fits = (size) => keptAlive + size <= KEEPALIVE_BYTES && keptAliveRequests < KEEPALIVE_REQUESTS;
   const post = (url, body, headers, timeoutMs, onOutcome) => {
-    const size = encoder.encode(body).length, keepalive = keptAlive + size <= KEEPALIVE_BUDGET;
-    if (keepalive) keptAlive += size;
+    const size = encoder.encode(body).length, keepalive = fits(size);
+    if (keepalive) { keptAlive += size; keptAliveRequests++; }
     fetch(url, { method: "POST", body, headers, keepalive, credentials: "omit", cache: "no-store",
                  signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined })
       .then(async (r) => ({ status: r.status, headers: Object.fromEntries(r.headers), body: await r.text() }))
       .catch((e) => ({ error: `${e?.name ?? "Error"}: ${e?.message ?? e}` }))
-      .then((outcome) => { if (keepalive) keptAlive -= size; onOutcome?.(outcome); });
+      .then((outcome) => {
+        if (keepalive) { keptAlive -= size; keptAliveRequests--; }
+        onOutcome?.(outcome);
+      });
     return keepalive;
   };
 
@@ -269,14 +274,17 @@
   // Each undelivered event is sent now with keepalive or stored for a later page, in order, and
   // exactly once: a request under way is left to its keepalive, one already answered is sent
   // again only if its answer says "retry", and once one event is stored every later one is.
+  // Requests sent together may arrive in any order: no more go at once than the server's reorder
+  // window puts back in order (plan.window, with the one under way).
   const fill = (text, slots) => text.replace(/"@(\w+)"/g, (slot, name) => (name in slots ? JSON.stringify(slots[name]) : slot));
   const handOver = (key, { plan, through }, v) => {
     const stored = [];
-    let sending = plan.send && navigator.onLine !== false, last = plan.after;
+    let sending = plan.send && navigator.onLine !== false, last = plan.after, window = plan.window;
     const go = (url, body, entry) => {
-      if (sending && url) {
-        const size = encoder.encode(body).length;
-        if (keptAlive + size <= KEEPALIVE_BUDGET) { post(url, body, plan.headers, 0); return; }
+      if (sending && url && window > 0 && fits(encoder.encode(body).length)) {
+        post(url, body, plan.headers, 0);
+        window--;
+        return;
       }
       sending = false;
       stored.push(entry);
@@ -292,12 +300,22 @@
       const flight = item.flight === null ? null : flights.get(item.flight);
       const underWay = flight && flight.keepalive && !flight.outcome;
       const answered = flight?.outcome?.status && !plan.retry.includes(flight.outcome.status);
-      if (!underWay && !answered) go(item.url, item.body, item.entry);
+      if (underWay) window--;
+      else if (!answered) go(item.url, item.body, item.entry);
     }
-    const residual = queue.find((q) => q.seq > through && q.record.key === key && plan.next[q.record.type]);
-    if (residual) {
-      for (const template of plan.next[residual.record.type]) {
-        emit(template, residual.record.ts + template.dt, residual.record.playhead ?? 0);
+    // The records the worker had not taken in: the first that changes playback (pause, play...)
+    // by its template, and every change of the element's states (mute...), ends first.
+    let typed = false;
+    const flags = Object.fromEntries(Object.entries(plan.states).map(([flag, s]) => [flag, s.on]));
+    for (const { seq, record } of queue) {
+      if (seq <= through || record.key !== key) continue;
+      const apply = (templates) => { for (const t of templates) emit(t, record.ts + t.dt, record.playhead ?? 0); };
+      if (!typed && plan.next[record.type]) { typed = true; apply(plan.next[record.type]); }
+      for (const turn of ["end", "start"]) {
+        for (const [flag, state] of Object.entries(plan.states)) {
+          const on = record[flag] === true;
+          if (flag in record && on !== flags[flag] && on === (turn === "start")) { flags[flag] = on; apply(state[turn]); }
+        }
       }
     }
     if (plan.end) emit(plan.end, Date.now(), v.currentTime);
