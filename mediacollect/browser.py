@@ -1,11 +1,12 @@
 """The page binding: the only module that touches ``js``, ``pyodide`` and ``pyscript``.
 
 It runs in a PyScript worker (or, on a page without cross-origin isolation, on the main
-thread, sending with ``fetch``: see ``FetchTransport``). The shim (``shim.js``, loaded at the top of the page) stamps
+thread). Requests leave from the page's thread either way (``ShimTransport``). The shim
+(``shim.js``, loaded at the top of the page) stamps
 every media event on the main thread the moment it fires (``Date.now()``, ``currentTime``),
 keys it by element and queues it until Python connects; from then on it forwards each record
 as a JSON string. Everything decided about those records lives in ``_page`` and ``_player``
-(plain Python); this module only moves data between the DOM, the drivers and pyodide-http.
+(plain Python); this module only moves data between the shim and the drivers.
 
 Public API: ``auto()`` tracks every ``<video data-mediacollect>`` (``<audio>`` too), including
 elements added later; ``track(target, **settings)`` tracks one element from Python;
