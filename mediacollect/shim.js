@@ -279,11 +279,11 @@
   const fill = (text, slots) => text.replace(/"@(\w+)"/g, (slot, name) => (name in slots ? JSON.stringify(slots[name]) : slot));
   const handOver = (key, { plan, through }, v) => {
     const stored = [];
-    let sending = plan.send && navigator.onLine !== false, last = plan.after, window = plan.window;
+    let sending = plan.send && navigator.onLine !== false, last = plan.after, room = plan.window;
     const go = (url, body, entry) => {
-      if (sending && url && window > 0 && fits(encoder.encode(body).length)) {
+      if (sending && url && room > 0 && fits(encoder.encode(body).length)) {
         post(url, body, plan.headers, 0);
-        window--;
+        room--;
         return;
       }
       sending = false;
@@ -300,7 +300,7 @@
       const flight = item.flight === null ? null : flights.get(item.flight);
       const underWay = flight && flight.keepalive && !flight.outcome;
       const answered = flight?.outcome?.status && !plan.retry.includes(flight.outcome.status);
-      if (underWay) window--;
+      if (underWay) room--;
       else if (!answered) go(item.url, item.body, item.entry);
     }
     // The records the worker had not taken in: the first that changes playback (pause, play...)
