@@ -44,7 +44,7 @@ def parse_location(location: str | None, request_url: str) -> SessionLocation | 
 
     ``request_url`` resolves a relative Location, as a browser would.
     """
-    from urllib.parse import urljoin, urlsplit, urlunsplit  # slow to import in Pyodide: off the start-up path
+    from ._urls import urljoin, urlsplit, urlunsplit  # off the start-up path (_urls)
 
     if not location or not location.strip():
         return None

@@ -75,7 +75,7 @@ class ShimTransport:
 
     @staticmethod
     def prepare_imports() -> None:
-        import urllib.parse  # noqa: F401  (for the first 201's Location)
+        from . import _urls  # noqa: F401  (for the first 201's Location and the first ad)
 
     async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
         flight, answer = self._page.expect_answer()
