@@ -6,12 +6,15 @@ prepared and validated here, and the shim (``shim.js``) carries it out knowing n
 and no rule of the protocol; it only fills ``ts`` and playhead slots and picks entries:
 
 * ``items``: the undelivered events in order, each with its events URL (None until its
-  session's sid is known), its body, its stored form, and the request it is in (``flight``).
-  A request under way is left alone: it was sent with ``keepalive`` and outlives the page.
+  session's sid is known), its body and its stored form. A body the page has already sent is
+  not sent again: under way, it was sent with ``keepalive`` and outlives the page; answered,
+  it is sent again only if the answer says "retry" (``retry``).
 * ``next``: for the records the worker may not have taken in yet (a state change in the last
   moment, or while Python was busy), the events the tracker would send for the first of them,
   as templates: its ``ts`` is the record's (plus ``dt``), its playhead the record's (or
   ``frozen``). Built by running a copy of the tracker over a typical observation of each kind.
+  A template filled in is byte for byte the body the tracker would have sent, so one the
+  worker did send meanwhile is recognised as sent.
 * ``states``: per element flag (``muted``...), whether its standard state is on and the
   templates that start and end it: applied to every record not taken in, in order.
 * ``end``: the open session's ``sessionEnd`` template.
@@ -43,8 +46,9 @@ RETRY_STATUSES = tuple(s for s in range(100, 600) if classify(s, is_session_star
 # Requests sent at once, on the page's way out, arrive in any order: no more than that go at once.
 REORDER_EVENTS = 10
 ITEMS_SLOT = "@items"  # the snapshot's list of stored entries, filled by the page
-# Two playheads a record is tried with: an event whose playhead follows them takes the record's.
-_PROBE_PLAYHEADS = (0.125, 0.25)
+# The playhead a record is tried with: an event reporting it takes the record's (a frozen ad
+# playhead of exactly this value would be taken for the record's: harmless, and never seen).
+_PROBE_PLAYHEAD = 0.125
 # The records a template is prepared for: (observation, the element's paused flag).
 _TEMPLATED: dict[str, tuple[PlayerEvent, bool]] = {
     "pause": (PlayerEvent.PAUSE, True),
@@ -62,9 +66,12 @@ def templates(tracker: Tracker, kinds: frozenset[str], now: int) -> dict[str, li
     record's). Kinds whose events cannot be made a template are left out."""
     table: dict[str, list[dict[str, Any]]] = {}
     for kind in sorted(kinds & _TEMPLATED.keys()):
+        event, paused = _TEMPLATED[kind]
+        probe = copy.deepcopy(tracker)
+        probe.tick(now)  # what fell due is not the record's
         try:
-            first, second = (_probe(tracker, kind, now, playhead) for playhead in _PROBE_PLAYHEADS)
-            table[kind] = [_template(a, a.ts - now, _frozen(tracker, a, b)) for a, b in zip(first, second, strict=True)]
+            table[kind] = [_template(tracker, e, e.ts - now) for e in probe.observe(
+                Observation(event, now, _PROBE_PLAYHEAD, paused=paused, ended=event is PlayerEvent.ENDED))]
         except ValueError:
             continue  # not expressible as a template (a value that reads like a slot): not handed over
     return table
@@ -77,44 +84,27 @@ def state_templates(tracker: Tracker, flags: Mapping[str, str], now: int) -> dic
     table: dict[str, dict[str, Any]] = {}
     current = tracker.element_states
     for flag, name in sorted(flags.items(), key=lambda item: item[1]):  # the tracker's order: by name
+        probe = copy.deepcopy(tracker)
+        probe.tick(now)
+        turns: dict[str, list[dict[str, Any]]] = {}
         try:
-            table[flag] = {"on": name in current,
-                           "start": _state_change(tracker, current - {name}, current | {name}, now),
-                           "end": _state_change(tracker, current | {name}, current - {name}, now)}
+            # Off, on, off again: the events of each turn, stamped at the record's ts.
+            for turn, states in (("", current - {name}), ("start", current | {name}), ("end", current - {name})):
+                events = probe.observe(Observation(PlayerEvent.STATE, now, _PROBE_PLAYHEAD, states=states))
+                if turn:
+                    turns[turn] = [_template(tracker, e, e.ts - events[0].ts) for e in events]
         except ValueError:
             continue
+        table[flag] = {"on": name in current, **turns}
     return table
 
 
-def _state_change(tracker: Tracker, before: frozenset[str], after: frozenset[str], now: int) -> list[dict[str, Any]]:
-    probe = copy.deepcopy(tracker)
-    probe.tick(now)
-    probe.observe(Observation(PlayerEvent.STATE, now, _PROBE_PLAYHEADS[0], states=before))
-    first, second = (copy.deepcopy(probe).observe(Observation(PlayerEvent.STATE, now, playhead, states=after))
-                     for playhead in _PROBE_PLAYHEADS)
-    # Stamped at the record's ts: here after whatever the first observation emitted.
-    return [_template(a, a.ts - first[0].ts, _frozen(tracker, a, b)) for a, b in zip(first, second, strict=True)]
-
-
-def _probe(tracker: Tracker, kind: str, now: int, playhead: float) -> list[ApiEvent]:
-    """What a copy of the tracker emits for a record of ``kind`` at ``now`` and ``playhead``."""
-    event, paused = _TEMPLATED[kind]
-    probe = copy.deepcopy(tracker)
-    probe.tick(now)  # what fell due is not the record's
-    return probe.observe(Observation(event, now, playhead, paused=paused, ended=event is PlayerEvent.ENDED,
-                                     seeking=event is PlayerEvent.SEEKING))
-
-
-def _frozen(tracker: Tracker, a: ApiEvent, b: ApiEvent) -> float | None:
-    """The playhead an event reports whatever the record's (an ad's frozen one), else None:
-    the page puts the record's there (or, live, the second of the day)."""
-    if a.playhead != b.playhead or (tracker.is_live and not tracker.in_ad_break):
-        return None
-    return a.playhead
-
-
-def _template(event: ApiEvent, dt: int, frozen: float | None) -> dict[str, Any]:
-    return {"dt": dt, "frozen": frozen, "body": _wire.template(event), "entry": _entry_template(event)}
+def _template(tracker: Tracker, event: ApiEvent, dt: int) -> dict[str, Any]:
+    """``frozen``: the playhead an event reports whatever the record's (an ad's), else None: the
+    page puts the record's there (or, live, the second of the day)."""
+    follows = event.playhead == _PROBE_PLAYHEAD or (tracker.is_live and not tracker.in_ad_break)
+    return {"dt": dt, "frozen": None if follows else event.playhead, "body": _wire.template(event),
+            "entry": _entry_template(event)}
 
 
 def _entry_template(event: ApiEvent) -> str:
@@ -123,12 +113,12 @@ def _entry_template(event: ApiEvent) -> str:
     return json.dumps(form)
 
 
-def plan(tracker: Tracker, outbox: Outbox, *, flight: int | None, store: str,
+def plan(tracker: Tracker, outbox: Outbox, *, store: str,
          next_events: dict[str, list[dict[str, Any]]],
          next_states: dict[str, dict[str, Any]] | None = None) -> dict[str, Any] | None:
     """The shim's plan for this element now (see the module docstring), or None when there is
-    nothing to deliver and no session to end. ``flight``: the page's id of the request under
-    way; ``next_events``: ``templates`` for the tracker as it is now."""
+    nothing to deliver and no session to end. ``next_events``, ``next_states``: ``templates``
+    and ``state_templates`` for the tracker as it is now."""
     pending = outbox.pending()
     open_session = tracker.state in OPEN_STATES or tracker.state is Playback.COMPLETE
     if not pending and not open_session:
@@ -146,8 +136,7 @@ def plan(tracker: Tracker, outbox: Outbox, *, flight: int | None, store: str,
         "keep": MAX_EVENT_AGE_MS,
         "window": REORDER_EVENTS,
         "store": store,
-        "items": [{"url": p.url, "body": p.body, "entry": json.dumps(entry(p.event, p.body)),
-                   "flight": flight if p.in_flight else None} for p in pending],
+        "items": [{"url": p.url, "body": p.body, "entry": json.dumps(entry(p.event, p.body))} for p in pending],
         "next": next_events if open_session else {},
         "states": (next_states or {}) if open_session else {},
         "end": None if end is None else {

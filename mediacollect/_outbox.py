@@ -69,7 +69,6 @@ class Pending:
     event: ApiEvent
     body: str
     url: str | None  # None until its session's sid is known
-    in_flight: bool
 
 
 def entry(event: ApiEvent, body: Any) -> dict[str, Any]:
@@ -181,7 +180,7 @@ class Outbox:
 
     def pending(self) -> list[Pending]:
         """What is undelivered, in order, as a page hands it over on its own (``_handover``)."""
-        return [Pending(i.event, i.body.decode(), self._url(i.event), i is self._in_flight) for i in self._queue]
+        return [Pending(i.event, i.body.decode(), self._url(i.event)) for i in self._queue]
 
     @property
     def failing(self) -> bool:

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import gc
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -61,17 +61,13 @@ def _shim() -> Any:
 class ShimTransport:
     """Requests leave from the page's main thread (the shim's ``send``: fetch with keepalive), in
     a worker as on the main thread: a request under way outlives the page, and the worker is
-    never blocked waiting for an answer, which comes back as a shim record. Each request also
-    re-arms the element's page-close plan (``prepare``) with this request under way, in the
-    same call, so the page never hands over what is already on its way."""
+    never blocked waiting for an answer, which comes back as a shim record. (The page knows what
+    it sent: on its way out it does not send those bodies again, see ``_handover``.)"""
 
     ANSWER_GRACE = 5.0  # seconds past the shim's own timeout before the answer is given up
 
-    def __init__(self, page: Page, key: int, prepare: Callable[[], str | None]) -> None:
+    def __init__(self, page: Page) -> None:
         self._page = page
-        self._key = key
-        self._prepare = prepare
-        self.flight: int | None = None  # the id of the request under way
 
     @staticmethod
     def prepare_imports() -> None:
@@ -79,10 +75,9 @@ class ShimTransport:
 
     async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
         flight, answer = self._page.expect_answer()
-        self.flight = flight
         try:
             sent = _shim().send(flight, request.url, request.body.decode(), json.dumps(dict(request.headers)),
-                                int(timeout * 1000), self._key, self._prepare(), self._page.handled)
+                                int(timeout * 1000))
             if not sent:
                 raise TransportError("not sent: the page is hidden (what waited was handed over)")
             try:
@@ -90,7 +85,6 @@ class ShimTransport:
             except TimeoutError:
                 raise TransportError(f"no answer within {timeout:.0f} s") from None
         finally:
-            self.flight = None
             self._page.forget_answer(flight)
         if "error" in outcome:
             raise TransportError(str(outcome["error"]))
@@ -434,11 +428,10 @@ class PlayerBinding:
         # offline), which this page claimed: restored below, sent first.
         self._store_key = f"mediacollect:outbox:{media.id}:{element_id or key}"
         snapshots = self._claimed()
-        self._transport = ShimTransport(page, key, self._plan)
         self.driver = Driver(
             Tracker(config, media, resume=resume or any(s.get("items") for s in snapshots)),
             Outbox(config.api_base, consent=config.consent),
-            self._transport,
+            ShimTransport(page),
             clock=lambda: int(js.Date.now()),
             timeout=config.request_timeout,
             playhead=self._content_playhead,
@@ -619,8 +612,8 @@ class PlayerBinding:
         """The page-close plan, as JSON ("" for none); None when it is the one armed already."""
         tracker = self.driver.tracker
         events, states = self._next_events()
-        plan = _handover.plan(tracker, self.driver.outbox, flight=self._transport.flight, store=self._store_key,
-                              next_events=events, next_states=states)
+        plan = _handover.plan(tracker, self.driver.outbox, store=self._store_key, next_events=events,
+                              next_states=states)
         wanted = json.dumps(plan) if plan is not None else ""
         if wanted == self._armed:
             return None

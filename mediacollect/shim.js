@@ -64,7 +64,7 @@
   // Chromium a few hundred such requests; past either budget a request goes without keepalive
   // (and the page going away would cut it off: see pagehide).
   const KEEPALIVE_BYTES = 64 * 1024, KEEPALIVE_REQUESTS = 100;
-  const flights = new Map();  // request id -> {keepalive, outcome: null until answered}
+  const flights = new Map();  // request id -> {body, keepalive, outcome: null until answered}
   let keptAlive = 0, keptAliveRequests = 0, hidden = false;
   const encoder = new TextEncoder();
   const fits = (size) => keptAlive + size <= KEEPALIVE_BYTES && keptAliveRequests < KEEPALIVE_REQUESTS;
@@ -279,8 +279,15 @@
   const fill = (text, slots) => text.replace(/"@(\w+)"/g, (slot, name) => (name in slots ? JSON.stringify(slots[name]) : slot));
   const handOver = (key, { plan, through }, v) => {
     const stored = [];
-    let sending = plan.send && navigator.onLine !== false, last = plan.after, room = plan.window;
+    const sent = new Map([...flights.values()].map((flight) => [flight.body, flight]));
+    const underWay = (flight) => flight.keepalive && !flight.outcome;
+    let sending = plan.send && navigator.onLine !== false, last = plan.after;
+    let room = plan.window - [...flights.values()].filter(underWay).length;
     const go = (url, body, entry) => {
+      const flight = sent.get(body);
+      if (flight && (underWay(flight) || (flight.outcome?.status && !plan.retry.includes(flight.outcome.status)))) {
+        return;  // on its way, or answered: not again
+      }
       if (sending && url && room > 0 && fits(encoder.encode(body).length)) {
         post(url, body, plan.headers, 0);
         room--;
@@ -296,13 +303,7 @@
       const body = fill(template.body, slots);
       go(plan.url, body, fill(template.entry, { ...slots, body }));
     };
-    for (const item of plan.items) {
-      const flight = item.flight === null ? null : flights.get(item.flight);
-      const underWay = flight && flight.keepalive && !flight.outcome;
-      const answered = flight?.outcome?.status && !plan.retry.includes(flight.outcome.status);
-      if (underWay) room--;
-      else if (!answered) go(item.url, item.body, item.entry);
-    }
+    for (const item of plan.items) go(item.url, item.body, item.entry);
     // The records the worker had not taken in: the first that changes playback (pause, play...)
     // by its template, and every change of the element's states (mute...), ends first.
     let typed = false;
@@ -401,12 +402,10 @@
     },
     arm,
     // Send one request (see post); false when the page is hidden (its plan was carried out: the
-    // worker, still running or thawed, must not send what the plan sent). The plan, if given,
-    // is the element's with this request under way.
-    send(id, url, body, headers, timeoutMs, key, plan, seq) {
+    // worker, still running or thawed, must not send what the plan sent).
+    send(id, url, body, headers, timeoutMs) {
       if (hidden) return false;
-      if (plan) arm(key, plan, seq);
-      const flight = { keepalive: false, outcome: null };
+      const flight = { body, keepalive: false, outcome: null };
       flights.set(id, flight);
       flight.keepalive = post(url, body, JSON.parse(headers), timeoutMs, (outcome) => {
         flight.outcome = outcome;

@@ -85,11 +85,11 @@ def test_the_plan_lists_what_waits_and_stores_it_in_a_form_the_next_page_restore
     outbox.push(tracker.observe(Observation(PlayerEvent.PLAY, T0 + 4000, 3.0)))
     outbox.push(tracker.observe(Observation(PlayerEvent.PLAYING, T0 + 4040, 3.0)))
 
-    plan = _handover.plan(tracker, outbox, flight=7, store="s", next_events={})
+    plan = _handover.plan(tracker, outbox, store="s", next_events={})
     assert plan is not None and plan["send"] is True
     assert plan["url"] == request.url
-    assert [(json.loads(i["body"])["eventType"], i["flight"]) for i in plan["items"]] == \
-        [("pauseStart", 7), ("play", None)]
+    assert [json.loads(i["body"])["eventType"] for i in plan["items"]] == ["pauseStart", "play"]
+    assert plan["items"][0]["body"] == request.body.decode(), "the page knows it by its body: it is on its way"
     assert plan["end"] is not None and plan["after"] == tracker.last_ts
     # What the shim stores: the items, then the sessionEnd it filled in, restored by the next page.
     end_body = fill(plan["end"]["body"], ts=T0 + 5000, playhead=4.0)
@@ -112,14 +112,13 @@ def test_the_page_stores_rather_than_sends_while_the_api_fails() -> None:
     outbox.push(tracker.observe(Observation(PlayerEvent.PLAY, T0, 0.0, duration=MEDIA.length)))
     assert outbox.next_request(T0) is not None
     outbox.on_error("offline", T0 + 10)
-    plan = _handover.plan(tracker, outbox, flight=None, store="s", next_events={})
+    plan = _handover.plan(tracker, outbox, store="s", next_events={})
     assert plan is not None and plan["send"] is False
     assert plan["url"] is None and plan["items"][0]["url"] == _wire.sessions_url(CONFIG.api_base)
 
 
 def test_nothing_to_hand_over_is_no_plan() -> None:
-    assert _handover.plan(Tracker(CONFIG, MEDIA), Outbox(CONFIG.api_base), flight=None, store="s",
-                          next_events={}) is None
+    assert _handover.plan(Tracker(CONFIG, MEDIA), Outbox(CONFIG.api_base), store="s", next_events={}) is None
 
 
 def test_an_answer_after_the_hand_over_changes_nothing() -> None:
