@@ -21,6 +21,21 @@ _T = TypeVar("_T")
 ROOT = Path(__file__).resolve().parent.parent
 # One player, no ads, no chapters: the page for tests about the protocol rather than the demo.
 BASIC_PAGE = "/examples/basic.html"
+# The spec's sessionStart with every required param: the body most protocol tests start from.
+START: dict[str, Any] = {
+    "playerTime": {"playhead": 0, "ts": 1731672000000},
+    "eventType": "sessionStart",
+    "params": {
+        "analytics.trackingServer": "example.data.adobedc.net",
+        "analytics.reportSuite": "example-rsid",
+        "visitor.marketingCloudOrgId": "0123456789ABCDEF0123456789@AdobeOrg",
+        "media.id": "sample-video-id",
+        "media.length": 3600,
+        "media.contentType": "vod",
+        "media.playerName": "sample-html5-player",
+        "media.channel": "sample-channel",
+    },
+}
 CHROMIUM = os.environ.get("MEDIACOLLECT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

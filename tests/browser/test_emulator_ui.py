@@ -12,8 +12,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page
 
 from tests.browser.conftest import press_play, wait_ready
-from tests.core.test_rules import START
-from tests.helpers import Emulator, start_emulator, stop_emulator
+from tests.helpers import START, Emulator, start_emulator, stop_emulator
 
 
 @pytest.fixture

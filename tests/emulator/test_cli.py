@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from mediacollect_emulator.__main__ import GC_THRESHOLD
-from tests.core.test_rules import START
-from tests.helpers import ROOT, raw_post, start_emulator, stop_emulator
+from tests.helpers import ROOT, START, raw_post, start_emulator, stop_emulator
 
 
 def test_help_lists_the_options() -> None:

@@ -13,8 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.core.test_rules import START
-from tests.helpers import Emulator, start_emulator, stop_emulator
+from tests.helpers import START, Emulator, start_emulator, stop_emulator
 
 PLAYERS = 4
 

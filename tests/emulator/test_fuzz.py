@@ -39,9 +39,8 @@ from hypothesis import strategies as st
 
 from mediacollect import _rules as rules
 from mediacollect import validate_body
-from tests.core.test_rules import START
-from tests.emulator.test_schemas import bodies
-from tests.helpers import Emulator, start_emulator, stop_emulator
+from tests.emulator.strategies import bodies
+from tests.helpers import START, Emulator, start_emulator, stop_emulator
 
 # MEDIACOLLECT_FUZZ_BATCHES raises the count (bench/emulator_fuzz.py); CI runs 10,000 cases.
 BATCHES = int(os.environ.get("MEDIACOLLECT_FUZZ_BATCHES", "200"))
