@@ -49,6 +49,32 @@ CHROMIUM_ARGS = [
 ]
 
 
+def wait_for(predicate: Callable[[], _T], timeout: float = 30.0, interval: float = 0.2,
+             sleep: Callable[[float], object] = time.sleep, what: str = "condition") -> _T:
+    """Poll ``predicate`` until it returns something true, and return that. ``sleep`` is how to
+    wait between polls (a browser test passes its page's, so the page's events keep coming)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} not met within {timeout} s (last: {value!r})")
+        sleep(interval)
+
+
+def holds(predicate: Callable[[], object], seconds: float, why: str, interval: float = 0.2) -> None:
+    """Check that ``predicate`` stays true for ``seconds``, failing the moment it does not: for
+    what must NOT happen (a resend, a request before consent), which no event announces. ``why``
+    says what the period is long enough for."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert predicate(), f"no longer true after {seconds - (deadline - time.monotonic()):.1f} s: {why}"
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(interval)
+
+
 def compiled_stdlib() -> Path:
     """The standard library zip with bytecode that tools/build_vendor.py leaves beside Pyodide
     (exactly one: the build removes older ones)."""

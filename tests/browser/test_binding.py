@@ -3,16 +3,14 @@ seeks, a scrub storm), two players on one page, elements added and removed, and 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page
 
 from mediacollect import validate_body
-from tests.browser.conftest import press_play, wait_ready
-from tests.browser.test_slice import wait_for
-from tests.helpers import BASIC_PAGE, Emulator
+from tests.browser.conftest import diagnose, press_play, wait_ready
+from tests.helpers import BASIC_PAGE, Emulator, wait_for
 
 CONTENT_PLAYING = ("() => { const v = document.getElementById('video');"
                    " return v.src.endsWith('/media/clip.webm') && !v.paused && v.currentTime > %s; }")
@@ -30,6 +28,11 @@ def without_pings(bodies: list[dict[str, Any]]) -> list[str]:
     return [b["eventType"] for b in bodies if b["eventType"] != "ping"]
 
 
+def accepted_count(emulator: Emulator, event_type: str, count: int) -> None:
+    """Wait until the demo's session holds ``count`` accepted events of this type."""
+    wait_for(lambda: without_pings(events_of(emulator, "mediacollect-demo-clip")).count(event_type) == count)
+
+
 def video(page: Page, script: str) -> Any:
     return page.evaluate(f"() => {{ const v = document.getElementById('video'); {script} }}")
 
@@ -41,18 +44,18 @@ def test_a_scripted_viewing_of_the_demo(page: Page, emulator: Emulator) -> None:
     press_play(page)
     page.wait_for_function(CONTENT_PLAYING % 2.0, timeout=20_000)  # the 4 s pre-roll, played to its end
     video(page, "v.pause();")
-    page.wait_for_timeout(1000)
+    accepted_count(emulator, "pauseStart", 1)
     video(page, "v.play();")
     page.wait_for_function(CONTENT_PLAYING % 3.5)
     video(page, "v.currentTime = 8;")  # a seek inside the first chapter
-    page.wait_for_timeout(1000)
+    accepted_count(emulator, "play", 3)  # settled: the seek's pauseStart and play
     page.evaluate("""async () => {  // a scrub storm: 20 seeks in 2 s, ending in the second chapter
         const v = document.getElementById('video');
         for (let i = 1; i <= 20; i++) { v.currentTime = 8 + i * 0.19; await new Promise((r) => setTimeout(r, 100)); }
     }""")
-    page.wait_for_timeout(800)
+    accepted_count(emulator, "chapterStart", 2)  # settled: the storm's one interruption, into chapter 2
     video(page, "v.muted = false;")
-    page.wait_for_timeout(400)
+    accepted_count(emulator, "stateEnd", 1)
     video(page, "v.muted = true;")
     skip = page.wait_for_selector(".mediacollect-skip", timeout=20_000)  # mid-roll at 15 s, its 2nd ad
     skip.click()
@@ -106,13 +109,12 @@ def test_two_players_on_one_page_keep_two_sessions(page: Page, emulator: Emulato
     page.goto(emulator.page_url("/examples/two-players.html"))
     wait_ready(page)
     page.evaluate("() => { document.getElementById('left').play(); document.getElementById('right').play(); }")
-    page.wait_for_timeout(2000)
+    wait_for(lambda: all("play" in without_pings(events_of(emulator, f"example-{side}")) for side in ("left", "right")))
     page.evaluate("() => document.getElementById('left').pause()")
     # The bitrate hook, as an hls.js LEVEL_SWITCHED handler would call it, for the right one only.
     page.evaluate("() => window.mediacollect.reportBitrate(document.getElementById('right'), 1500000)")
-    page.wait_for_timeout(1000)
+    wait_for(lambda: "bitrateChange" in without_pings(events_of(emulator, "example-right")))
     page.evaluate("() => { document.getElementById('right').currentTime = 20; }")
-    page.wait_for_timeout(1500)
     left = wait_for(lambda: (e := events_of(emulator, "example-left")) and "pauseStart" in without_pings(e) and e)
     right = wait_for(lambda: (e := events_of(emulator, "example-right")) and without_pings(e).count("play") == 2
                      and e)
@@ -149,13 +151,6 @@ ADD_VIDEO = """(id) => {
     v.setAttribute('data-media-id', id);
     document.body.appendChild(v);
 }"""
-
-
-def diagnose(page: Page) -> dict[str, Any]:
-    page.evaluate("() => { window.mediacollectShim.diagnosis = null; }")
-    shim = page.evaluate("() => window.mediacollect.diagnose()")
-    page.wait_for_function("window.mediacollectShim.diagnosis !== null")
-    return {"shim": shim, "python": json.loads(page.evaluate("window.mediacollectShim.diagnosis"))}
 
 
 def test_elements_added_later_are_tracked_and_removed_ones_end_their_session(page: Page, emulator: Emulator) -> None:

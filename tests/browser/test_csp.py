@@ -6,17 +6,11 @@ from __future__ import annotations
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import READY_TIMEOUT_MS, press_play
+from tests.browser.conftest import COLLECT_VIOLATIONS, READY_TIMEOUT_MS, press_play
 from tests.browser.origins import foreign_requests
-from tests.browser.test_slice import wait_for
-from tests.helpers import Emulator
+from tests.helpers import Emulator, wait_for
 
 # Violations are events in the document and in each worker; the console reports them all.
-COLLECT_VIOLATIONS = """
-globalThis.__violations = [];
-addEventListener("securitypolicyviolation", (e) =>
-  __violations.push(`${e.effectiveDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
-"""
 
 
 def test_the_demo_tracks_under_its_policy_with_no_violation(context: BrowserContext, page: Page,

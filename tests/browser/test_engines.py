@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import PRESS_PLAY_JS
+from mediacollect._retry import BASE_DELAY
+from tests.browser.conftest import PRESS_PLAY_JS, assert_session_start_matches, session_starts
 from tests.browser.engines import (
     FIREFOX,
     MINIBROWSER,
@@ -27,8 +28,7 @@ from tests.browser.engines import (
     virtual_display,
     wait_until,
 )
-from tests.browser.test_slice import assert_session_start_matches, session_starts, wait_for
-from tests.helpers import BASIC_PAGE, Emulator, start_emulator, stop_emulator
+from tests.helpers import BASIC_PAGE, Emulator, holds, start_emulator, stop_emulator, wait_for
 
 # webkit: WebKitGTK as Debian ships it (no SharedArrayBuffer: Python on the main thread);
 # webkit-sab: the same with SharedArrayBuffer on for isolated pages, as Safari has it (worker).
@@ -138,14 +138,6 @@ def assert_in_order_once(emulator: Emulator) -> None:
         assert ts == sorted(ts) and len(ts) == len(set(ts)), "events must be accepted once each, in order"
 
 
-def assert_stays(predicate: Callable[[], bool], seconds: float) -> None:
-    """Something must NOT happen: watch it for a while (the time a client that did it would take)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert predicate()
-        time.sleep(0.2)
-
-
 def start_viewing(engine: Engine, emulator: Emulator) -> None:
     open_page(engine, emulator)
     press_play(engine)
@@ -216,7 +208,8 @@ def test_an_unreadable_location_is_reported_and_not_retried(engine: Engine, hidd
                        ".includes('Access-Control-Expose-Headers: Location')")
     logged(engine, '[data-event-type="sessionStart"][data-status="201"]')
     assert engine.evaluate("return document.getElementById('session-id').textContent") == "none yet"
-    assert_stays(lambda: len(session_starts(hidden_location)) == 1, seconds=3)  # retries start at 1 s
+    holds(lambda: len(session_starts(hidden_location)) == 1, 3 * BASE_DELAY,
+          why="a client that retried would have sent twice by now (backoff 1 s, then 2 s)")
     assert len(hidden_location.get("/_emulator/sessions")) == 1  # the server made one; the page cannot know it
 
 

@@ -12,8 +12,7 @@ from typing import Any
 from playwright.sync_api import BrowserContext, Page
 
 from tests.browser.conftest import press_play, wait_ready
-from tests.browser.test_slice import wait_for
-from tests.helpers import BASIC_PAGE, Emulator
+from tests.helpers import BASIC_PAGE, Emulator, holds, wait_for
 
 LONG_TASKS = """
 window.__longTasks = [];
@@ -57,12 +56,41 @@ def start(page: Page, emulator: Emulator) -> None:
     wait_for(lambda: accepted(emulator) == [["sessionStart", "stateStart:mute", "play"]])
 
 
+def state_is(page: Page, state: str) -> None:
+    """Wait until Python has taken the viewer's action in: the page's panel shows its state."""
+    page.wait_for_function("s => document.getElementById('playback-state').textContent === s", arg=state)
+
+
+# Every state the page's panel shows, in order (the panel shows Python's view of the element).
+STATE_HISTORY = """
+window.__states = [];
+document.addEventListener("DOMContentLoaded", () => {
+  const panel = document.getElementById("playback-state");
+  new MutationObserver(() => window.__states.push(panel.textContent))
+    .observe(panel, {childList: true, characterData: true, subtree: true});
+});
+"""
+
+
+def act(page: Page, script: str, *states: str) -> None:
+    """Run ``script`` on the video, then wait until the panel has shown ``states`` in order and
+    rests on the last: Python has taken the action in (and a seek has settled)."""
+    seen = page.evaluate("window.__states.length")
+    video(page, script)
+    page.wait_for_function("""([seen, want]) => {
+        const got = window.__states.slice(seen);
+        let next = 0;
+        for (const state of got) if (state === want[next]) next++;
+        return next === want.length && got[got.length - 1] === want[want.length - 1];
+    }""", arg=[seen, list(states)])
+
+
 def pause_and_play_through_503s(page: Page, emulator: Emulator, count: int) -> None:
     """A session open, then the next ``count`` events answered 503 while the viewer pauses and plays."""
     start(page, emulator)
     emulator.post("/_emulator/faults", {"status": 503, "count": count, "endpoint": "events"})
     video(page, "v.pause()")
-    page.wait_for_timeout(500)
+    state_is(page, "paused")
     video(page, "v.play()")
 
 
@@ -80,11 +108,12 @@ def test_offline_for_30_s_then_everything_arrives(context: BrowserContext, fresh
     start(page, fresh)
     context.set_offline(True)
     video(page, "v.pause()")
-    page.wait_for_timeout(1000)
+    state_is(page, "paused")
     video(page, "v.play()")
     page.wait_for_selector('#request-log .request[data-status="network"]')
-    page.wait_for_timeout(29_000)
-    assert accepted(fresh) == [["sessionStart", "stateStart:mute", "play"]], "nothing can arrive while offline"
+    # The scenario is 30 s offline (retries backing off towards their cap), not a condition.
+    holds(lambda: accepted(fresh) == [["sessionStart", "stateStart:mute", "play"]], 29,
+          why="offline for 30 s: nothing can arrive meanwhile")
     back = time.monotonic()
     context.set_offline(False)
     # The 30 s clip may have ended while offline (a slow run): its sessionComplete then follows.
@@ -95,13 +124,16 @@ def test_offline_for_30_s_then_everything_arrives(context: BrowserContext, fresh
 
 def test_a_slow_api_never_blocks_the_page(context: BrowserContext, fresh: Emulator) -> None:
     context.add_init_script(LONG_TASKS)
+    context.add_init_script(STATE_HISTORY)
     page = context.new_page()
     start(page, fresh)
     ready_at = page.evaluate("performance.now()")
     fresh.post("/_emulator/faults", {"delay_ms": 2000, "count": 10})
-    for script in ("v.pause()", "v.play()", "v.currentTime = 2", "v.pause()", "v.play()"):
-        video(page, script)
-        page.wait_for_timeout(1000)  # lets a seek settle: a seek storm is one pause/play pair
+    # Each action taken in before the next (a seek settled: a seek storm is one pause/play pair).
+    for script, states in (("v.pause()", ["paused"]), ("v.play()", ["playing"]),
+                           ("v.currentTime = 2", ["seeking", "playing"]), ("v.pause()", ["paused"]),
+                           ("v.play()", ["playing"])):
+        act(page, script, *states)
     # The page answers at once while requests take 2 s each.
     started = time.monotonic()
     assert video(page, "v.paused") is False
@@ -135,7 +167,7 @@ def test_a_400_for_one_event_is_reported_and_the_rest_delivered(page: Page, fres
     message = "pauseStart: refused by this test"
     fresh.post("/_emulator/faults", {"status": 400, "event_type": "pauseStart", "message": message})
     video(page, "v.pause()")
-    page.wait_for_timeout(500)
+    state_is(page, "paused")
     video(page, "v.play()")
     wait_for(lambda: accepted(fresh)[0][3:] == ["play"])
     error = page.wait_for_selector("#tracker-error:not([hidden])")
@@ -160,7 +192,9 @@ def test_nothing_before_consent_then_in_order_and_nothing_after_opt_out(context:
     page.goto(fresh.page_url(BASIC_PAGE))
     wait_ready(page)
     pressed = press_play(page)
-    page.wait_for_timeout(2000)
+    # Python has the play: its sessionStart, stateStart (muted) and play wait in the queue, unsent.
+    page.wait_for_function("document.getElementById('queue-length').textContent === '3'")
+    assert page.text_content("#playback-state") == "playing"
     assert fresh.get("/_emulator/requests") == [], "nothing may be sent before consent"
     page.evaluate("mediacollect.optIn()")
     wait_for(lambda: accepted(fresh) == [["sessionStart", "stateStart:mute", "play"]])
@@ -169,9 +203,8 @@ def test_nothing_before_consent_then_in_order_and_nothing_after_opt_out(context:
     page.evaluate("mediacollect.optOut()")
     count = len(fresh.get("/_emulator/requests"))
     video(page, "v.pause()")
-    page.wait_for_timeout(2500)
+    page.wait_for_selector('#request-log .request[data-event-type="pauseStart"][data-status="dropped"]')
     assert len(fresh.get("/_emulator/requests")) == count, "nothing may be sent after opt-out"
-    page.wait_for_selector('#request-log .request[data-status="dropped"]')
 
 
 def test_a_reload_mid_session_delivers_what_was_waiting(page: Page, fresh: Emulator) -> None:

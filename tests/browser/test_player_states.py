@@ -7,8 +7,7 @@ from typing import Any
 from playwright.sync_api import Page
 
 from tests.browser.conftest import press_play, wait_ready
-from tests.browser.test_slice import wait_for
-from tests.helpers import BASIC_PAGE, Emulator
+from tests.helpers import BASIC_PAGE, Emulator, wait_for
 
 
 def state_events(emulator: Emulator) -> list[tuple[str, str]]:

@@ -46,11 +46,14 @@ def test_a_viewing_reaches_the_emulator_in_order_with_pings(emulator: Emulator) 
 
     async def scenario() -> None:
         driver = make_driver(emulator, reports)
+        started = now_ms()
         start_playing(driver)
         driver.call(driver.tracker.start_state, "mute")
-        await asyncio.sleep(2.3)
-        driver.observe(Observation(P.PAUSE, now_ms(), 2.3, paused=True))
-        driver.observe(Observation(P.TEARDOWN, now_ms(), 2.3, paused=True))
+        # The viewer watches until the second 1 s ping has been delivered, then pauses.
+        await until(lambda: [r.event_type for r in reports if r.kind == "sent"].count("ping") == 2)
+        playhead = (now_ms() - started) / 1000
+        driver.observe(Observation(P.PAUSE, now_ms(), playhead, paused=True))
+        driver.observe(Observation(P.TEARDOWN, now_ms(), playhead, paused=True))
         await until(lambda: len(driver.outbox) == 0 and not driver.outbox.busy)
         await driver.stop()
 
@@ -176,7 +179,8 @@ def test_flush_waits_for_the_answer_in_flight_then_sends_the_rest() -> None:
         await until(lambda: len(transport.requests) == 1)  # the sessionStart, waiting for its 201
         driver.call(driver.tracker.end_session)
         flushing = asyncio.ensure_future(driver.flush())
-        await asyncio.sleep(0.05)
+        for _ in range(20):  # every chance to finish early: loop turns, no clock involved
+            await asyncio.sleep(0)
         assert not flushing.done(), "flush waits for the answer in flight"
         first_answer[0].set_result(HttpResponse(201, {"location": "/api/v1/sessions/s1"}))
         await asyncio.wait_for(flushing, 5)
