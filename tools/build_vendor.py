@@ -1,8 +1,11 @@
 """Assemble vendor/: the self-hosted browser runtime the page loads (no CDN, ever).
 
 Inputs: node_modules/ (``npm ci`` of package.json: @pyscript/core, pyodide) and PyPI wheels
-for Python 3.14 (Pyodide's Python). Output, all under versioned paths so browsers and
-PyScript's package cache can keep them forever:
+for Python 3.14 (Pyodide's Python). Output: the runtime in folders named by version, which a
+release never changes (a server may let browsers keep them for a year; the emulator's site does
+so for pyodide-<version> and pyscript-<version>, not for mediacollect-<version>, which is rebuilt
+under the same version while developing), and vendor/wheels/, whose files keep their names when
+rebuilt (served to be revalidated; the lock's sha256 says which build a page may load):
 
     vendor/pyodide-<version>/   pyodide.mjs, pyodide.asm.{mjs,wasm}, python_stdlib.zip,
                                 pyodide-lock.json (trimmed: only our wheels, PyPI sha256),
