@@ -61,14 +61,6 @@ def wait_ready(page: Page) -> None:
                            timeout=READY_TIMEOUT_MS)
 
 
-@pytest.fixture
-def fresh(emulator: Emulator) -> Iterator[Emulator]:
-    """The emulator with nothing stored and no fault left over from the test."""
-    emulator.reset()
-    yield emulator
-    emulator.post("/_emulator/faults", None, method="DELETE")
-
-
 # Press play as the viewer's click does: the press's moment and position, whether Python was
 # ready then; window.__playFired gets when ``play`` really fired. A function body, for every engine.
 PRESS_PLAY_JS = """

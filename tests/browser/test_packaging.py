@@ -123,7 +123,7 @@ auto()
 """
 
 
-def test_python_starts_from_the_compiled_standard_library(page: Page, emulator: Emulator) -> None:
+def test_python_starts_from_the_compiled_standard_library(page: Page, fresh: Emulator) -> None:
     """Every stdlib module imported by the time the first session is tracked (Pyodide's set-up,
     PyScript's package, ours, pyodide-http) came from the bytecode the build compiled; the zip
     is fetched compressed and stdlib tracebacks still show their source lines."""
@@ -131,12 +131,11 @@ def test_python_starts_from_the_compiled_standard_library(page: Page, emulator: 
     page.on("response", lambda response: fetched.__setitem__(response.url, response.headers.get("content-encoding")))
     page.route(lambda url: url.endswith("/main.py"),
                lambda route: route.fulfill(body=STDLIB_PROBE_MAIN, content_type="text/x-python"))
-    emulator.reset()
-    page.goto(emulator.page_url(BASIC_PAGE))
+    page.goto(fresh.page_url(BASIC_PAGE))
     wait_ready(page)
     page.unroute_all()  # a route's predicate runs in this process: none may wait on it below
     press_play(page)
-    wait_for(lambda: emulator.sessions(), timeout=10)
+    wait_for(lambda: fresh.sessions(), timeout=10)
 
     stdlib = [(url, encoding) for url, encoding in fetched.items() if "/python_stdlib" in url]
     assert len(stdlib) == 1, stdlib

@@ -40,12 +40,11 @@ async def until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-un
         await asyncio.sleep(0.05)
 
 
-def test_a_viewing_reaches_the_emulator_in_order_with_pings(emulator: Emulator) -> None:
-    emulator.reset()
+def test_a_viewing_reaches_the_emulator_in_order_with_pings(fresh: Emulator) -> None:
     reports: list[Report] = []
 
     async def scenario() -> None:
-        driver = make_driver(emulator, reports)
+        driver = make_driver(fresh, reports)
         started = now_ms()
         start_playing(driver)
         driver.call(driver.tracker.start_state, "mute")
@@ -58,7 +57,7 @@ def test_a_viewing_reaches_the_emulator_in_order_with_pings(emulator: Emulator) 
         await driver.stop()
 
     run_async(scenario)
-    [session] = emulator.sessions()
+    [session] = fresh.sessions()
     kinds = [e["event_type"] for e in session["events"]]
     assert kinds == ["sessionStart", "play", "stateStart", "ping", "ping", "pauseStart", "sessionEnd"]
     ts = [e["body"]["playerTime"]["ts"] for e in session["events"]]
@@ -67,15 +66,14 @@ def test_a_viewing_reaches_the_emulator_in_order_with_pings(emulator: Emulator) 
     assert [r.kind for r in reports] == ["session"] + ["sent"] * 6
 
 
-def test_retries_and_renewal_against_the_emulator(emulator: Emulator) -> None:
-    emulator.reset()
-    emulator.post("/_emulator/faults", {"drop": True, "count": 1, "endpoint": "sessions"})
-    emulator.post("/_emulator/faults", {"status": 503, "count": 1, "endpoint": "events", "retry_after": "1"})
-    emulator.post("/_emulator/faults", {"status": 410, "count": 1, "event_type": "pauseStart"})
+def test_retries_and_renewal_against_the_emulator(fresh: Emulator) -> None:
+    fresh.post("/_emulator/faults", {"drop": True, "count": 1, "endpoint": "sessions"})
+    fresh.post("/_emulator/faults", {"status": 503, "count": 1, "endpoint": "events", "retry_after": "1"})
+    fresh.post("/_emulator/faults", {"status": 410, "count": 1, "event_type": "pauseStart"})
     reports: list[Report] = []
 
     async def scenario() -> None:
-        driver = make_driver(emulator, reports)
+        driver = make_driver(fresh, reports)
         start_playing(driver)
         await until(lambda: any(r.kind == "sent" for r in reports))
         driver.observe(Observation(P.PAUSE, now_ms(), 1.5, paused=True))
@@ -83,7 +81,7 @@ def test_retries_and_renewal_against_the_emulator(emulator: Emulator) -> None:
         await driver.stop()
 
     run_async(scenario)
-    first, second = emulator.sessions()
+    first, second = fresh.sessions()
     assert [e["event_type"] for e in first["events"]][:2] == ["sessionStart", "play"]
     renewed = second["events"]
     assert renewed[0]["body"]["params"]["media.resume"] is True
