@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.conftest import page_wait_for, press_play, wait_ready
+from tests.browser.conftest import page_wait_for, press_play, shim_stats, wait_ready
 from tests.helpers import BASIC_PAGE, ROOT, Emulator, start_emulator, stop_emulator, wait_for
 
 
@@ -58,9 +58,10 @@ def test_a_wheel_that_does_not_match_the_lock_is_refused(page: Page, tampered: E
     shown = page.text_content("#tracker-error") or ""
     assert shown.startswith("Python could not start: mediacollect: ")
     assert "does not match its sha256 in pyodide-lock.json" in shown
+    waiting = shim_stats(page)["unhandled"]
     page.evaluate("() => document.getElementById('video').play()")
     # The press is recorded and waits in the shim: no Python of ours ever takes it.
-    page.wait_for_function("JSON.parse(window.mediacollectShim.stats()).unhandled > 0")
+    page.wait_for_function("n => JSON.parse(window.mediacollectShim.stats()).unhandled > n", arg=waiting)
     assert page.text_content("#tracker-status") == "error"
     assert tampered.sessions() == []  # none of our Python ran
 
