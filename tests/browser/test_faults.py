@@ -11,7 +11,8 @@ from typing import Any
 
 from playwright.sync_api import BrowserContext, Page
 
-from tests.browser.conftest import press_play, wait_ready
+from mediacollect._state import SEEK_SETTLE_MS
+from tests.browser.conftest import press_play, wait_ready, watch
 from tests.helpers import BASIC_PAGE, Emulator, holds, wait_for
 
 LONG_TASKS = """
@@ -61,28 +62,16 @@ def state_is(page: Page, state: str) -> None:
     page.wait_for_function("s => document.getElementById('playback-state').textContent === s", arg=state)
 
 
-# Every state the page's panel shows, in order (the panel shows Python's view of the element).
-STATE_HISTORY = """
-window.__states = [];
-document.addEventListener("DOMContentLoaded", () => {
-  const panel = document.getElementById("playback-state");
-  new MutationObserver(() => window.__states.push(panel.textContent))
-    .observe(panel, {childList: true, characterData: true, subtree: true});
-});
-"""
-
-
-def act(page: Page, script: str, *states: str) -> None:
-    """Run ``script`` on the video, then wait until the panel has shown ``states`` in order and
-    rests on the last: Python has taken the action in (and a seek has settled)."""
-    seen = page.evaluate("window.__states.length")
-    video(page, script)
-    page.wait_for_function("""([seen, want]) => {
-        const got = window.__states.slice(seen);
-        let next = 0;
-        for (const state of got) if (state === want[next]) next++;
-        return next === want.length && got[got.length - 1] === want[want.length - 1];
-    }""", arg=[seen, list(states)])
+def seek_and_settle(page: Page, seconds: float) -> None:
+    """Seek, wait for the element's ``seeked``, then let the tracker's settle window pass: a pause
+    sooner would be part of the seek (a scrub storm is one pause/play pair). The window is counted
+    on the events' own times, so a worker busy in a slow request does not stretch it."""
+    page.evaluate("""(t) => new Promise((done) => {
+        const v = document.getElementById('video');
+        v.addEventListener('seeked', done, {once: true});
+        v.currentTime = t;
+    })""", seconds)
+    watch(page, SEEK_SETTLE_MS / 1000 + 0.2, why="the seek's settle window, then a margin")
 
 
 def pause_and_play_through_503s(page: Page, emulator: Emulator, count: int) -> None:
@@ -124,16 +113,20 @@ def test_offline_for_30_s_then_everything_arrives(context: BrowserContext, fresh
 
 def test_a_slow_api_never_blocks_the_page(context: BrowserContext, fresh: Emulator) -> None:
     context.add_init_script(LONG_TASKS)
-    context.add_init_script(STATE_HISTORY)
     page = context.new_page()
     start(page, fresh)
     ready_at = page.evaluate("performance.now()")
     fresh.post("/_emulator/faults", {"delay_ms": 2000, "count": 10})
-    # Each action taken in before the next (a seek settled: a seek storm is one pause/play pair).
-    for script, states in (("v.pause()", ["paused"]), ("v.play()", ["playing"]),
-                           ("v.currentTime = 2", ["seeking", "playing"]), ("v.pause()", ["paused"]),
-                           ("v.play()", ["playing"])):
-        act(page, script, *states)
+    # Each action taken in by Python before the next.
+    video(page, "v.pause()")
+    state_is(page, "paused")
+    video(page, "v.play()")
+    state_is(page, "playing")
+    seek_and_settle(page, 2)
+    video(page, "v.pause()")
+    state_is(page, "paused")
+    video(page, "v.play()")
+    state_is(page, "playing")
     # The page answers at once while requests take 2 s each.
     started = time.monotonic()
     assert video(page, "v.paused") is False
