@@ -97,7 +97,7 @@ def test_a_scripted_viewing_of_the_demo(page: Page, fresh: Emulator) -> None:
     assert [c[:2] for c in chapters] == [(1, "Opening"), (2, "Middle"), (3, "Closing")]
     assert [c[2] for c in chapters] == [pytest.approx(p, abs=0.9) for p in (0.2, 12.2, 26.2)]
     assert by_type["sessionComplete"][0]["playerTime"]["playhead"] == 30
-    # The panel shows the session the fresh has, and the skip button is gone.
+    # The panel shows the session the emulator has, and the skip button is gone.
     assert page.locator(".mediacollect-skip").count() == 0
     sid = page.text_content("#session-id")
     assert any(s["sid"] == sid for s in fresh.sessions())
