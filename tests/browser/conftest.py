@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, Emulator, wait_for
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, Emulator, start_emulator, stop_emulator, wait_for
 
 _T = TypeVar("_T")
 
@@ -120,6 +120,29 @@ def diagnose(page: Page) -> dict[str, Any]:
     shim = page.evaluate("() => window.mediacollect.diagnose()")
     page.wait_for_function("window.mediacollectShim.diagnosis !== null")
     return {"shim": shim, "python": json.loads(page.evaluate("window.mediacollectShim.diagnosis"))}
+
+
+def accepted(emulator: Emulator) -> list[list[str]]:
+    """Per session, the accepted events but pings, as 'type' or 'stateStart:mute'."""
+    out = []
+    for session in emulator.sessions():
+        names = []
+        for event in session["events"]:
+            kind = event["event_type"]
+            if kind == "ping":
+                continue
+            state = (event["body"].get("params") or {}).get("media.state.name")
+            names.append(f"{kind}:{state}" if state else kind)
+        out.append(names)
+    return out
+
+
+@pytest.fixture(scope="module")
+def hidden_location(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """An emulator whose 201s do not expose Location to the page (no session id to learn)."""
+    running = start_emulator(tmp_path_factory.mktemp("no-expose"), "--no-expose-location")
+    yield running
+    stop_emulator(running)
 
 
 def session_starts(emulator: Emulator) -> list[dict[str, Any]]:

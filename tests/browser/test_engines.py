@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from mediacollect._retry import BASE_DELAY
-from tests.browser.conftest import PRESS_PLAY_JS, assert_session_start_matches, session_starts
+from tests.browser.conftest import PRESS_PLAY_JS, accepted, assert_session_start_matches, session_starts
 from tests.browser.engines import (
     FIREFOX,
     MINIBROWSER,
@@ -28,7 +28,7 @@ from tests.browser.engines import (
     virtual_display,
     wait_until,
 )
-from tests.helpers import BASIC_PAGE, Emulator, holds, start_emulator, stop_emulator, wait_for
+from tests.helpers import BASIC_PAGE, Emulator, holds, wait_for
 
 # webkit: WebKitGTK as Debian ships it (no SharedArrayBuffer: Python on the main thread);
 # webkit-sab: the same with SharedArrayBuffer on for isolated pages, as Safari has it (worker).
@@ -118,20 +118,6 @@ def logged(engine: Engine, selector: str, timeout: float = 30.0) -> None:
     wait_until(engine, f"document.querySelector('#request-log .request{selector}') !== null", timeout)
 
 
-def accepted(emulator: Emulator) -> list[list[str]]:
-    """Per session, the accepted events but pings, as 'type' or 'stateStart:mute'."""
-    out = []
-    for session in emulator.sessions():
-        names = []
-        for event in session["events"]:
-            if event["event_type"] == "ping":
-                continue
-            state = (event["body"].get("params") or {}).get("media.state.name")
-            names.append(f"{event['event_type']}:{state}" if state else event["event_type"])
-        out.append(names)
-    return out
-
-
 def assert_in_order_once(emulator: Emulator) -> None:
     for session in emulator.sessions():
         ts = [e["body"]["playerTime"]["ts"] for e in session["events"]]
@@ -191,13 +177,6 @@ def test_play_pressed_before_python_is_ready_keeps_its_time(engine: Engine, fres
     assert_session_start_matches(body, fired)  # stamped when play fired, not when Python woke
     assert body["playerTime"]["ts"] - pressed["ts"] < 1000
     assert ready_at - body["playerTime"]["ts"] > 1000, "the press must come well before Python is ready"
-
-
-@pytest.fixture(scope="module")
-def hidden_location(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    running = start_emulator(tmp_path_factory.mktemp("no-expose"), "--no-expose-location")
-    yield running
-    stop_emulator(running)
 
 
 def test_an_unreadable_location_is_reported_and_not_retried(engine: Engine, hidden_location: Emulator) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from playwright.sync_api import BrowserContext, Page
 
 from mediacollect._state import SEEK_SETTLE_MS
-from tests.browser.conftest import press_play, wait_ready, watch
+from tests.browser.conftest import accepted, press_play, wait_ready, watch
 from tests.helpers import BASIC_PAGE, Emulator, holds, wait_for
 
 LONG_TASKS = """
@@ -21,21 +21,6 @@ new PerformanceObserver((list) => {
   for (const e of list.getEntries()) window.__longTasks.push({start: e.startTime, duration: e.duration});
 }).observe({type: "longtask", buffered: true});
 """
-
-
-def accepted(emulator: Emulator) -> list[list[str]]:
-    """Per session, the accepted non-ping events as 'type' or 'stateStart:mute'."""
-    out = []
-    for session in emulator.sessions():
-        names = []
-        for event in session["events"]:
-            kind = event["event_type"]
-            if kind == "ping":
-                continue
-            state = (event["body"].get("params") or {}).get("media.state.name")
-            names.append(f"{kind}:{state}" if state else kind)
-        out.append(names)
-    return out
 
 
 def assert_no_duplicates(emulator: Emulator) -> None:

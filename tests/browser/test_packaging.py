@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,26 +17,23 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.browser.conftest import page_wait_for, press_play, shim_stats, wait_ready
-from tests.helpers import BASIC_PAGE, ROOT, Emulator, start_emulator, stop_emulator, wait_for
-
-
-def site_copy(target: Path) -> Path:
-    target.mkdir()
-    for name in ("index.html", "main.py", "pyscript.toml"):
-        shutil.copy2(ROOT / name, target / name)
-    for folder in ("examples", "media", "vendor"):
-        shutil.copytree(ROOT / folder, target / folder)
-    return target
+from tests.browser.origins import site_copy
+from tests.helpers import BASIC_PAGE, Emulator, start_emulator, stop_emulator, wait_for
 
 
 @pytest.fixture
 def tampered(tmp_path: Path) -> Iterator[Emulator]:
     """A site whose mediacollect wheel is not the one the lock describes (one byte more)."""
-    site = site_copy(tmp_path / "site")
-    wheel = next((site / "vendor" / "wheels").glob("mediacollect-*.whl"))
-    for sibling in (wheel.with_name(wheel.name + ".br"), wheel.with_name(wheel.name + ".gz")):
-        sibling.unlink()
-    wheel.write_bytes(wheel.read_bytes() + b"\0")
+
+    def one_byte_more(site: Path) -> None:
+        wheel = next((site / "vendor" / "wheels").glob("mediacollect-*.whl"))
+        for sibling in (wheel.with_name(wheel.name + ".br"), wheel.with_name(wheel.name + ".gz")):
+            sibling.unlink()
+        changed = wheel.read_bytes() + b"\0"
+        wheel.unlink()  # a hard link into vendor/: write a file of its own, never through the link
+        wheel.write_bytes(changed)
+
+    site = site_copy(tmp_path / "site", one_byte_more)
     running = start_emulator(tmp_path, "--site-root", str(site))
     yield running
     stop_emulator(running)

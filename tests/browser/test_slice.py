@@ -5,8 +5,6 @@ Page and API are on different origins (two ports), so every test crosses CORS.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Page, Playwright
 
@@ -26,8 +24,6 @@ from tests.helpers import (
     Emulator,
     free_port,
     holds,
-    start_emulator,
-    stop_emulator,
     wait_for,
 )
 
@@ -76,13 +72,6 @@ def test_play_pressed_before_python_is_ready_keeps_the_press_time(page: Page, fr
     page.wait_for_function(
         "sid => document.getElementById('session-id').textContent === sid", arg=sessions[0]["sid"]
     )
-
-
-@pytest.fixture
-def hidden_location(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    running = start_emulator(tmp_path_factory.mktemp("no-expose"), "--no-expose-location")
-    yield running
-    stop_emulator(running)
 
 
 def test_unreadable_location_is_reported_and_not_retried(page: Page, hidden_location: Emulator) -> None:
