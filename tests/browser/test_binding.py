@@ -28,9 +28,15 @@ def without_pings(bodies: list[dict[str, Any]]) -> list[str]:
     return [b["eventType"] for b in bodies if b["eventType"] != "ping"]
 
 
-def accepted_count(emulator: Emulator, event_type: str, count: int) -> None:
-    """Wait until the demo's session holds ``count`` accepted events of this type."""
-    wait_for(lambda: without_pings(events_of(emulator, "mediacollect-demo-clip")).count(event_type) == count)
+def act(page: Page, emulator: Emulator, script: str, until: str) -> None:
+    """Run ``script`` on the demo's video, then wait until the emulator has accepted one more
+    ``until`` event in the demo's session: the action has been taken in (a seek: settled)."""
+    def count() -> int:
+        return without_pings(events_of(emulator, "mediacollect-demo-clip")).count(until)
+
+    before = count()
+    video(page, script)
+    wait_for(lambda: count() > before)
 
 
 def video(page: Page, script: str) -> Any:
@@ -42,19 +48,15 @@ def test_a_scripted_viewing_of_the_demo(page: Page, fresh: Emulator) -> None:
     wait_ready(page)
     press_play(page)
     page.wait_for_function(CONTENT_PLAYING % 2.0, timeout=20_000)  # the 4 s pre-roll, played to its end
-    video(page, "v.pause();")
-    accepted_count(fresh, "pauseStart", 1)
+    act(page, fresh, "v.pause();", until="pauseStart")
     video(page, "v.play();")
     page.wait_for_function(CONTENT_PLAYING % 3.5)
-    video(page, "v.currentTime = 8;")  # a seek inside the first chapter
-    accepted_count(fresh, "play", 3)  # settled: the seek's pauseStart and play
-    page.evaluate("""async () => {  // a scrub storm: 20 seeks in 2 s, ending in the second chapter
-        const v = document.getElementById('video');
+    act(page, fresh, "v.currentTime = 8;", until="play")  # a seek inside the first chapter, settled
+    # A scrub storm: 20 seeks in 2 s, ending in the second chapter; settled, it starts chapter 2.
+    act(page, fresh, """return (async () => {
         for (let i = 1; i <= 20; i++) { v.currentTime = 8 + i * 0.19; await new Promise((r) => setTimeout(r, 100)); }
-    }""")
-    accepted_count(fresh, "chapterStart", 2)  # settled: the storm's one interruption, into chapter 2
-    video(page, "v.muted = false;")
-    accepted_count(fresh, "stateEnd", 1)
+    })();""", until="chapterStart")
+    act(page, fresh, "v.muted = false;", until="stateEnd")
     video(page, "v.muted = true;")
     skip = page.wait_for_selector(".mediacollect-skip", timeout=20_000)  # mid-roll at 15 s, its 2nd ad
     skip.click()
