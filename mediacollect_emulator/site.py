@@ -5,9 +5,11 @@ The page runs Python in a PyScript worker, which needs cross-origin isolation (C
 which has no ``credentialless``, gets ``require-corp``).
 Pyodide refuses a ``.wasm`` not served as ``application/wasm`` and browsers refuse module
 scripts with a wrong MIME type, so the types are set here rather than trusted to the OS.
-Versioned runtime paths are immutable; the page's own files are revalidated on every load.
-Only the files the page needs are served: never the repository's other contents, and never a
-file or folder whose name starts with a dot (``.git``, ``.env``...). The server answers only to
+The runtime's versioned folders (``vendor/pyodide-<v>/``, ``vendor/pyscript-<v>/``) are
+immutable; everything else is revalidated on every load. Only the pages and what they load are
+served (``SITE_FILES``: ``index.html``, ``main.py``, ``pyscript.toml``, ``examples/``, ``media/``,
+``vendor/`` and the benchmark pages ``bench/pages/*.html``): never the repository's other
+contents, and never a file or folder whose name starts with a dot (``.git``, ``.env``...). The server answers only to
 the names in its :class:`Access` (a DNS-rebinding guard, as for the API).
 
 Every answer carries the strictest Content-Security-Policy the pages work under (measured,

@@ -14,3 +14,12 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     running = start_emulator(tmp_path_factory.mktemp("emulator"))
     yield running
     stop_emulator(running)
+
+
+@pytest.fixture
+def fresh(emulator: Emulator) -> Iterator[Emulator]:
+    """The shared emulator with nothing stored and no fault left over from the test: for every
+    test that reads back what the emulator received."""
+    emulator.reset()
+    yield emulator
+    emulator.post("/_emulator/faults", None, method="DELETE")

@@ -21,6 +21,21 @@ _T = TypeVar("_T")
 ROOT = Path(__file__).resolve().parent.parent
 # One player, no ads, no chapters: the page for tests about the protocol rather than the demo.
 BASIC_PAGE = "/examples/basic.html"
+# The spec's sessionStart with every required param: the body most protocol tests start from.
+START: dict[str, Any] = {
+    "playerTime": {"playhead": 0, "ts": 1731672000000},
+    "eventType": "sessionStart",
+    "params": {
+        "analytics.trackingServer": "example.data.adobedc.net",
+        "analytics.reportSuite": "example-rsid",
+        "visitor.marketingCloudOrgId": "0123456789ABCDEF0123456789@AdobeOrg",
+        "media.id": "sample-video-id",
+        "media.length": 3600,
+        "media.contentType": "vod",
+        "media.playerName": "sample-html5-player",
+        "media.channel": "sample-channel",
+    },
+}
 CHROMIUM = os.environ.get("MEDIACOLLECT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -32,6 +47,32 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--autoplay-policy=no-user-gesture-required",
 ]
+
+
+def wait_for(predicate: Callable[[], _T], timeout: float = 30.0, interval: float = 0.2,
+             sleep: Callable[[float], object] = time.sleep, what: str = "condition") -> _T:
+    """Poll ``predicate`` until it returns something true, and return that. ``sleep`` is how to
+    wait between polls (a browser test passes its page's, so the page's events keep coming)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} not met within {timeout} s (last: {value!r})")
+        sleep(interval)
+
+
+def holds(predicate: Callable[[], object], seconds: float, why: str, interval: float = 0.2) -> None:
+    """Check that ``predicate`` stays true for ``seconds``, failing the moment it does not: for
+    what must NOT happen (a resend, a request before consent), which no event announces. ``why``
+    says what the period is long enough for."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert predicate(), f"no longer true after {seconds - (deadline - time.monotonic()):.1f} s: {why}"
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(interval)
 
 
 def compiled_stdlib() -> Path:

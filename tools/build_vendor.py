@@ -1,7 +1,11 @@
 """Assemble vendor/: the self-hosted browser runtime the page loads (no CDN, ever).
 
 Inputs: node_modules/ (``npm ci`` of package.json: @pyscript/core, pyodide) and this package.
-Output, under versioned paths where the name says so (vendor/wheels/ is named by the lock):
+Output: the runtime in folders named by version, which a release never changes (a server may
+let browsers keep them for a year; the emulator's site does so for pyodide-<version> and
+pyscript-<version>, not for mediacollect-<version>, which is rebuilt under the same version
+while developing), and vendor/wheels/, whose files keep their names when rebuilt (served to be
+revalidated; the lock's sha256 says which build a page may load):
 
     vendor/pyodide-<version>/   pyodide.mjs, pyodide.asm.{mjs,wasm}, python_stdlib.zip,
                                 pyodide-lock.json (trimmed: only our wheel, its sha256),

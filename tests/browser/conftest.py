@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, Emulator
+from tests.helpers import BASIC_PAGE, CHROMIUM, CHROMIUM_ARGS, ROOT, Emulator, start_emulator, stop_emulator, wait_for
+
+_T = TypeVar("_T")
 
 READY_TIMEOUT_MS = 60_000
 
@@ -57,14 +61,6 @@ def wait_ready(page: Page) -> None:
                            timeout=READY_TIMEOUT_MS)
 
 
-@pytest.fixture
-def fresh(emulator: Emulator) -> Iterator[Emulator]:
-    """The emulator with nothing stored and no fault left over from the test."""
-    emulator.reset()
-    yield emulator
-    emulator.post("/_emulator/faults", None, method="DELETE")
-
-
 # Press play as the viewer's click does: the press's moment and position, whether Python was
 # ready then; window.__playFired gets when ``play`` really fired. A function body, for every engine.
 PRESS_PLAY_JS = """
@@ -90,3 +86,120 @@ def fired(page: Page) -> dict[str, float]:
     """When and where the ``play`` that ``press_play`` caused actually fired."""
     page.wait_for_function("window.__playFired !== undefined")
     return page.evaluate("window.__playFired")
+
+
+def page_wait_for(page: Page, predicate: Callable[[], _T], timeout: float = 30.0) -> _T:
+    """``wait_for`` for a predicate fed by the page's events (console messages, page errors):
+    Playwright delivers them only while it waits, so the pauses between polls are the page's."""
+    return wait_for(predicate, timeout, sleep=lambda seconds: page.wait_for_timeout(seconds * 1000))
+
+
+def watch(page: Page, seconds: float, why: str) -> None:
+    """The viewer goes on watching for ``seconds`` of wall-clock time because the scenario is
+    about time passing (a ping falling due, a network staying down), not about a condition;
+    ``why`` says which. Poll for the outcome afterwards."""
+    assert why
+    page.wait_for_timeout(seconds * 1000)
+
+
+def shim_stats(page: Page) -> dict[str, Any]:
+    """The shim's own counts (elements watched, records not yet taken by Python, ...)."""
+    return page.evaluate("JSON.parse(window.mediacollectShim.stats())")  # type: ignore[no-any-return]
+
+
+def video_time_past(page: Page, seconds: float, element: str = "video", timeout_ms: float = 30_000) -> None:
+    """Wait until the element has played past ``seconds`` of its media."""
+    page.wait_for_function("([id, t]) => document.getElementById(id).currentTime > t", arg=[element, seconds],
+                           timeout=timeout_ms)
+
+
+def diagnose(page: Page) -> dict[str, Any]:
+    """``mediacollect.diagnose()``: the shim's counts at once, then Python's, which answers once it
+    has handled every record before the request (they are handled in order)."""
+    page.evaluate("() => { window.mediacollectShim.diagnosis = null; }")
+    shim = page.evaluate("() => window.mediacollect.diagnose()")
+    page.wait_for_function("window.mediacollectShim.diagnosis !== null")
+    return {"shim": shim, "python": json.loads(page.evaluate("window.mediacollectShim.diagnosis"))}
+
+
+def accepted(emulator: Emulator) -> list[list[str]]:
+    """Per session, the accepted events but pings, as 'type' or 'stateStart:mute'."""
+    out = []
+    for session in emulator.sessions():
+        names = []
+        for event in session["events"]:
+            kind = event["event_type"]
+            if kind == "ping":
+                continue
+            state = (event["body"].get("params") or {}).get("media.state.name")
+            names.append(f"{kind}:{state}" if state else kind)
+        out.append(names)
+    return out
+
+
+@pytest.fixture(scope="module")
+def hidden_location(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """An emulator whose 201s do not expose Location to the page (no session id to learn)."""
+    running = start_emulator(tmp_path_factory.mktemp("no-expose"), "--no-expose-location")
+    yield running
+    stop_emulator(running)
+
+
+def session_starts(emulator: Emulator) -> list[dict[str, Any]]:
+    """Every sessionStart request the emulator received, accepted or not, oldest first."""
+    return [r for r in emulator.get("/_emulator/requests") if r["path"] == "/api/v1/sessions"]
+
+
+# The basic page's settings and its element's data attributes, as its sessionStart must carry them.
+REQUIRED_PARAMS = {
+    "analytics.trackingServer": "example.data.adobedc.net",
+    "analytics.reportSuite": "mediacollect-demo",
+    "visitor.marketingCloudOrgId": "0123456789ABCDEF01234567@AdobeOrg",
+    "media.id": "mediacollect-demo-clip",
+    "media.contentType": "vod",
+    "media.playerName": "mediacollect-html5",
+    "media.channel": "mediacollect-demo",
+}
+
+
+def assert_session_start_matches(body: dict[str, Any], pressed: dict[str, float]) -> None:
+    """The basic page's sessionStart, stamped at ``pressed`` (its ``ts`` and ``playhead``)."""
+    assert body["eventType"] == "sessionStart"
+    assert abs(body["playerTime"]["ts"] - pressed["ts"]) <= 50
+    assert abs(body["playerTime"]["playhead"] - pressed["playhead"]) <= 0.25
+    params = body["params"]
+    for key, value in REQUIRED_PARAMS.items():
+        assert params[key] == value, key
+    assert params["media.length"] == pytest.approx(30.0, abs=0.1)
+    assert params["media.name"] == "Test pattern (30 s)"
+    assert params["analytics.visitorId"] == "demo-visitor"
+    assert params["analytics.enableSSL"] is True
+    assert params["media.sdkVersion"].startswith("mediacollect-")
+    assert body["customMetadata"] == {"demo.page": "basic"}
+
+
+# An init script: every Content-Security-Policy violation the page or its workers report.
+COLLECT_VIOLATIONS = """
+globalThis.__violations = [];
+addEventListener("securitypolicyviolation", (e) =>
+  __violations.push(`${e.effectiveDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
+"""
+
+
+def assert_no_duplicates(emulator: Emulator) -> None:
+    bodies = [(s["sid"], e["body"]["playerTime"]["ts"]) for s in emulator.sessions() for e in s["events"]]
+    assert len(bodies) == len(set(bodies)), "an event was accepted twice"
+    for session in emulator.sessions():
+        ts = [e["body"]["playerTime"]["ts"] for e in session["events"]]
+        assert ts == sorted(ts), "events must be accepted in order"
+
+
+def video(page: Page, script: str) -> Any:
+    return page.evaluate(f"() => {{ const v = document.getElementById('video'); return {script}; }}")
+
+
+def start(page: Page, emulator: Emulator) -> None:
+    page.goto(emulator.page_url(BASIC_PAGE))
+    wait_ready(page)
+    press_play(page)
+    wait_for(lambda: accepted(emulator) == [["sessionStart", "stateStart:mute", "play"]])

@@ -3,16 +3,14 @@ seeks, a scrub storm), two players on one page, elements added and removed, and 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page
 
 from mediacollect import validate_body
-from tests.browser.conftest import press_play, wait_ready
-from tests.browser.test_slice import wait_for
-from tests.helpers import BASIC_PAGE, Emulator
+from tests.browser.conftest import diagnose, press_play, wait_ready
+from tests.helpers import BASIC_PAGE, Emulator, wait_for
 
 CONTENT_PLAYING = ("() => { const v = document.getElementById('video');"
                    " return v.src.endsWith('/media/clip.webm') && !v.paused && v.currentTime > %s; }")
@@ -30,36 +28,42 @@ def without_pings(bodies: list[dict[str, Any]]) -> list[str]:
     return [b["eventType"] for b in bodies if b["eventType"] != "ping"]
 
 
+def act(page: Page, emulator: Emulator, script: str, until: str) -> None:
+    """Run ``script`` on the demo's video, then wait until the emulator has accepted one more
+    ``until`` event in the demo's session: the action has been taken in (a seek: settled)."""
+    def count() -> int:
+        return without_pings(events_of(emulator, "mediacollect-demo-clip")).count(until)
+
+    before = count()
+    video(page, script)
+    wait_for(lambda: count() > before)
+
+
 def video(page: Page, script: str) -> Any:
     return page.evaluate(f"() => {{ const v = document.getElementById('video'); {script} }}")
 
 
-def test_a_scripted_viewing_of_the_demo(page: Page, emulator: Emulator) -> None:
-    emulator.reset()
-    page.goto(emulator.page_url())
+def test_a_scripted_viewing_of_the_demo(page: Page, fresh: Emulator) -> None:
+    page.goto(fresh.page_url())
     wait_ready(page)
     press_play(page)
     page.wait_for_function(CONTENT_PLAYING % 2.0, timeout=20_000)  # the 4 s pre-roll, played to its end
-    video(page, "v.pause();")
-    page.wait_for_timeout(1000)
+    act(page, fresh, "v.pause();", until="pauseStart")
     video(page, "v.play();")
     page.wait_for_function(CONTENT_PLAYING % 3.5)
-    video(page, "v.currentTime = 8;")  # a seek inside the first chapter
-    page.wait_for_timeout(1000)
-    page.evaluate("""async () => {  // a scrub storm: 20 seeks in 2 s, ending in the second chapter
-        const v = document.getElementById('video');
+    act(page, fresh, "v.currentTime = 8;", until="play")  # a seek inside the first chapter, settled
+    # A scrub storm: 20 seeks in 2 s, ending in the second chapter; settled, it starts chapter 2.
+    act(page, fresh, """return (async () => {
         for (let i = 1; i <= 20; i++) { v.currentTime = 8 + i * 0.19; await new Promise((r) => setTimeout(r, 100)); }
-    }""")
-    page.wait_for_timeout(800)
-    video(page, "v.muted = false;")
-    page.wait_for_timeout(400)
+    })();""", until="chapterStart")
+    act(page, fresh, "v.muted = false;", until="stateEnd")
     video(page, "v.muted = true;")
     skip = page.wait_for_selector(".mediacollect-skip", timeout=20_000)  # mid-roll at 15 s, its 2nd ad
     skip.click()
     page.wait_for_function(CONTENT_PLAYING % 15.3, timeout=10_000)
     video(page, "v.currentTime = 26;")  # out of the second chapter into the third
     page.wait_for_function("document.getElementById('video').ended", timeout=15_000)
-    bodies = wait_for(lambda: (b := events_of(emulator, "mediacollect-demo-clip")) and
+    bodies = wait_for(lambda: (b := events_of(fresh, "mediacollect-demo-clip")) and
                       b[-1]["eventType"] == "sessionComplete" and b)
 
     assert without_pings(bodies) == [
@@ -98,23 +102,21 @@ def test_a_scripted_viewing_of_the_demo(page: Page, emulator: Emulator) -> None:
     # The panel shows the session the emulator has, and the skip button is gone.
     assert page.locator(".mediacollect-skip").count() == 0
     sid = page.text_content("#session-id")
-    assert any(s["sid"] == sid for s in emulator.sessions())
+    assert any(s["sid"] == sid for s in fresh.sessions())
 
 
-def test_two_players_on_one_page_keep_two_sessions(page: Page, emulator: Emulator) -> None:
-    emulator.reset()
-    page.goto(emulator.page_url("/examples/two-players.html"))
+def test_two_players_on_one_page_keep_two_sessions(page: Page, fresh: Emulator) -> None:
+    page.goto(fresh.page_url("/examples/two-players.html"))
     wait_ready(page)
     page.evaluate("() => { document.getElementById('left').play(); document.getElementById('right').play(); }")
-    page.wait_for_timeout(2000)
+    wait_for(lambda: all("play" in without_pings(events_of(fresh, f"example-{side}")) for side in ("left", "right")))
     page.evaluate("() => document.getElementById('left').pause()")
     # The bitrate hook, as an hls.js LEVEL_SWITCHED handler would call it, for the right one only.
     page.evaluate("() => window.mediacollect.reportBitrate(document.getElementById('right'), 1500000)")
-    page.wait_for_timeout(1000)
+    wait_for(lambda: "bitrateChange" in without_pings(events_of(fresh, "example-right")))
     page.evaluate("() => { document.getElementById('right').currentTime = 20; }")
-    page.wait_for_timeout(1500)
-    left = wait_for(lambda: (e := events_of(emulator, "example-left")) and "pauseStart" in without_pings(e) and e)
-    right = wait_for(lambda: (e := events_of(emulator, "example-right")) and without_pings(e).count("play") == 2
+    left = wait_for(lambda: (e := events_of(fresh, "example-left")) and "pauseStart" in without_pings(e) and e)
+    right = wait_for(lambda: (e := events_of(fresh, "example-right")) and without_pings(e).count("play") == 2
                      and e)
     assert without_pings(left) == ["sessionStart", "stateStart", "play", "pauseStart"]
     assert without_pings(right) == ["sessionStart", "stateStart", "play", "bitrateChange", "pauseStart", "play"]
@@ -123,18 +125,17 @@ def test_two_players_on_one_page_keep_two_sessions(page: Page, emulator: Emulato
     assert right[0]["params"]["media.playerName"] == "right-player"
     assert left[-1]["playerTime"]["playhead"] < 3  # the seek on the right moved only the right
     assert right[-1]["playerTime"]["playhead"] >= 20
-    sids = {s["sid"] for s in emulator.sessions()}
+    sids = {s["sid"] for s in fresh.sessions()}
     panels = {page.text_content("#left-panel [data-panel=sid]"), page.text_content("#right-panel [data-panel=sid]")}
     assert panels == sids and len(sids) == 2
     assert page.text_content("#left-panel [data-panel=state]") == "paused"
 
 
-def test_an_element_tracked_from_python_with_its_own_settings(page: Page, emulator: Emulator) -> None:
-    emulator.reset()
-    page.goto(emulator.page_url("/examples/track-from-python.html"))
+def test_an_element_tracked_from_python_with_its_own_settings(page: Page, fresh: Emulator) -> None:
+    page.goto(fresh.page_url("/examples/track-from-python.html"))
     wait_ready(page)
     page.evaluate("() => document.getElementById('clip').play()")
-    bodies = wait_for(lambda: (e := events_of(emulator, "from-python")) and "play" in without_pings(e) and e)
+    bodies = wait_for(lambda: (e := events_of(fresh, "from-python")) and "play" in without_pings(e) and e)
     assert without_pings(bodies)[:7] == ["sessionStart", "stateStart", "adBreakStart", "adStart", "adComplete",
                                          "adBreakComplete", "play"]
     start = bodies[0]["params"]
@@ -151,29 +152,20 @@ ADD_VIDEO = """(id) => {
 }"""
 
 
-def diagnose(page: Page) -> dict[str, Any]:
-    page.evaluate("() => { window.mediacollectShim.diagnosis = null; }")
-    shim = page.evaluate("() => window.mediacollect.diagnose()")
-    page.wait_for_function("window.mediacollectShim.diagnosis !== null")
-    return {"shim": shim, "python": json.loads(page.evaluate("window.mediacollectShim.diagnosis"))}
-
-
-def test_elements_added_later_are_tracked_and_removed_ones_end_their_session(page: Page, emulator: Emulator) -> None:
-    emulator.reset()
-    page.goto(emulator.page_url(BASIC_PAGE))
+def test_elements_added_later_are_tracked_and_removed_ones_end_their_session(page: Page, fresh: Emulator) -> None:
+    page.goto(fresh.page_url(BASIC_PAGE))
     wait_ready(page)
     page.evaluate(ADD_VIDEO, "late")
     page.evaluate("() => document.getElementById('late').play()")
-    wait_for(lambda: "play" in without_pings(events_of(emulator, "late")))
+    wait_for(lambda: "play" in without_pings(events_of(fresh, "late")))
     page.evaluate("() => document.getElementById('late').remove()")
-    bodies = wait_for(lambda: (e := events_of(emulator, "late")) and e[-1]["eventType"] == "sessionEnd" and e)
+    bodies = wait_for(lambda: (e := events_of(fresh, "late")) and e[-1]["eventType"] == "sessionEnd" and e)
     assert without_pings(bodies) == ["sessionStart", "stateStart", "play", "sessionEnd"]
-    assert events_of(emulator, "mediacollect-demo-clip") == []  # the page's own video was never played
+    assert events_of(fresh, "mediacollect-demo-clip") == []  # the page's own video was never played
 
 
-def test_tracking_and_untracking_a_hundred_times_leaks_nothing(page: Page, emulator: Emulator) -> None:
-    emulator.reset()
-    page.goto(emulator.page_url(BASIC_PAGE))
+def test_tracking_and_untracking_a_hundred_times_leaks_nothing(page: Page, fresh: Emulator) -> None:
+    page.goto(fresh.page_url(BASIC_PAGE))
     wait_ready(page)
     before = diagnose(page)
     assert before["python"]["bindings"] == 1 and before["shim"]["watched"] == 1

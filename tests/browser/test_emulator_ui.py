@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from tests.browser.conftest import press_play, wait_ready
-from tests.core.test_rules import START
-from tests.helpers import Emulator, start_emulator, stop_emulator
+from tests.browser.conftest import press_play, video_time_past, wait_ready
+from tests.helpers import START, Emulator, start_emulator, stop_emulator, wait_for
 
 
 @pytest.fixture
@@ -42,6 +41,17 @@ def distinct_colours(page: Page, png: bytes) -> int:
     ))
 
 
+def kinds(emulator: Emulator) -> list[str]:
+    """The event types the emulator accepted, over every session."""
+    return [e["event_type"] for s in emulator.sessions() for e in s["events"]]
+
+
+def content_events(emulator: Emulator) -> list[str]:
+    """The accepted event types after the pre-roll's adBreakComplete."""
+    seen = kinds(emulator)
+    return seen[seen.index("adBreakComplete"):] if "adBreakComplete" in seen else []
+
+
 def test_a_playing_session_appears_live_and_its_timeline_is_drawn(own_emulator: Emulator, context: BrowserContext,
                                                                   page: Page) -> None:
     ui = context.new_page()
@@ -53,11 +63,12 @@ def test_a_playing_session_appears_live_and_its_timeline_is_drawn(own_emulator: 
     page.goto(own_emulator.page_url())
     wait_ready(page)
     press_play(page)
-    page.wait_for_timeout(2500)
+    video_time_past(page, 2.0)  # into the pre-roll
     page.evaluate("document.getElementById('video').pause()")
-    page.wait_for_timeout(1200)
+    wait_for(lambda: "pauseStart" in kinds(own_emulator))
     page.evaluate("document.getElementById('video').play()")
-    page.wait_for_timeout(11_000)  # past the first 10 s ping
+    # Past the first 10 s ping, which falls in the content (the 1 s ad pings come before it).
+    wait_for(lambda: "ping" in content_events(own_emulator), timeout=20)
 
     # The session shows up in the already open UI, without a reload.
     row = ui.locator("[data-testid=session-row]")

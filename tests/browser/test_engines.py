@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import PRESS_PLAY_JS
+from mediacollect._retry import BASE_DELAY
+from tests.browser.conftest import PRESS_PLAY_JS, accepted, assert_session_start_matches, session_starts
 from tests.browser.engines import (
     FIREFOX,
     MINIBROWSER,
@@ -27,8 +28,7 @@ from tests.browser.engines import (
     virtual_display,
     wait_until,
 )
-from tests.browser.test_slice import assert_session_start_matches, session_starts, wait_for
-from tests.helpers import BASIC_PAGE, Emulator, start_emulator, stop_emulator
+from tests.helpers import BASIC_PAGE, Emulator, holds, wait_for
 
 # webkit: WebKitGTK as Debian ships it (no SharedArrayBuffer: Python on the main thread);
 # webkit-sab: the same with SharedArrayBuffer on for isolated pages, as Safari has it (worker).
@@ -118,32 +118,10 @@ def logged(engine: Engine, selector: str, timeout: float = 30.0) -> None:
     wait_until(engine, f"document.querySelector('#request-log .request{selector}') !== null", timeout)
 
 
-def accepted(emulator: Emulator) -> list[list[str]]:
-    """Per session, the accepted events but pings, as 'type' or 'stateStart:mute'."""
-    out = []
-    for session in emulator.sessions():
-        names = []
-        for event in session["events"]:
-            if event["event_type"] == "ping":
-                continue
-            state = (event["body"].get("params") or {}).get("media.state.name")
-            names.append(f"{event['event_type']}:{state}" if state else event["event_type"])
-        out.append(names)
-    return out
-
-
 def assert_in_order_once(emulator: Emulator) -> None:
     for session in emulator.sessions():
         ts = [e["body"]["playerTime"]["ts"] for e in session["events"]]
         assert ts == sorted(ts) and len(ts) == len(set(ts)), "events must be accepted once each, in order"
-
-
-def assert_stays(predicate: Callable[[], bool], seconds: float) -> None:
-    """Something must NOT happen: watch it for a while (the time a client that did it would take)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert predicate()
-        time.sleep(0.2)
 
 
 def start_viewing(engine: Engine, emulator: Emulator) -> None:
@@ -201,13 +179,6 @@ def test_play_pressed_before_python_is_ready_keeps_its_time(engine: Engine, fres
     assert ready_at - body["playerTime"]["ts"] > 1000, "the press must come well before Python is ready"
 
 
-@pytest.fixture(scope="module")
-def hidden_location(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    running = start_emulator(tmp_path_factory.mktemp("no-expose"), "--no-expose-location")
-    yield running
-    stop_emulator(running)
-
-
 def test_an_unreadable_location_is_reported_and_not_retried(engine: Engine, hidden_location: Emulator) -> None:
     hidden_location.reset()
     open_page(engine, hidden_location)
@@ -216,7 +187,8 @@ def test_an_unreadable_location_is_reported_and_not_retried(engine: Engine, hidd
                        ".includes('Access-Control-Expose-Headers: Location')")
     logged(engine, '[data-event-type="sessionStart"][data-status="201"]')
     assert engine.evaluate("return document.getElementById('session-id').textContent") == "none yet"
-    assert_stays(lambda: len(session_starts(hidden_location)) == 1, seconds=3)  # retries start at 1 s
+    holds(lambda: len(session_starts(hidden_location)) == 1, 3 * BASE_DELAY,
+          why="a client that retried would have sent twice by now (backoff 1 s, then 2 s)")
     assert len(hidden_location.get("/_emulator/sessions")) == 1  # the server made one; the page cannot know it
 
 

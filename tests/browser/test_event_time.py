@@ -10,8 +10,7 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.browser.conftest import press_play, wait_ready
-from tests.browser.test_slice import wait_for
-from tests.helpers import BASIC_PAGE, Emulator
+from tests.helpers import BASIC_PAGE, Emulator, wait_for
 
 SLACK_MS = 150  # from the test's clock read to the shim's stamp in the element's event handler
 

@@ -9,8 +9,7 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.browser.conftest import press_play, wait_ready
-from tests.browser.test_slice import wait_for
-from tests.helpers import BASIC_PAGE, Emulator, start_emulator, stop_emulator
+from tests.helpers import BASIC_PAGE, Emulator, start_emulator, stop_emulator, wait_for
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def test_without_isolation_python_runs_on_the_main_thread_and_still_tracks(page:
     assert "main thread" in notice and "Cross-Origin-Opener-Policy" in notice
     assert any("not cross-origin isolated" in w for w in warnings)  # the shim said it before Python booted
     press_play(page)
-    page.wait_for_timeout(1500)
+    wait_for(lambda: [s for s in unisolated.sessions() if "play" in [e["event_type"] for e in s["events"]]])
     page.evaluate("document.getElementById('video').pause()")
     sessions = wait_for(lambda: [s for s in unisolated.sessions()
                                  if [e["event_type"] for e in s["events"]][-1:] == ["pauseStart"]])

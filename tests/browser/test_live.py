@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.conftest import press_play, wait_ready
-from tests.browser.test_slice import session_starts, wait_for
-from tests.helpers import BASIC_PAGE, Emulator
+from tests.browser.conftest import press_play, session_starts, video_time_past, wait_ready
+from tests.helpers import BASIC_PAGE, Emulator, wait_for
 
 DAY_MS = 86_400_000
 
@@ -33,7 +32,7 @@ def test_an_infinite_duration_is_tracked_as_live_with_second_of_day_playheads(pa
     second_of_day = (pressed["ts"] % DAY_MS) / 1000
     assert body["playerTime"]["playhead"] == pytest.approx(second_of_day, abs=1.0)
 
-    page.wait_for_timeout(1500)
+    video_time_past(page, 1.5)
     page.evaluate("document.getElementById('video').pause()")
     sid = start["sid"] or fresh.get("/_emulator/sessions")[0]["sid"]
     pause = wait_for(lambda: [e for e in fresh.get(f"/_emulator/sessions/{sid}")["events"]

@@ -10,35 +10,30 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.conftest import press_play, wait_ready
-from tests.browser.test_slice import wait_for
-from tests.helpers import BASIC_PAGE, ROOT, Emulator, start_emulator, stop_emulator
-
-
-def site_copy(target: Path) -> Path:
-    target.mkdir()
-    for name in ("index.html", "main.py", "pyscript.toml"):
-        shutil.copy2(ROOT / name, target / name)
-    for folder in ("examples", "media", "vendor"):
-        shutil.copytree(ROOT / folder, target / folder)
-    return target
+from tests.browser.conftest import page_wait_for, press_play, shim_stats, wait_ready
+from tests.browser.origins import site_copy
+from tests.helpers import BASIC_PAGE, Emulator, start_emulator, stop_emulator, wait_for
 
 
 @pytest.fixture
 def tampered(tmp_path: Path) -> Iterator[Emulator]:
     """A site whose mediacollect wheel is not the one the lock describes (one byte more)."""
-    site = site_copy(tmp_path / "site")
-    wheel = next((site / "vendor" / "wheels").glob("mediacollect-*.whl"))
-    for sibling in (wheel.with_name(wheel.name + ".br"), wheel.with_name(wheel.name + ".gz")):
-        sibling.unlink()
-    wheel.write_bytes(wheel.read_bytes() + b"\0")
+
+    def one_byte_more(site: Path) -> None:
+        wheel = next((site / "vendor" / "wheels").glob("mediacollect-*.whl"))
+        for sibling in (wheel.with_name(wheel.name + ".br"), wheel.with_name(wheel.name + ".gz")):
+            sibling.unlink()
+        changed = wheel.read_bytes() + b"\0"
+        wheel.unlink()  # a hard link into vendor/: write a file of its own, never through the link
+        wheel.write_bytes(changed)
+
+    site = site_copy(tmp_path / "site", one_byte_more)
     running = start_emulator(tmp_path, "--site-root", str(site))
     yield running
     stop_emulator(running)
@@ -50,11 +45,8 @@ def test_a_wheel_that_does_not_match_the_lock_is_refused(page: Page, tampered: E
     page.on("pageerror", lambda error: messages.append(str(error)))  # how PyScript passes the worker's error on
     page.goto(tampered.page_url(BASIC_PAGE))
     wheel = "/vendor/wheels/mediacollect-"
-    for _ in range(60):  # Pyodide starts first (a few seconds), then the wheel is checked
-        if any(wheel in message for message in messages):
-            break
-        page.wait_for_timeout(500)
-    refusal = next((m for m in messages if wheel in m), f"nothing about the wheel in {messages}")
+    # Pyodide starts first (a few seconds), then the wheel is checked.
+    refusal = page_wait_for(page, lambda: next((m for m in messages if wheel in m), None))
     assert "does not match its sha256 in pyodide-lock.json" in refusal  # names the file and the rule
     # The viewer sees it too: the page's panel says Python could not start, and why.
     page.wait_for_function("document.getElementById('tracker-status').textContent === 'error'", timeout=5000)
@@ -62,8 +54,10 @@ def test_a_wheel_that_does_not_match_the_lock_is_refused(page: Page, tampered: E
     shown = page.text_content("#tracker-error") or ""
     assert shown.startswith("Python could not start: mediacollect: ")
     assert "does not match its sha256 in pyodide-lock.json" in shown
+    waiting = shim_stats(page)["unhandled"]
     page.evaluate("() => document.getElementById('video').play()")
-    page.wait_for_timeout(2000)
+    # The press is recorded and waits in the shim: no Python of ours ever takes it.
+    page.wait_for_function("n => JSON.parse(window.mediacollectShim.stats()).unhandled > n", arg=waiting)
     assert page.text_content("#tracker-status") == "error"
     assert tampered.sessions() == []  # none of our Python ran
 
@@ -126,7 +120,7 @@ auto()
 """
 
 
-def test_python_starts_from_the_compiled_standard_library(page: Page, emulator: Emulator) -> None:
+def test_python_starts_from_the_compiled_standard_library(page: Page, fresh: Emulator) -> None:
     """Every stdlib module imported by the time the first session is tracked (Pyodide's set-up,
     PyScript's package and ours) came from the bytecode the build compiled; the zip
     is fetched compressed and stdlib tracebacks still show their source lines."""
@@ -134,12 +128,11 @@ def test_python_starts_from_the_compiled_standard_library(page: Page, emulator: 
     page.on("response", lambda response: fetched.__setitem__(response.url, response.headers.get("content-encoding")))
     page.route(lambda url: url.endswith("/main.py"),
                lambda route: route.fulfill(body=STDLIB_PROBE_MAIN, content_type="text/x-python"))
-    emulator.reset()
-    page.goto(emulator.page_url(BASIC_PAGE))
+    page.goto(fresh.page_url(BASIC_PAGE))
     wait_ready(page)
     page.unroute_all()  # a route's predicate runs in this process: none may wait on it below
     press_play(page)
-    wait_for(lambda: emulator.sessions(), timeout=10)
+    wait_for(lambda: fresh.sessions(), timeout=10)
 
     stdlib = [(url, encoding) for url, encoding in fetched.items() if "/python_stdlib" in url]
     assert len(stdlib) == 1, stdlib

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from tests.browser.conftest import press_play, wait_ready
-from tests.browser.test_slice import wait_for
-from tests.helpers import BASIC_PAGE, Emulator
+from tests.browser.conftest import press_play, video_time_past, wait_ready
+from tests.helpers import BASIC_PAGE, Emulator, wait_for
 
 
 def open_session(page: Page, emulator: Emulator) -> str:
@@ -16,7 +15,7 @@ def open_session(page: Page, emulator: Emulator) -> str:
     wait_ready(page)
     press_play(page)
     page.wait_for_selector('#request-log .request[data-event-type="play"][data-status="204"]')
-    page.wait_for_timeout(1500)
+    video_time_past(page, 1.5)  # a playhead the sessionEnd can be told from the start by
     return str(emulator.get("/_emulator/sessions")[0]["sid"])
 
 

@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
-from tests.browser.conftest import READY_TIMEOUT_MS, wait_ready
-from tests.browser.test_faults import accepted, assert_no_duplicates, start, video
-from tests.browser.test_slice import wait_for
-from tests.helpers import BASIC_PAGE, CHROMIUM, CHROMIUM_ARGS, Emulator
+from tests.browser.conftest import READY_TIMEOUT_MS, accepted, assert_no_duplicates, start, video, wait_ready
+from tests.helpers import BASIC_PAGE, CHROMIUM, CHROMIUM_ARGS, Emulator, wait_for
 
 OPENED = ["sessionStart", "stateStart:mute", "play"]
 

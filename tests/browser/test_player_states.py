@@ -7,8 +7,7 @@ from typing import Any
 from playwright.sync_api import Page
 
 from tests.browser.conftest import press_play, wait_ready
-from tests.browser.test_slice import wait_for
-from tests.helpers import BASIC_PAGE, Emulator
+from tests.helpers import BASIC_PAGE, Emulator, wait_for
 
 
 def state_events(emulator: Emulator) -> list[tuple[str, str]]:
@@ -23,18 +22,17 @@ def toggle(page: Page, script: str) -> None:
     page.evaluate(f"() => {{ const v = document.getElementById('video'); {script}; }}")
 
 
-def test_mute_and_captions_as_the_viewer_toggles_them(page: Page, emulator: Emulator) -> None:
-    emulator.reset()
-    page.goto(emulator.page_url(BASIC_PAGE))
+def test_mute_and_captions_as_the_viewer_toggles_them(page: Page, fresh: Emulator) -> None:
+    page.goto(fresh.page_url(BASIC_PAGE))
     wait_ready(page)
     press_play(page)
-    wait_for(lambda: state_events(emulator) == [("stateStart", "mute")])  # the demo video starts muted
+    wait_for(lambda: state_events(fresh) == [("stateStart", "mute")])  # the demo video starts muted
     toggle(page, "v.muted = false")
-    wait_for(lambda: len(state_events(emulator)) == 2)
+    wait_for(lambda: len(state_events(fresh)) == 2)
     toggle(page, "v.textTracks[0].mode = 'showing'")
-    wait_for(lambda: len(state_events(emulator)) == 3)
+    wait_for(lambda: len(state_events(fresh)) == 3)
     toggle(page, "v.muted = true")
     toggle(page, "v.textTracks[0].mode = 'hidden'")
     expected: list[Any] = [("stateStart", "mute"), ("stateEnd", "mute"), ("stateStart", "closedCaptioning"),
                            ("stateStart", "mute"), ("stateEnd", "closedCaptioning")]
-    wait_for(lambda: state_events(emulator) == expected)
+    wait_for(lambda: state_events(fresh) == expected)

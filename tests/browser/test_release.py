@@ -26,11 +26,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from mediacollect import __version__
-from tests.browser.conftest import press_play, wait_ready
+from tests.browser.conftest import COLLECT_VIOLATIONS, press_play, wait_ready
 from tests.browser.origins import foreign_requests
-from tests.browser.test_csp import COLLECT_VIOLATIONS
-from tests.browser.test_slice import wait_for
-from tests.helpers import ROOT, Emulator, free_port
+from tests.helpers import ROOT, Emulator, free_port, wait_for
 
 NGINX = "/usr/sbin/nginx"
 BUNDLE = f"mediacollect-site-{__version__}"

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from tests.browser.conftest import watch
 from tests.browser.origins import foreign_requests, replace_in, site_copy
 from tests.helpers import BASIC_PAGE, ROOT, Emulator, start_emulator, stop_emulator
 
@@ -84,7 +85,7 @@ def test_a_runtime_that_cannot_start_says_why_and_contacts_nobody(
     assert all(part in message for part in named), message
     assert any(shown in line for line in console), console  # the console says it too
     page.evaluate("document.getElementById('video').play()")
-    page.wait_for_timeout(1000)  # time for a late fallback to show itself
+    watch(page, 1, why="a fallback to a copy elsewhere would show itself within a second of the press")
     assert foreign == []
     assert page.text_content("#tracker-status") == "error"
     assert emulator.sessions() == []

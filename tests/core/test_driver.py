@@ -40,22 +40,24 @@ async def until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-un
         await asyncio.sleep(0.05)
 
 
-def test_a_viewing_reaches_the_emulator_in_order_with_pings(emulator: Emulator) -> None:
-    emulator.reset()
+def test_a_viewing_reaches_the_emulator_in_order_with_pings(fresh: Emulator) -> None:
     reports: list[Report] = []
 
     async def scenario() -> None:
-        driver = make_driver(emulator, reports)
+        driver = make_driver(fresh, reports)
+        started = now_ms()
         start_playing(driver)
         driver.call(driver.tracker.start_state, "mute")
-        await asyncio.sleep(2.3)
-        driver.observe(Observation(P.PAUSE, now_ms(), 2.3, paused=True))
-        driver.observe(Observation(P.TEARDOWN, now_ms(), 2.3, paused=True))
+        # The viewer watches until the second 1 s ping has been delivered, then pauses.
+        await until(lambda: [r.event_type for r in reports if r.kind == "sent"].count("ping") == 2)
+        playhead = (now_ms() - started) / 1000
+        driver.observe(Observation(P.PAUSE, now_ms(), playhead, paused=True))
+        driver.observe(Observation(P.TEARDOWN, now_ms(), playhead, paused=True))
         await until(lambda: len(driver.outbox) == 0 and not driver.outbox.busy)
         await driver.stop()
 
     run_async(scenario)
-    [session] = emulator.sessions()
+    [session] = fresh.sessions()
     kinds = [e["event_type"] for e in session["events"]]
     assert kinds == ["sessionStart", "play", "stateStart", "ping", "ping", "pauseStart", "sessionEnd"]
     ts = [e["body"]["playerTime"]["ts"] for e in session["events"]]
@@ -64,15 +66,14 @@ def test_a_viewing_reaches_the_emulator_in_order_with_pings(emulator: Emulator) 
     assert [r.kind for r in reports] == ["session"] + ["sent"] * 6
 
 
-def test_retries_and_renewal_against_the_emulator(emulator: Emulator) -> None:
-    emulator.reset()
-    emulator.post("/_emulator/faults", {"drop": True, "count": 1, "endpoint": "sessions"})
-    emulator.post("/_emulator/faults", {"status": 503, "count": 1, "endpoint": "events", "retry_after": "1"})
-    emulator.post("/_emulator/faults", {"status": 410, "count": 1, "event_type": "pauseStart"})
+def test_retries_and_renewal_against_the_emulator(fresh: Emulator) -> None:
+    fresh.post("/_emulator/faults", {"drop": True, "count": 1, "endpoint": "sessions"})
+    fresh.post("/_emulator/faults", {"status": 503, "count": 1, "endpoint": "events", "retry_after": "1"})
+    fresh.post("/_emulator/faults", {"status": 410, "count": 1, "event_type": "pauseStart"})
     reports: list[Report] = []
 
     async def scenario() -> None:
-        driver = make_driver(emulator, reports)
+        driver = make_driver(fresh, reports)
         start_playing(driver)
         await until(lambda: any(r.kind == "sent" for r in reports))
         driver.observe(Observation(P.PAUSE, now_ms(), 1.5, paused=True))
@@ -80,7 +81,7 @@ def test_retries_and_renewal_against_the_emulator(emulator: Emulator) -> None:
         await driver.stop()
 
     run_async(scenario)
-    first, second = emulator.sessions()
+    first, second = fresh.sessions()
     assert [e["event_type"] for e in first["events"]][:2] == ["sessionStart", "play"]
     renewed = second["events"]
     assert renewed[0]["body"]["params"]["media.resume"] is True
@@ -176,7 +177,8 @@ def test_flush_waits_for_the_answer_in_flight_then_sends_the_rest() -> None:
         await until(lambda: len(transport.requests) == 1)  # the sessionStart, waiting for its 201
         driver.call(driver.tracker.end_session)
         flushing = asyncio.ensure_future(driver.flush())
-        await asyncio.sleep(0.05)
+        for _ in range(20):  # every chance to finish early: loop turns, no clock involved
+            await asyncio.sleep(0)
         assert not flushing.done(), "flush waits for the answer in flight"
         first_answer[0].set_result(HttpResponse(201, {"location": "/api/v1/sessions/s1"}))
         await asyncio.wait_for(flushing, 5)

@@ -8,22 +8,7 @@ from typing import Any
 import pytest
 
 from mediacollect import validate_body
-
-START: dict[str, Any] = {
-    "playerTime": {"playhead": 0, "ts": 1731672000000},
-    "eventType": "sessionStart",
-    "params": {
-        "analytics.trackingServer": "example.data.adobedc.net",
-        "analytics.reportSuite": "example-rsid",
-        "visitor.marketingCloudOrgId": "0123456789ABCDEF0123456789@AdobeOrg",
-        "media.id": "sample-video-id",
-        "media.length": 3600,
-        "media.contentType": "vod",
-        "media.playerName": "sample-html5-player",
-        "media.channel": "sample-channel",
-    },
-}
-
+from tests.helpers import START
 
 TS_RULE = "sessionStart: playerTime.ts must be an integer (UTC milliseconds)"
 PLAYHEAD_RULE = "sessionStart: playerTime.playhead must be a number (seconds)"

@@ -3,48 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+import re
 
 import pytest
 from starlette.testclient import TestClient
 
 from mediacollect_emulator import Store, create_api_app
-from tests.core.test_rules import START
+from tests.emulator.inprocess import JSON, LOCAL, post, start_session
+from tests.helpers import START
 
-LOCAL = "http://127.0.0.1:8001"  # the Host the inspection API answers to (not TestClient's "testserver")
-
-JSON = {"Content-Type": "application/json"}
 CORS = {
     "access-control-allow-origin": "*",
     "access-control-allow-methods": "OPTIONS,POST,PUT",
     "access-control-allow-headers": "Content-Type",
     "access-control-expose-headers": "Location",
 }
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "emulator.sqlite3")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def client(store: Store) -> Iterator[TestClient]:
-    with TestClient(create_api_app(store), base_url=LOCAL) as test_client:
-        yield test_client
-
-
-def post(client: TestClient, path: str, body: Any, **headers: str) -> Any:
-    return client.post(path, content=json.dumps(body), headers={"Content-Type": "application/json", **headers})
-
-
-def start_session(client: TestClient) -> str:
-    response = post(client, "/api/v1/sessions", START)
-    assert response.status_code == 201
-    return str(response.headers["location"].rsplit("/", 1)[1])
 
 
 def test_session_start_201_with_location_and_cors(client: TestClient) -> None:
@@ -54,7 +27,7 @@ def test_session_start_201_with_location_and_cors(client: TestClient) -> None:
     location = response.headers["location"]
     assert location.startswith("/api/v1/sessions/")
     sid = location.rsplit("/", 1)[1]
-    assert len(sid) == 64 and int(sid, 16) >= 0  # 256 bits from secrets
+    assert re.fullmatch("[0-9a-f]{64}", sid)  # 256 bits from secrets, as hex
     for name, value in CORS.items():
         assert response.headers[name] == value
 

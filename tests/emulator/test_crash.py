@@ -10,11 +10,9 @@ import json
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
-from tests.core.test_rules import START
-from tests.helpers import Emulator, start_emulator, stop_emulator
+from tests.helpers import START, Emulator, start_emulator, stop_emulator, wait_for
 
 PLAYERS = 4
 
@@ -72,13 +70,6 @@ class Player(threading.Thread):
             connection.close()
 
 
-def wait_for(condition: object, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
-
-
 def stored_events(emulator: Emulator) -> set[tuple[str, int]]:
     found = set()
     for session in emulator.get("/_emulator/sessions"):
@@ -91,11 +82,11 @@ def run_players(emulator: Emulator, crash: object) -> list[Player]:
     players = [Player(emulator.api_port) for _ in range(PLAYERS)]
     for player in players:
         player.start()
-    wait_for(lambda: all(len(p.acknowledged) > 50 for p in players), "the players got going")
+    wait_for(lambda: all(len(p.acknowledged) > 50 for p in players), what="the players got going", interval=0.02)
     crash()  # type: ignore[operator]
     counts = [len(p.acknowledged) for p in players]
     wait_for(lambda: all(len(p.acknowledged) > c + 50 or p.failures for p, c in zip(players, counts, strict=True)),
-             "the players went on after the crash")
+             what="the players went on after the crash", interval=0.02)
     for player in players:
         player.stop.set()
     for player in players:
@@ -133,7 +124,7 @@ def test_kill_9_of_the_whole_emulator_loses_nothing_acknowledged(tmp_path: Path)
     try:
         players = run_players(emulator, lambda: os.kill(emulator.process.pid, signal.SIGKILL))
         emulator.process.wait(10)
-        wait_for(lambda: not alive(writer), "the orphaned writer exits when the emulator is gone")
+        wait_for(lambda: not alive(writer), what="the orphaned writer exits when the emulator is gone", interval=0.02)
     finally:
         if emulator.process.poll() is None:
             stop_emulator(emulator)

@@ -4,32 +4,15 @@ array form), the spec's timelines as HTTP traffic with their metrics, export and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from mediacollect import to_body
-from mediacollect_emulator import Store, create_api_app
-from tests.core.test_rules import START
-from tests.core.test_timelines import play_timeline_1, play_timeline_2, play_timeline_3
-
-LOCAL = "http://127.0.0.1:8001"  # the Host the inspection API answers to (not TestClient's "testserver")
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    store = Store(tmp_path / "emulator.sqlite3")
-    with TestClient(create_api_app(store), base_url=LOCAL) as test_client:
-        yield test_client
-    store.close()
-
-
-def post(client: TestClient, path: str, body: Any) -> Any:
-    return client.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"})
-
+from tests.core.timelines import play_timeline_1, play_timeline_2, play_timeline_3
+from tests.emulator.inprocess import post
+from tests.helpers import START
 
 OFFLINE = [  # spec §5.4
     {**START, "playerTime": {"playhead": 0, "ts": 1529997923478}},

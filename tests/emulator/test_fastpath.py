@@ -12,8 +12,7 @@ import uvicorn
 
 from mediacollect_emulator import Store, create_api_app
 from mediacollect_emulator.__main__ import _http_protocol
-from tests.core.test_rules import START
-from tests.helpers import free_port, raw_post, run_async
+from tests.helpers import START, free_port, raw_post, run_async
 
 EVENTS = 300
 

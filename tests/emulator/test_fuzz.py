@@ -39,9 +39,8 @@ from hypothesis import strategies as st
 
 from mediacollect import _rules as rules
 from mediacollect import validate_body
-from tests.core.test_rules import START
-from tests.emulator.test_schemas import bodies
-from tests.helpers import Emulator, start_emulator, stop_emulator
+from tests.emulator.strategies import bodies
+from tests.helpers import START, Emulator, start_emulator, stop_emulator
 
 # MEDIACOLLECT_FUZZ_BATCHES raises the count (bench/emulator_fuzz.py); CI runs 10,000 cases.
 BATCHES = int(os.environ.get("MEDIACOLLECT_FUZZ_BATCHES", "200"))
@@ -280,7 +279,7 @@ def new_session(connection: http.client.HTTPConnection) -> str:
     return headers["location"].rsplit("/", 1)[1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     # Commits at once instead of gathering for 2 ms: the cases are sent one after the other.
     emulator = start_emulator(tmp_path_factory.mktemp("fuzz"), "--no-site", "--log-level", "warning",
@@ -364,9 +363,9 @@ LANE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fuzz-lane")
 # No shrinking: the server's state carries from case to case, so a smaller batch does not
 # reproduce a failure any better; the failing case itself is in the assertion message.
 @settings(max_examples=BATCHES, deadline=None, derandomize=SAME_CASES, database=None, phases=[Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(cases(), min_size=PER_BATCH, max_size=PER_BATCH))
-def test_generated_requests_get_exactly_their_answer_while_players_play(fuzzed: Fuzzed, batch: list[Case]) -> None:
+def fuzz_batch(fuzzed: Fuzzed, batch: list[Case]) -> None:
     def run(lane: Lane, cases: list[Case]) -> None:
         for case in cases:
             send(lane, case)
@@ -377,7 +376,10 @@ def test_generated_requests_get_exactly_their_answer_while_players_play(fuzzed: 
     fuzzed.counted += len(batch)
 
 
-def test_after_fuzzing_the_players_got_every_answer_and_nothing_was_logged(fuzzed: Fuzzed) -> None:
+def test_generated_requests_get_exactly_their_answer_while_players_play(fuzzed: Fuzzed) -> None:
+    """The batches, then what the players and the log say about the whole run (one test: the
+    verdict on the players means nothing without the fuzzing before it)."""
+    fuzz_batch(fuzzed)
     assert fuzzed.counted >= BATCHES * PER_BATCH >= 10_000 or "MEDIACOLLECT_FUZZ_BATCHES" in os.environ
     for player in fuzzed.players:
         assert player.is_alive() and not player.problems, player.problems[:5]
@@ -473,18 +475,17 @@ def http_post(path: str, body: bytes) -> bytes:
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
 
 
-@pytest.fixture(scope="module")
-def faults_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    emulator = start_emulator(tmp_path_factory.mktemp("fuzz-faults"), "--no-site", "--log-level", "warning")
+@pytest.fixture
+def faults_emulator(tmp_path: Path) -> Iterator[Emulator]:
+    emulator = start_emulator(tmp_path, "--no-site", "--log-level", "warning")
     yield emulator
     stop_emulator(emulator)
 
 
 @settings(max_examples=FAULT_CASES, deadline=None, derandomize=SAME_CASES, database=None, phases=[Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.too_slow])
 @given(fault_specs)
-def test_fault_rules_are_checked_strictly_and_always_make_valid_http(faults_emulator: Emulator, spec: Any) -> None:
-    port = faults_emulator.api_port
+def fault_rule(port: int, spec: Any) -> None:
     posted = raw_exchange(port, http_post("/_emulator/faults", json.dumps(spec).encode()))
     assert posted is not None
     status, _, payload = posted
@@ -519,7 +520,8 @@ def test_fault_rules_are_checked_strictly_and_always_make_valid_http(faults_emul
         assert deleted is not None and deleted[0] == 200
 
 
-def test_after_fault_fuzzing_nothing_was_logged(faults_emulator: Emulator, tmp_path: Path) -> None:
+def test_fault_rules_are_checked_strictly_and_always_make_valid_http(faults_emulator: Emulator) -> None:
+    fault_rule(faults_emulator.api_port)
     assert faults_emulator.process.poll() is None
     log = faults_emulator.log()
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]

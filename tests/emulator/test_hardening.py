@@ -6,7 +6,6 @@ of the timers."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,35 +17,8 @@ from mediacollect_emulator import ServerRules, Store, create_api_app
 from mediacollect_emulator._guard import Access, is_loopback
 from mediacollect_emulator._schemas import _schema_json, schema_json
 from mediacollect_emulator._store import StoreError, op_insert_request, op_open_session, op_set_seq
-from tests.core.test_rules import START
-from tests.emulator.test_server_rules import Clock
-
-LOCAL = "http://127.0.0.1:8001"
-JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "emulator.sqlite3")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def client(store: Store) -> Iterator[TestClient]:
-    with TestClient(create_api_app(store), base_url=LOCAL) as test_client:
-        yield test_client
-
-
-def post_raw(client: TestClient, path: str, raw: bytes, **headers: str) -> Any:
-    return client.post(path, content=raw, headers={**JSON, **headers})
-
-
-def start(client: TestClient) -> str:
-    response = post_raw(client, "/api/v1/sessions", json.dumps(START).encode())
-    assert response.status_code == 201
-    return str(response.headers["location"].rsplit("/", 1)[1])
-
+from tests.emulator.inprocess import JSON, LOCAL, Clock, post_raw, start_session
+from tests.helpers import START
 
 # -- text --------------------------------------------------------------------------------------
 
@@ -73,7 +45,7 @@ def test_a_lone_surrogate_is_a_400_naming_the_field_and_leaves_nothing_behind(cl
     message = response.json()["message"]
     assert message.startswith(f"request: {field} is not valid Unicode text"), message
     assert client.get("/_emulator/sessions").json() == []  # no open session left behind
-    sid = start(client)
+    sid = start_session(client)
     play = {"playerTime": {"playhead": 0, "ts": 2}, "eventType": "play", "x\ud83d": 1}
     refused = post_raw(client, f"/api/v1/sessions/{sid}/events", json.dumps(play).encode())
     assert refused.status_code == 400 and "x\\ud83d (the key)" in refused.json()["message"]
@@ -85,7 +57,7 @@ def test_a_lone_surrogate_is_a_400_naming_the_field_and_leaves_nothing_behind(cl
 def test_escapes_that_are_text_pass(client: TestClient) -> None:
     body = json.loads(json.dumps(START))
     body["params"]["media.name"] = "\U0001f600 and \\ud800 spelt with a backslash"  # a pair; an escaped backslash
-    sid = start(client)
+    sid = start_session(client)
     assert post_raw(client, "/api/v1/sessions", json.dumps(body).encode()).status_code == 201
     assert client.get(f"/_emulator/sessions/{sid}").status_code == 200
     names = {s["media_name"] for s in client.get("/_emulator/sessions").json()}
@@ -216,7 +188,7 @@ def test_no_cors_on_the_inspection_api_but_on_the_collection_api(client: TestCli
 
 @pytest.mark.parametrize("method", ["POST", "DELETE"])
 def test_state_changes_need_json_and_an_own_origin(client: TestClient, method: str) -> None:
-    sid = start(client)
+    sid = start_session(client)
     paths = ["/_emulator/reset", f"/_emulator/sessions/{sid}/close", "/_emulator/faults"] if method == "POST" \
         else ["/_emulator/faults"]
     for path in paths:
@@ -271,7 +243,7 @@ def test_timers_and_windows_come_back_the_same_after_a_restart(tmp_path: Path) -
 
     first = Store(path)
     with TestClient(create_api_app(first, rules=rules, clock=clock), base_url=LOCAL) as client:
-        stalled, windowed = start(client), start(client)
+        stalled, windowed = start_session(client), start_session(client)
         assert event(client, stalled, "play", 2, 5.0) == 204  # the playhead moves once, at t0
         moved_at = clock.now
         for step in range(1, 10):  # then pings every 3 minutes without movement (never idle)
@@ -317,7 +289,7 @@ def test_a_session_name_stored_with_a_lone_surrogate_never_breaks_the_session_li
             listed = client.get("/_emulator/sessions")
             assert listed.status_code == 200 and listed.json()[0]["media_name"] == body["params"]["media.name"]
             assert client.get(f"/_emulator/sessions/{'s' * 64}").status_code == 200
-            start(client)
+            start_session(client)
             assert len(client.get("/_emulator/sessions").json()) == 2
     finally:
         store.close()
@@ -335,5 +307,5 @@ def test_a_session_start_whose_rows_are_not_stored_leaves_no_session(store: Stor
     response = post_raw(client, "/api/v1/sessions", json.dumps(START).encode())
     assert response.status_code == 500 and response.json() == {"message": "store: disk on fire"}
     assert client.get("/_emulator/sessions").json() == []
-    sid = start(client)
+    sid = start_session(client)
     assert [s["sid"] for s in client.get("/_emulator/sessions").json()] == [sid]

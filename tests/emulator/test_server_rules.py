@@ -3,52 +3,15 @@ time scaling, idempotent sessionEnd, and nothing accepted lost across a restart.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from mediacollect_emulator import ServerRules, Store, create_api_app
-from tests.core.test_rules import START
-
-LOCAL = "http://127.0.0.1:8001"  # the Host the inspection API answers to (not TestClient's "testserver")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "emulator.sqlite3")
-    yield opened
-    opened.close()
-
-
-def client_for(store: Store, clock: Clock, **rules: Any) -> TestClient:
-    return TestClient(create_api_app(store, rules=ServerRules(**rules), clock=clock), base_url=LOCAL)
-
-
-def post(client: TestClient, path: str, body: Any) -> Any:
-    return client.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"})
-
-
-def start(client: TestClient) -> str:
-    response = post(client, "/api/v1/sessions", START)
-    assert response.status_code == 201
-    return str(response.headers["location"].rsplit("/", 1)[1])
+from mediacollect_emulator import ServerRules, Store
+from tests.emulator.inprocess import Clock, client_for, post, start_session
+from tests.helpers import START
 
 
 def event(client: TestClient, sid: str, event_type: str, ts: int, playhead: float = 0.0) -> Any:
@@ -58,7 +21,7 @@ def event(client: TestClient, sid: str, event_type: str, ts: int, playhead: floa
 
 def test_ten_minutes_without_events_close_the_session(store: Store, clock: Clock) -> None:
     with client_for(store, clock) as client:
-        sid = start(client)
+        sid = start_session(client)
         clock.now += 599
         assert event(client, sid, "play", 2).status_code == 204
         clock.now += 600
@@ -71,7 +34,7 @@ def test_ten_minutes_without_events_close_the_session(store: Store, clock: Clock
 
 def test_thirty_minutes_without_playhead_movement_close_it_even_with_pings(store: Store, clock: Clock) -> None:
     with client_for(store, clock) as client:
-        moving, paused = start(client), start(client)
+        moving, paused = start_session(client), start_session(client)
         for minute in range(1, 31):
             clock.now += 60
             assert event(client, moving, "ping", minute * 60_000, playhead=minute * 60.0).status_code == 204
@@ -84,7 +47,7 @@ def test_thirty_minutes_without_playhead_movement_close_it_even_with_pings(store
 
 def test_time_scale_makes_ten_minutes_pass_in_one_second(store: Store, clock: Clock) -> None:
     with client_for(store, clock, time_scale=600) as client:
-        sid = start(client)
+        sid = start_session(client)
         clock.now += 0.9
         assert event(client, sid, "play", 2).status_code == 204
         clock.now += 1.0
@@ -93,7 +56,7 @@ def test_time_scale_makes_ten_minutes_pass_in_one_second(store: Store, clock: Cl
 
 def test_durations_are_configurable(store: Store, clock: Clock) -> None:
     with client_for(store, clock, idle_timeout=30, stall_timeout=3600) as client:
-        sid = start(client)
+        sid = start_session(client)
         clock.now += 31
         assert event(client, sid, "play", 2).status_code == 410
     with pytest.raises(ValueError, match="time_scale must be greater than 0"):
@@ -108,7 +71,7 @@ def processed_types(client: TestClient, sid: str) -> list[tuple[str, int, bool]]
 
 def test_reorder_window_sorts_by_ts_and_counts_stragglers(store: Store, clock: Clock) -> None:
     with client_for(store, clock) as client:
-        sid = start(client)  # ts 1_731_672_000_000 in START
+        sid = start_session(client)  # ts 1_731_672_000_000 in START
         t0 = START["playerTime"]["ts"]
         for event_type, offset in (("ping", 3000), ("play", 1000), ("bufferStart", 2000)):
             assert event(client, sid, event_type, t0 + offset).status_code == 204
@@ -129,7 +92,7 @@ def test_reorder_window_sorts_by_ts_and_counts_stragglers(store: Store, clock: C
 
 def test_ten_waiting_events_are_processed_without_waiting(store: Store, clock: Clock) -> None:
     with client_for(store, clock) as client:
-        sid = start(client)
+        sid = start_session(client)
         t0 = START["playerTime"]["ts"]
         for i in range(10):
             event(client, sid, "ping", t0 + 10_000 - i * 100, playhead=float(i))
@@ -141,7 +104,7 @@ def test_ten_waiting_events_are_processed_without_waiting(store: Store, clock: C
 
 def test_equal_ts_is_accepted_and_warned_about(store: Store, clock: Clock) -> None:
     with client_for(store, clock) as client:
-        sid = start(client)
+        sid = start_session(client)
         t0 = START["playerTime"]["ts"]
         assert event(client, sid, "play", t0 + 5).status_code == 204
         assert event(client, sid, "ping", t0 + 5).status_code == 204
@@ -151,7 +114,7 @@ def test_equal_ts_is_accepted_and_warned_about(store: Store, clock: Clock) -> No
 
 def test_session_end_processes_the_window_and_is_idempotent(store: Store, clock: Clock) -> None:
     with client_for(store, clock) as client:
-        sid = start(client)
+        sid = start_session(client)
         t0 = START["playerTime"]["ts"]
         event(client, sid, "play", t0 + 10)
         assert event(client, sid, "sessionEnd", t0 + 20).status_code == 204
@@ -165,8 +128,8 @@ def test_nothing_accepted_is_lost_across_a_restart(tmp_path: Path, clock: Clock)
     path = tmp_path / "named.sqlite3"
     first = Store(path)
     with client_for(first, clock) as client:
-        sid = start(client)
-        closed = start(client)
+        sid = start_session(client)
+        closed = start_session(client)
         t0 = START["playerTime"]["ts"]
         event(client, sid, "play", t0 + 10)
         event(client, sid, "ping", t0 + 20, 10)  # both still in the reorder window
