@@ -43,8 +43,9 @@ from ._tracker import Tracker
 # went, its answer not yet handled, is sent again by the page.
 RETRY_STATUSES = tuple(s for s in range(100, 600) if classify(s, is_session_start=False) is Verdict.RETRY)
 # Spec §4.9: the server sorts each session's events by ts within a window of 10 events (or 5 s).
-# Requests sent at once, on the page's way out, arrive in any order: no more than that go at once.
-REORDER_EVENTS = 10
+# Requests sent at once, on the page's way out, arrive in any order, into a window that events
+# sent just before may half fill: no more than half of it go at once.
+AT_ONCE = 5
 ITEMS_SLOT = "@items"  # the snapshot's list of stored entries, filled by the page
 # The playhead a record is tried with: an event reporting it takes the record's (a frozen ad
 # playhead of exactly this value would be taken for the record's: harmless, and never seen).
@@ -134,7 +135,7 @@ def plan(tracker: Tracker, outbox: Outbox, *, store: str,
         "after": tracker.last_ts,
         "live": tracker.is_live,
         "keep": MAX_EVENT_AGE_MS,
-        "window": REORDER_EVENTS,
+        "window": AT_ONCE,
         "store": store,
         "items": [{"url": p.url, "body": p.body, "entry": json.dumps(entry(p.event, p.body))} for p in pending],
         "next": next_events if open_session else {},
