@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from dataclasses import MISSING, field, fields
 from typing import Any, TypeVar
 
-from . import _rules
+from . import rules
 from ._errors import ConfigError
 from ._record import materialize, record
 
-CONTENT_TYPES_VIDEO = ("vod", "live", "linear", "ugc", "dvod")
-CONTENT_TYPES_AUDIO = ("song", "podcast", "audiobook", "radio")
 STREAM_TYPES = ("video", "audio")
+CONTENT_PING_RANGE = (1.0, 60.0)  # seconds
+AD_PING_INTERVALS = (1.0, 10.0)  # seconds; spec §4.3
 LOG_LEVELS = ("debug", "info", "warning", "error", "silent")
 
 
@@ -67,10 +67,12 @@ class TrackerConfig:
             raise ConfigError("consent", "must be 'granted' or 'pending'")
         if self.enable_ssl is not None and not isinstance(self.enable_ssl, bool):
             raise ConfigError("enable_ssl", "must be true or false")
-        if not _is_number(self.content_ping_interval) or not 1 <= self.content_ping_interval <= 60:
-            raise ConfigError("content_ping_interval", "must be a number of seconds from 1 to 60")
-        if not _is_number(self.ad_ping_interval) or self.ad_ping_interval not in (1, 10):
-            raise ConfigError("ad_ping_interval", "must be 1 or 10 (seconds; spec §4.3)")
+        low, high = CONTENT_PING_RANGE
+        if not _is_number(self.content_ping_interval) or not low <= self.content_ping_interval <= high:
+            raise ConfigError("content_ping_interval", f"must be a number of seconds from {low:g} to {high:g}")
+        if not _is_number(self.ad_ping_interval) or self.ad_ping_interval not in AD_PING_INTERVALS:
+            one, other = AD_PING_INTERVALS
+            raise ConfigError("ad_ping_interval", f"must be {one:g} or {other:g} (seconds; spec §4.3)")
         for name, low, high in (
             ("idle_timeout", 1.0, 30 * 60.0),
             ("max_session_duration", 60.0, 24 * 3600.0),
@@ -113,14 +115,14 @@ class MediaConfig:
         if not isinstance(self.custom_metadata, Mapping):
             raise ConfigError("custom_metadata", "must be an object of string values")
         for key, value in self.custom_metadata.items():
-            if not isinstance(key, str) or not _rules.CUSTOM_METADATA_KEY.match(key):
+            if not isinstance(key, str) or not rules.CUSTOM_METADATA_KEY.match(key):
                 raise ConfigError(f"custom_metadata.{key}", "key must match ^[a-zA-Z0-9_.]+$")
             if not isinstance(value, str):
                 raise ConfigError(f"custom_metadata.{key}", "must be a string")
         if not isinstance(self.standard_metadata, Mapping):
             raise ConfigError("standard_metadata", "must be an object of string values")
         for key, value in self.standard_metadata.items():
-            if key not in _rules.STANDARD_METADATA_KEYS:
+            if key not in rules.STANDARD_METADATA_KEYS:
                 raise ConfigError(f"standard_metadata.{key}", "is not a standard metadata key (spec §3.4)")
             if not isinstance(value, str):
                 raise ConfigError(f"standard_metadata.{key}", "must be a string")

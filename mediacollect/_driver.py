@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._events import ApiEvent, Observation
-from ._outbox import Outbox, Report
+from ._outbox import Outbox, Report, ReportKind
 from ._tracker import Tracker
 from .transport import HttpRequest, Transport, TransportError
 
@@ -198,7 +198,7 @@ class Driver:
                     self._idle.set()
                 for report in reports:
                     self._report(report, request)
-                    if report.kind == "session-gone":
+                    if report.kind is ReportKind.SESSION_GONE:
                         self._renew()
         finally:
             self._pumping = False
@@ -227,7 +227,7 @@ class Driver:
 
     def _surface_warnings(self) -> None:
         for warning in self.tracker.warnings[self._warnings_seen:]:
-            self._report(Report("warning", "", self.tracker.session, message=warning), None)
+            self._report(Report(ReportKind.WARNING, "", self.tracker.session, message=warning), None)
         self._warnings_seen = len(self.tracker.warnings)
 
     def _report(self, report: Report, request: HttpRequest | None) -> None:

@@ -18,17 +18,19 @@ import functools
 import json
 from collections import deque
 from collections.abc import Callable, Iterable
+from enum import StrEnum
 from typing import Any
 
 from . import _wire
 from ._events import ApiEvent, EventType
+from ._http import HttpRequest, HttpResponse
 from ._record import record
 from ._retry import Verdict, backoff_delay, classify, retry_after_seconds
-from .transport import HttpRequest, HttpResponse
 
 # Spec §4.10: a session without events for 10 minutes is closed by the server, so an event
 # still undelivered after that long can no longer land in its session.
 MAX_EVENT_AGE_MS = 10 * 60 * 1000
+_MAX_AGE = f"{MAX_EVENT_AGE_MS // 60_000} min"  # as messages say it
 # A sessionStart's answer is awaited this long (seconds), whatever the request timeout: see
 # Outbox.timeout. Within the 10 min an undelivered event is kept for.
 SESSION_START_TIMEOUT = 120.0
@@ -46,11 +48,23 @@ LOCATION_UNREADABLE = (
 )
 
 
+class ReportKind(StrEnum):
+    """What happened to an event (or, for WARNING, to the tracker)."""
+
+    SENT = "sent"  # an event was delivered
+    SESSION = "session"  # a sessionStart was delivered and its sid is known
+    RETRY = "retry"  # an attempt failed; the event stays at the head and is tried again
+    REJECTED = "rejected"  # refused for good (400...): dropped
+    DROPPED = "dropped"  # not sent at all (opted out, a full queue, too old, its session failed)
+    SESSION_GONE = "session-gone"  # 404/410: the server lost the session, which is renewed
+    WARNING = "warning"  # something the tracker dropped on purpose (Tracker.warnings)
+
+
 @record
 class Report:
     """One thing the outbox did, for the page's request log and the console."""
 
-    kind: str  # "sent" | "session" | "retry" | "rejected" | "dropped" | "session-gone"
+    kind: ReportKind
     event_type: str
     session: int
     status: int | None = None
@@ -60,6 +74,9 @@ class Report:
     sid: str | None = None
     retry_in_ms: int | None = None
     playhead: float | None = None  # the event's, for the log
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ReportKind(self.kind))  # "sent" is taken as ReportKind.SENT
 
 
 @record(frozen=False)
@@ -112,7 +129,7 @@ class Outbox:
         for index, event in enumerate(events):
             if self.consent == "refused":
                 if not self._refusal_reported:
-                    reports.append(Report("dropped", event.type.value, event.session,
+                    reports.append(Report(ReportKind.DROPPED, event.type.value, event.session,
                                           message="not sent: the viewer opted out of tracking"))
                     self._refusal_reported = True
                 continue
@@ -130,7 +147,7 @@ class Outbox:
         pings = [i for i in candidates if i.event.type is EventType.PING]
         victim = (pings or candidates)[0]
         self._queue.remove(victim)
-        return Report("dropped", victim.event.type.value, victim.event.session,
+        return Report(ReportKind.DROPPED, victim.event.type.value, victim.event.session,
                       message=f"not sent: more than {self._max_queue} events waiting")
 
     def opt_in(self) -> None:
@@ -140,8 +157,8 @@ class Outbox:
     def opt_out(self) -> list[Report]:
         """Nothing more is sent; what waits is dropped (one report per event, with the reason)."""
         self.consent = "refused"
-        dropped = [Report("dropped", i.event.type.value, i.event.session, message="not sent: the viewer opted out")
-                   for i in self._queue if i is not self._in_flight]
+        dropped = [Report(ReportKind.DROPPED, i.event.type.value, i.event.session,
+                          message="not sent: the viewer opted out") for i in self._queue if i is not self._in_flight]
         self._queue = deque(i for i in self._queue if i is self._in_flight)
         self._refusal_reported = bool(dropped)
         return dropped
@@ -172,7 +189,7 @@ class Outbox:
             for item in items:
                 by_session.setdefault(int(item["session"]), []).append(item)
         except (KeyError, TypeError, ValueError):
-            return [Report("dropped", "", 0, message="stored events from an earlier page were unreadable")]
+            return [Report(ReportKind.DROPPED, "", 0, message="stored events from an earlier page were unreadable")]
         restored: list[_Item] = []
         reports: list[Report] = []
         for index, (old, entries) in enumerate(sorted(by_session.items()), start=1):
@@ -180,8 +197,8 @@ class Outbox:
             last = entries[-1]
             known = old in locations
             if now - int(last["ts"]) > MAX_EVENT_AGE_MS or (not known and entries[0]["type"] != "sessionStart"):
-                reports += [Report("dropped", e["type"], session, message="not sent: stored by an earlier page "
-                                   "and too old for its session (10 min)") for e in entries]
+                reports += [Report(ReportKind.DROPPED, e["type"], session, message="not sent: stored by an earlier "
+                                   f"page and too old for its session ({_MAX_AGE})") for e in entries]
                 continue
             if known:
                 self._sessions[session] = locations[old]
@@ -261,17 +278,17 @@ class Outbox:
         if verdict is Verdict.DELIVERED and is_start:
             location = _wire.parse_location(response.header("location"), _wire.sessions_url(self._api_base))
             if location is None:
-                return [report("rejected", message=LOCATION_UNREADABLE), *self._fail_session(event.session)]
+                return [report(ReportKind.REJECTED, message=LOCATION_UNREADABLE), *self._fail_session(event.session)]
             self._sessions[event.session] = location
-            return [report("session", sid=location.sid)]
+            return [report(ReportKind.SESSION, sid=location.sid)]
         if verdict is Verdict.DELIVERED:
-            return [report("sent", sid=self.sid(event.session))]
+            return [report(ReportKind.SENT, sid=self.sid(event.session))]
         if verdict is Verdict.SESSION_GONE:
-            reports = [report("session-gone", message=_message(response), sid=self.sid(event.session))]
+            reports = [report(ReportKind.SESSION_GONE, message=_message(response), sid=self.sid(event.session))]
             self.orphans = [event] if event.type in REISSUED else []
             return reports + self._fail_session(event.session, reason="the server no longer knows the session; "
                                                 "the new session re-states what is still true", reissue=True)
-        reports = [report("rejected", message=_message(response), sid=self.sid(event.session))]
+        reports = [report(ReportKind.REJECTED, message=_message(response), sid=self.sid(event.session))]
         if is_start:
             reports += self._fail_session(event.session)
         return reports
@@ -293,8 +310,8 @@ class Outbox:
         event = item.event
         if now - event.ts > MAX_EVENT_AGE_MS:
             self._queue.popleft()
-            reason = f"gave up after {item.attempts} attempts over 10 minutes ({message})"
-            report = Report("dropped", event.type.value, event.session, status, reason, attempt=item.attempts)
+            reason = f"gave up after {item.attempts} attempts over {_MAX_AGE} ({message})"
+            report = Report(ReportKind.DROPPED, event.type.value, event.session, status, reason, attempt=item.attempts)
             if event.type is EventType.SESSION_START:
                 self._fail_session(event.session)
             return report
@@ -306,7 +323,7 @@ class Outbox:
         if retry_after is not None:
             delay = max(delay, retry_after)
         item.not_before = now + int(delay * 1000)
-        return Report("retry", event.type.value, event.session, status, message,
+        return Report(ReportKind.RETRY, event.type.value, event.session, status, message,
                       attempt=item.attempts, retry_in_ms=int(delay * 1000), playhead=event.playhead)
 
     def _fail_session(self, session: int, reason: str = "its sessionStart was not accepted", *,
@@ -321,7 +338,8 @@ class Outbox:
             elif reissue and item.event.type in REISSUED:
                 self.orphans.append(item.event)
             else:
-                dropped.append(Report("dropped", item.event.type.value, session, message=f"not sent: {reason}"))
+                dropped.append(Report(ReportKind.DROPPED, item.event.type.value, session,
+                                      message=f"not sent: {reason}"))
         self._queue = kept
         self._sessions.pop(session, None)
         return dropped

@@ -4,7 +4,7 @@ No I/O, no clock, no timers: the caller passes the time of every observation and
 ``tick(now)`` when ``next_deadline`` comes (h11's sans-I/O shape). Which event a player event
 produces is looked up in ``_state.PLAYER_TRANSITIONS``; this module adds what a table cannot
 hold: timestamps, playheads, pings, the seek settle window, ads, chapters, states, QoE and
-session renewal. Every event it returns has passed ``_rules.validate_body``.
+session renewal. Every event it returns has passed ``rules.validate_body``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Concatenate, ParamSpec
 
-from . import _rules, _wire
+from . import _wire, rules
 from ._config import MediaConfig, TrackerConfig
 from ._errors import UsageError, ValidationError
 from ._events import (
@@ -488,8 +488,9 @@ class Tracker:
         self._check(ApiEvent(EventType.STATE_START, 0, 0, 0, state_name=name))
         if name in self._states_active:
             return []
-        if name not in self._states_seen and len(self._states_seen) >= _rules.MAX_STATES_PER_SESSION:
-            self.warnings.append(f"state {name!r} dropped: at most 10 distinct states per session (spec §4.7)")
+        if name not in self._states_seen and len(self._states_seen) >= rules.MAX_STATES_PER_SESSION:
+            self.warnings.append(f"state {name!r} dropped: at most {rules.MAX_STATES_PER_SESSION} distinct states "
+                                 "per session (spec §4.7)")
             return []
         self._states_seen.add(name)
         self._states_active.append(name)
@@ -614,7 +615,7 @@ class Tracker:
             raise UsageError(f"{call}: no chapter is open")
 
     def _check(self, event: ApiEvent) -> None:
-        problems = _rules.validate_body(_wire.to_body(event))
+        problems = rules.validate_body(_wire.to_body(event))
         if problems:
             raise ValidationError([p.message for p in problems])
 

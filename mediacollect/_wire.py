@@ -1,7 +1,7 @@
 """The wire format: API events to JSON bodies, URLs, and the ``Location`` of a new session.
 
 This is the only module that knows the JSON field names of a body (``playerTime``, ``params``,
-``media.ad.podIndex``...). The validation tables in ``_rules`` use the same names because they
+``media.ad.podIndex``...). The validation tables in ``rules`` use the same names because they
 judge wire bodies; nothing else in the package spells a field.
 """
 

@@ -2,7 +2,7 @@
 
 * ``POST /api/v1/sessions``: a valid sessionStart gets ``201`` + ``Location``; an array body is
   the deprecated offline form (needs ``media.downloaded: true``); anything else a ``400`` whose
-  ``message`` names the event, the field and the rule (``mediacollect._rules``, the same table
+  ``message`` names the event, the field and the rule (``mediacollect.rules``, the same table
   the tracker checks before sending).
 * ``POST /api/v1/sessions/{sid}/events``: ``204``; ``404`` unknown sid; ``410`` closed session
   (sessionEnd, 10 min without events, 30 min without playhead movement; ``_sessions``).
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from mediacollect import validate_body
+from mediacollect.rules import validate_body
 
 from ._decode import (
     MAX_BATCH_BYTES,

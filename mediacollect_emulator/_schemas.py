@@ -1,7 +1,7 @@
 """JSON Schemas (draft-04) for ``GET /api/v1/schemas/{eventType}``, generated from the rule tables.
 
 Adobe's server publishes one schema per event type and validates against it (spec §1.7, §4.15).
-Ours are built from ``mediacollect._rules``, the table the tracker checks before sending and the
+Ours are built from ``mediacollect.rules``, the table the tracker checks before sending and the
 emulator answers 400 from, so a client that validates against these schemas and the emulator
 itself always agree (tests/emulator/test_schemas.py checks that on generated bodies).
 """
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from mediacollect import _rules as rules
+from mediacollect import rules
 
 DRAFT_04 = "http://json-schema.org/draft-04/schema#"
 _INT64_MAX = 2**63 - 1

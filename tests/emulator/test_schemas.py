@@ -14,8 +14,7 @@ import jsonschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mediacollect import _rules as rules
-from mediacollect import validate_body
+from mediacollect import rules, validate_body
 from mediacollect_emulator._schemas import schema_for
 
 VALUES: dict[str, st.SearchStrategy[Any]] = {

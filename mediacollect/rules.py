@@ -1,4 +1,5 @@
-"""What a Media Collection API request body may contain: the one source of truth.
+"""What a Media Collection API request may contain: the one source of truth, and the package's
+public rules module (the emulator judges requests with it and imports nothing else of ours).
 
 Rules of this file:
 
@@ -10,6 +11,8 @@ Rules of this file:
   emulator must judge whatever a client sent, not only what our tracker can build.
 * Every problem names the event type, the field (as a dotted path into the body) and the rule
   broken, so an integrator reading a ``400`` or a ``ValidationError`` knows what to change.
+* It imports nothing of delivery or of the page (tests/test_layers.py): loading it loads the
+  core only. The session ``Location`` rule (spec §1.5) lives in ``_wire`` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from ._record import record
+from ._wire import SessionLocation as SessionLocation
+from ._wire import parse_location as parse_location
 
 _Fail = Callable[[str, str], None]  # records one problem: (field, rule)
 
