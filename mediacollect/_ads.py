@@ -18,7 +18,6 @@ Errors name the field by its path, ``ads.breaks[1].ads[0].src``, and the rule.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from ._errors import ConfigError
 from ._events import AdBreakInfo, AdInfo
 from ._record import record
+from .rules import is_number
 
 _OPTIONAL_TEXT = ("name", "advertiser", "campaign_id", "creative_id", "site_id", "creative_url", "placement_id")
 _AD_KEYS = frozenset({"id", "src", "length", "skip_after", "metadata", *_OPTIONAL_TEXT})
@@ -133,6 +133,6 @@ def _text(path: str, value: object, *, required: bool = False) -> str | None:
 def _seconds(path: str, value: object, *, required: bool = False) -> float | None:
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+    if not is_number(value) or value < 0:
         raise ConfigError(path, "must be a number of seconds, 0 or more")
     return float(value)

@@ -11,7 +11,6 @@ Both are built from plain mappings (a page's JSON block, ``data-*`` attributes) 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import MISSING, field, fields
@@ -68,9 +67,9 @@ class TrackerConfig:
         if self.enable_ssl is not None and not isinstance(self.enable_ssl, bool):
             raise ConfigError("enable_ssl", "must be true or false")
         low, high = CONTENT_PING_RANGE
-        if not _is_number(self.content_ping_interval) or not low <= self.content_ping_interval <= high:
+        if not rules.is_number(self.content_ping_interval) or not low <= self.content_ping_interval <= high:
             raise ConfigError("content_ping_interval", f"must be a number of seconds from {low:g} to {high:g}")
-        if not _is_number(self.ad_ping_interval) or self.ad_ping_interval not in AD_PING_INTERVALS:
+        if not rules.is_number(self.ad_ping_interval) or self.ad_ping_interval not in AD_PING_INTERVALS:
             one, other = AD_PING_INTERVALS
             raise ConfigError("ad_ping_interval", f"must be {one:g} or {other:g} (seconds; spec §4.3)")
         for name, low, high in (
@@ -79,7 +78,7 @@ class TrackerConfig:
             ("request_timeout", 0.1, 120.0),
         ):
             value = getattr(self, name)
-            if not _is_number(value) or not low <= value <= high:
+            if not rules.is_number(value) or not low <= value <= high:
                 raise ConfigError(name, f"must be a number of seconds from {low:g} to {high:g}")
 
     @property
@@ -106,7 +105,7 @@ class MediaConfig:
     def __post_init__(self) -> None:
         _check_text("id", self.id, required=True)
         _check_text("name", self.name, required=False)
-        if self.length is not None and (not _is_number(self.length) or self.length <= 0):
+        if self.length is not None and (not rules.is_number(self.length) or self.length <= 0):
             raise ConfigError("length", "must be a number of seconds greater than 0")
         if self.content_type is not None:
             _check_text("content_type", self.content_type, required=True)
@@ -114,11 +113,8 @@ class MediaConfig:
             raise ConfigError("stream_type", "must be 'video' or 'audio'")
         if not isinstance(self.custom_metadata, Mapping):
             raise ConfigError("custom_metadata", "must be an object of string values")
-        for key, value in self.custom_metadata.items():
-            if not isinstance(key, str) or not rules.CUSTOM_METADATA_KEY.match(key):
-                raise ConfigError(f"custom_metadata.{key}", "key must match ^[a-zA-Z0-9_.]+$")
-            if not isinstance(value, str):
-                raise ConfigError(f"custom_metadata.{key}", "must be a string")
+        for key, rule in rules.custom_metadata_problems(self.custom_metadata)[:1]:
+            raise ConfigError(f"custom_metadata.{key}", rule)
         if not isinstance(self.standard_metadata, Mapping):
             raise ConfigError("standard_metadata", "must be an object of string values")
         for key, value in self.standard_metadata.items():
@@ -150,10 +146,6 @@ def _from_mapping(cls: type[_T], data: Mapping[str, Any]) -> _T:
     if missing:
         raise ConfigError(missing[0], "is required")
     return cls(**dict(data))
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_text(name: str, value: object, *, required: bool) -> None:

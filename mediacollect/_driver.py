@@ -16,6 +16,7 @@ from typing import Any
 
 from ._events import ApiEvent, Observation
 from ._outbox import Outbox, Report, ReportKind
+from ._retry import backoff_ceiling
 from ._tracker import Tracker
 from .transport import HttpRequest, Transport, TransportError
 
@@ -219,7 +220,8 @@ class Driver:
         loop of sessionStarts (1 s, 2 s, 4 s ... 30 s after the 2nd, 3rd, 4th ... in 10 min)."""
         now = self._clock()
         self._renewals = [t for t in self._renewals if now - t < RENEWAL_WINDOW_MS] + [now]
-        delay = 0 if len(self._renewals) == 1 else min(30_000, 1000 * 2 ** (len(self._renewals) - 2))
+        # The retries' exponential schedule (_retry), without their jitter.
+        delay = 0 if len(self._renewals) == 1 else int(1000 * backoff_ceiling(len(self._renewals) - 2))
         events = self.tracker.renew(now)
         events += self.tracker.reissue(self.outbox.orphans, now)
         self.outbox.orphans = []

@@ -16,6 +16,7 @@ from ._errors import ConfigError
 from ._events import Observation, PlayerEvent
 from ._outbox import Report, ReportKind
 from ._record import record
+from .rules import is_number
 
 # data-* attributes of the <video> (camelCased as element.dataset gives them) -> MediaConfig.
 MEDIA_ATTRIBUTES = {
@@ -141,7 +142,7 @@ def observation(record: Mapping[str, Any]) -> Observation | None:
     if event is None:
         return None
     ts = record.get("ts")
-    if not isinstance(ts, int | float) or isinstance(ts, bool) or not math.isfinite(ts):
+    if not is_number(ts):
         return None
     return Observation(
         event=event,
@@ -178,7 +179,7 @@ def control(record: Mapping[str, Any]) -> str | None:
 def _number(value: Any) -> float | None:
     if value == "Infinity":
         return math.inf
-    if isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value):
+    if is_number(value, infinite=True):
         return float(value)
     return None
 

@@ -26,6 +26,7 @@ from ._driver import Driver
 from ._events import Observation, PlayerEvent
 from ._record import record
 from ._state import OPEN_STATES, Playback
+from .rules import is_number
 
 # While an ad plays: the element events forwarded to the tracker (as ad playback).
 _AD_FORWARDED = frozenset({PlayerEvent.PLAYING, PlayerEvent.PAUSE, PlayerEvent.WAITING, PlayerEvent.STATE,
@@ -108,12 +109,12 @@ class Player:
             return []
         if kind == "bitrate":
             bitrate, ts = raw.get("bitrate"), raw.get("ts")
-            if type(bitrate) is int and bitrate >= 0 and isinstance(ts, int | float) and not isinstance(ts, bool):
+            if type(bitrate) is int and bitrate >= 0 and is_number(ts):
                 self.driver.call(self.tracker.update_qoe, now=int(ts), bitrate=bitrate)
             return []
         if kind == "adskip":
             ts = raw.get("ts")
-            return self._skip(int(ts)) if isinstance(ts, int | float) and not isinstance(ts, bool) else []
+            return self._skip(int(ts)) if is_number(ts) else []
         obs = _page.observation(raw)
         if obs is None:
             return []

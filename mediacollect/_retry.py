@@ -30,12 +30,18 @@ def classify(status: int | None, *, is_session_start: bool) -> Verdict:
     return Verdict.REJECTED
 
 
+def backoff_ceiling(attempt: int, *, base: float = BASE_DELAY, cap: float = MAX_DELAY) -> float:
+    """The exponential backoff without jitter: ``min(cap, base * 2**attempt)`` seconds
+    (``attempt`` counts failures so far, 0 after the first)."""
+    return float(min(cap, base * 2.0 ** min(attempt, 30)))
+
+
 def backoff_delay(attempt: int, rand: float, *, base: float = BASE_DELAY, cap: float = MAX_DELAY) -> float:
-    """Exponential backoff with full jitter: a uniform pick in [0, min(cap, base * 2**attempt)).
+    """Exponential backoff with full jitter: a uniform pick in [0, backoff_ceiling(attempt)).
 
     ``attempt`` counts failures so far (0 after the first); ``rand`` is in [0, 1).
     """
-    return float(rand * min(cap, base * 2.0 ** min(attempt, 30)))
+    return float(rand * backoff_ceiling(attempt, base=base, cap=cap))
 
 
 def retry_after_seconds(value: str | None, now_ms: int) -> float | None:

@@ -17,10 +17,11 @@ so the walk records what Adobe would silently mis-attribute as warnings instead.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from mediacollect import rules
 
 PROGRESS_MARKERS = (10, 25, 50, 75, 95)
 
@@ -30,13 +31,12 @@ IDLE, PLAYING, PAUSED, BUFFERING, ERROR, ENDED, CLOSED = "idle", "playing", "pau
 
 
 def _number(value: Any, default: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not rules.is_number(value):
         return default
     try:
-        result = float(value)
-    except OverflowError:
+        return float(value)
+    except OverflowError:  # an int beyond a double
         return default
-    return result if math.isfinite(result) else default
 
 
 @dataclass
