@@ -32,7 +32,7 @@ from ._config import MediaConfig, TrackerConfig
 from ._driver import Driver, Intake
 from ._errors import ConfigError
 from ._outbox import Outbox, Report
-from ._player import Command, Mode, Player
+from ._player import Action, Command, Mode, Player
 from ._record import materialize_all
 from ._tracker import Tracker
 from .transport import HttpRequest, HttpResponse, TransportError, lower_headers
@@ -545,7 +545,7 @@ class PlayerBinding:
     def close(self) -> None:
         """End the session and stop; what cannot be sent now stays stored for the next load."""
         self.driver.call(self.driver.tracker.end_session)
-        self.carry_out(Command("hide-skip"))
+        self.carry_out(Command(Action.HIDE_SKIP))
         asyncio.ensure_future(self._drain_and_stop())
 
     async def _drain_and_stop(self) -> None:

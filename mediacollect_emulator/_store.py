@@ -553,10 +553,6 @@ class Store:
     def session_rows(self) -> list[sqlite3.Row]:
         return self.query("SELECT * FROM sessions ORDER BY created_at, rowid")
 
-    def session_row(self, sid: str) -> sqlite3.Row | None:
-        rows = self.query("SELECT * FROM sessions WHERE sid = ?", (sid,))
-        return rows[0] if rows else None
-
     def session_requests(self, sid: str) -> list[dict[str, Any]]:
         return [request_dict(r) for r in self.query("SELECT * FROM requests WHERE sid = ? ORDER BY id", (sid,))]
 
