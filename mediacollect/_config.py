@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import MISSING, field, fields
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from . import rules
@@ -24,6 +25,18 @@ STREAM_TYPES = ("video", "audio")
 CONTENT_PING_RANGE = (1.0, 60.0)  # seconds
 AD_PING_INTERVALS = (1.0, 10.0)  # seconds; spec §4.3
 LOG_LEVELS = ("debug", "info", "warning", "error", "silent")
+
+
+class Consent(StrEnum):
+    """Whether the viewer agreed to tracking."""
+
+    GRANTED = "granted"  # send at once
+    PENDING = "pending"  # hold events until the page calls opt-in (opt-out drops them)
+    REFUSED = "refused"  # after opt-out: drop what waits and every later event
+
+
+# The consent a page may start with (REFUSED is reached by opting out).
+INITIAL_CONSENT = (Consent.GRANTED, Consent.PENDING)
 
 
 @record
@@ -48,8 +61,7 @@ class TrackerConfig:
     idle_timeout: float = 29 * 60.0
     max_session_duration: float = 24 * 3600.0 - 60.0  # renew before the 24 h limit
     request_timeout: float = 10.0  # seconds per HTTP request
-    # "granted": send at once; "pending": hold events until the page calls opt-in (opt-out drops them).
-    consent: str = "granted"
+    consent: Consent = Consent.GRANTED  # one of INITIAL_CONSENT
     # What reaches the browser console: "debug"/"info" (every request), "warning" (retries and
     # drops too), "error" (only what was lost or refused), "silent". The page's log shows all.
     log_level: str = "info"
@@ -62,8 +74,9 @@ class TrackerConfig:
             _check_text(name, getattr(self, name), required=False)
         if self.log_level not in LOG_LEVELS:
             raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
-        if self.consent not in ("granted", "pending"):
-            raise ConfigError("consent", "must be 'granted' or 'pending'")
+        if self.consent not in INITIAL_CONSENT:
+            raise ConfigError("consent", "must be " + " or ".join(repr(c.value) for c in INITIAL_CONSENT))
+        object.__setattr__(self, "consent", Consent(self.consent))
         if self.enable_ssl is not None and not isinstance(self.enable_ssl, bool):
             raise ConfigError("enable_ssl", "must be true or false")
         low, high = CONTENT_PING_RANGE

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from . import _wire
+from ._config import Consent
 from ._events import ApiEvent, EventType
 from ._http import HttpRequest, HttpResponse
 from ._record import record
@@ -90,24 +91,24 @@ class _Item:
 
 
 class Outbox:
-    """``consent``: ``"granted"`` sends; ``"pending"`` holds everything (bounded) until
-    ``opt_in``; ``"refused"`` (after ``opt_out``) drops the queue and every later event."""
+    """``consent`` (``Consent``): granted sends; pending holds everything (bounded) until
+    ``opt_in``; refused (after ``opt_out``) drops the queue and every later event."""
 
-    def __init__(self, api_base: str, *, rand: Callable[[], float] | None = None, consent: str = "granted",
+    def __init__(self, api_base: str, *, rand: Callable[[], float] | None = None, consent: str = Consent.GRANTED,
                  max_queue: int = MAX_QUEUE) -> None:
         if rand is None:
             import random  # not at module import: it drags hashlib into the page's start-up
 
             rand = random.random
-        if consent not in ("granted", "pending", "refused"):
-            raise ValueError(f"consent must be granted, pending or refused, not {consent!r}")
+        if consent not in tuple(Consent):
+            raise ValueError(f"consent must be {', '.join(Consent)}, not {consent!r}")
         self._api_base = api_base
         self._rand = rand
         self._queue: deque[_Item] = deque()
         self._sessions: dict[int, _wire.SessionLocation] = {}
         self._in_flight: _Item | None = None
         self._sent_at = 0
-        self.consent = consent
+        self.consent = Consent(consent)
         self.orphans: list[ApiEvent] = []  # events of a lost session to send on its renewal
         self._max_queue = max_queue
         self._refusal_reported = False
@@ -127,7 +128,7 @@ class Outbox:
         ``not_before`` holds the first of them until then (a renewal backing off)."""
         reports: list[Report] = []
         for index, event in enumerate(events):
-            if self.consent == "refused":
+            if self.consent is Consent.REFUSED:
                 if not self._refusal_reported:
                     reports.append(Report(ReportKind.DROPPED, event.type.value, event.session,
                                           message="not sent: the viewer opted out of tracking"))
@@ -151,12 +152,12 @@ class Outbox:
                       message=f"not sent: more than {self._max_queue} events waiting")
 
     def opt_in(self) -> None:
-        self.consent = "granted"
+        self.consent = Consent.GRANTED
         self._refusal_reported = False
 
     def opt_out(self) -> list[Report]:
         """Nothing more is sent; what waits is dropped (one report per event, with the reason)."""
-        self.consent = "refused"
+        self.consent = Consent.REFUSED
         dropped = [Report(ReportKind.DROPPED, i.event.type.value, i.event.session,
                           message="not sent: the viewer opted out") for i in self._queue if i is not self._in_flight]
         self._queue = deque(i for i in self._queue if i is self._in_flight)
@@ -239,14 +240,14 @@ class Outbox:
 
     @property
     def next_deadline(self) -> int | None:
-        if self._in_flight is not None or not self._queue or self.consent != "granted":
+        if self._in_flight is not None or not self._queue or self.consent is not Consent.GRANTED:
             return None
         return self._queue[0].not_before
 
     def next_request(self, now: int) -> HttpRequest | None:
         """The request to send now, or None (one already in flight, queue empty, backing off,
         no consent yet)."""
-        if self._in_flight is not None or not self._queue or self.consent != "granted":
+        if self._in_flight is not None or not self._queue or self.consent is not Consent.GRANTED:
             return None
         head = self._queue[0]
         if head.not_before > now:
