@@ -233,6 +233,11 @@ class Driver:
         self._warnings_seen = len(self.tracker.warnings)
 
     def _report(self, report: Report, request: HttpRequest | None) -> None:
-        if self._on_report is not None:
-            with contextlib.suppress(Exception):  # a broken log sink must not stop delivery
-                self._on_report(report, request)
+        if self._on_report is None:
+            return
+        try:
+            self._on_report(report, request)
+        except Exception:  # any callback's failure: a broken log sink must not stop delivery
+            import traceback  # not at import: only a broken sink needs it
+
+            traceback.print_exc()  # the console, in the browser: the bug is seen, not retried

@@ -47,7 +47,7 @@ from ._forward import UpstreamError
 from ._schemas import schema_json
 from ._sessions import Session
 from ._state import EmulatorState
-from ._store import Op, StoreUnavailable, op_insert_request
+from ._store import Op, StoreError, StoreUnavailable, op_insert_request
 
 access_log = logging.getLogger("mediacollect_emulator.access")
 
@@ -140,7 +140,7 @@ class CollectionApi:
             ops.insert(0, self._request_row(method, path, record, reply))  # before any UPDATE of it
             try:
                 await self.store.write(ops)
-            except Exception as err:  # this request's writes alone failed
+            except StoreError as err:  # this request's writes alone failed
                 reply = self.not_stored(reply, record, err)
         await self._send(send, reply)
         self.log_request(method, path, record, reply, started)
