@@ -98,9 +98,9 @@ class Driver:
             await self._idle.wait()
         await self._pump()
 
-    def restore(self, snapshot: object) -> None:
-        """Undelivered events an earlier page load stored (``outbox.snapshot()``): sent first."""
-        for report in self.outbox.restore(snapshot, self._clock()):
+    def restore(self, undelivered: object) -> None:
+        """Undelivered events an earlier page load stored (``outbox.undelivered()``): sent first."""
+        for report in self.outbox.restore(undelivered, self._clock()):
             self._report(report, None)
         self._wake.set()
 

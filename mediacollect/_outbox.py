@@ -164,7 +164,7 @@ class Outbox:
         self._refusal_reported = bool(dropped)
         return dropped
 
-    def snapshot(self) -> dict[str, Any]:
+    def undelivered(self) -> dict[str, Any]:
         """What is still undelivered, as plain JSON data a page can store and a later page load
         can ``restore``: each event's body and the session it belongs to (with its events URL
         once the sid is known)."""
@@ -177,15 +177,15 @@ class Outbox:
                          for n, loc in self._sessions.items() if n in sessions},
         }
 
-    def restore(self, snapshot: Any, now: int) -> list[Report]:
+    def restore(self, undelivered: Any, now: int) -> list[Report]:
         """Put the undelivered events of an earlier page load at the head of the queue, in their
         order, each session closed by a ``sessionEnd`` (that page is gone). Sessions the server
         has already closed (their last event is older than its 10 min window) are dropped and
         reported: their events can no longer land anywhere."""
         try:
-            items = list(snapshot["items"])
+            items = list(undelivered["items"])
             locations = {int(n): _wire.SessionLocation(str(loc["version"]), str(loc["sid"]), str(loc["url"]))
-                         for n, loc in dict(snapshot["sessions"]).items()}
+                         for n, loc in dict(undelivered["sessions"]).items()}
             by_session: dict[int, list[dict[str, Any]]] = {}
             for item in items:
                 by_session.setdefault(int(item["session"]), []).append(item)

@@ -61,20 +61,20 @@ class QoeMeter:
         )
         return changed
 
-    def snapshot(self) -> Qoe:
+    def current(self) -> Qoe:
         """The values as they are, without error details."""
         return replace(self.values, error_id=None, error_source=None)
 
     def for_play(self, *, content: bool) -> Qoe:
         """What a play carries; the session's first content play also carries time to start."""
-        qoe = self.snapshot()
+        qoe = self.current()
         if content and not self.content_started:
             self.content_started = True
             qoe = replace(qoe, time_to_start=self._time_to_start)
         return qoe
 
     def error(self, error_id: str, source: str) -> Qoe:
-        return replace(self.snapshot(), error_id=error_id, error_source=source)
+        return replace(self.current(), error_id=error_id, error_source=source)
 
     def forget_media(self) -> None:
         """Other content plays now: nothing measured so far describes it."""

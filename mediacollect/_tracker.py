@@ -702,7 +702,7 @@ class Tracker:
         event = self._emit(
             api_event, ts, session_params=params,
             custom_metadata=dict(media.custom_metadata) or None,
-            qoe=self._meter.snapshot(),  # QoE known before the play (e.g. initial bitrate), spec §3.8
+            qoe=self._meter.current(),  # QoE known before the play (e.g. initial bitrate), spec §3.8
         )
         self._session_start_ts = event.ts
         self._pings.start(event.ts, in_ad_break=self.in_ad_break)
@@ -723,7 +723,7 @@ class Tracker:
         api_event, state = RESUMED[playing]
         if playing:
             self._meter.content_started = self._context.ad_break is None
-            out.append(self._emit(api_event, now, qoe=self._meter.snapshot()))
+            out.append(self._emit(api_event, now, qoe=self._meter.current()))
             self._enter(state, now)
         else:
             self._enter(state, now)

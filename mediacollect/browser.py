@@ -415,9 +415,9 @@ class PlayerBinding:
         # Events an earlier load of this page could not deliver (a reload, a close while offline).
         self._store_key = f"mediacollect:outbox:{media.id}:{element_id or key}"
         stored = _dom(_shim().stored(self._store_key))
-        snapshot = json.loads(str(stored)) if stored else None
+        undelivered = json.loads(str(stored)) if stored else None
         self.driver = Driver(
-            Tracker(config, media, resume=resume or bool(snapshot and snapshot.get("items"))),
+            Tracker(config, media, resume=resume or bool(undelivered and undelivered.get("items"))),
             Outbox(config.api_base, consent=config.consent),
             _transport_class()(),
             clock=lambda: int(js.Date.now()),
@@ -434,8 +434,8 @@ class PlayerBinding:
         self._page_work_due = False
         self._armed: str | None = None
         self._stored: str | None = str(stored) if stored else None
-        if snapshot is not None:
-            self.driver.restore(snapshot)
+        if undelivered is not None:
+            self.driver.restore(undelivered)
             self.persist()
 
     def _content_playhead(self) -> float | None:
@@ -557,8 +557,8 @@ class PlayerBinding:
     def persist(self) -> None:
         """Keep the undelivered events in localStorage, so a reload (or a later visit within the
         server's 10 min window) delivers them; nothing stored once everything is delivered."""
-        snapshot = self.driver.outbox.snapshot()
-        text = json.dumps(snapshot) if snapshot["items"] else None
+        undelivered = self.driver.outbox.undelivered()
+        text = json.dumps(undelivered) if undelivered["items"] else None
         if text == self._stored:
             return
         _shim().store(self._store_key, text)

@@ -203,7 +203,7 @@ def create_inspection_app(state: EmulatorState, rules: ServerRules) -> Starlette
                       "max_header_bytes": MAX_HEADER_BYTES})
 
     async def stats(request: Request) -> Response:
-        return _json({"answer_times": state.answer_times.snapshot(), "gc": garbage_collector(),
+        return _json({"answer_times": state.answer_times.reading(), "gc": garbage_collector(),
                       "store": {"writer_pid": store.writer_pid, "writer_restarts": store.writer_restarts,
                                 "unavailable": store.unavailable}})
 
