@@ -96,7 +96,7 @@ def main() -> None:
     started = time.perf_counter()
     import mediacollect  # noqa: F401
     cold = (time.perf_counter() - started) * 1000
-    from mediacollect._record import materialize_all
+    from mediacollect._lazy import materialize_all
 
     started = time.perf_counter()
     materialize_all()

@@ -24,7 +24,7 @@ from typing import Any
 
 from ._errors import ConfigError
 from ._events import AdBreakInfo, AdInfo
-from ._record import record
+from ._lazy import lazy_dataclass
 from .rules import is_number
 
 _OPTIONAL_TEXT = ("name", "advertiser", "campaign_id", "creative_id", "site_id", "creative_url", "placement_id")
@@ -34,7 +34,7 @@ MAX_BREAKS = 100
 MAX_ADS_PER_BREAK = 50
 
 
-@record
+@lazy_dataclass
 class AdClip:
     """One ad of a break: the file the element plays, when it may be skipped, and what adStart
     says about it (``ad``, whose place in the break and player name are filled in at start)."""
@@ -47,7 +47,7 @@ class AdClip:
         return replace(self.ad, pod_position=pod_position, player_name=player_name)
 
 
-@record
+@lazy_dataclass
 class AdBreakPlan:
     offset: float  # content second; 0 is the pre-roll
     index: int  # media.ad.podIndex: the break's place in the schedule, 0 first (Adobe's timelines)

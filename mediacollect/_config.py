@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from . import rules
 from ._errors import ConfigError
-from ._record import materialize, record
+from ._lazy import lazy_dataclass, materialize
 
 STREAM_TYPES = ("video", "audio")
 CONTENT_PING_RANGE = (1.0, 60.0)  # seconds
@@ -39,7 +39,7 @@ class Consent(StrEnum):
 INITIAL_CONSENT = (Consent.GRANTED, Consent.PENDING)
 
 
-@record
+@lazy_dataclass
 class TrackerConfig:
     """Page-level settings. Field names are also the keys of the page's JSON config block."""
 
@@ -103,7 +103,7 @@ class TrackerConfig:
         return _from_mapping(cls, data)
 
 
-@record
+@lazy_dataclass
 class MediaConfig:
     """One video. ``length``/``content_type`` left as None are taken from the element."""
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import field
 
-from ._record import record
+from ._lazy import lazy_dataclass
 
 
-@record
+@lazy_dataclass
 class HttpRequest:
     method: str
     url: str
@@ -20,7 +20,7 @@ class HttpRequest:
     headers: Mapping[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
 
 
-@record
+@lazy_dataclass
 class HttpResponse:
     status: int
     headers: Mapping[str, str]  # names in lower case

@@ -25,7 +25,7 @@ from . import _wire
 from ._config import Consent
 from ._events import ApiEvent, EventType
 from ._http import HttpRequest, HttpResponse
-from ._record import record
+from ._lazy import lazy_dataclass
 from ._retry import Verdict, backoff_delay, classify, retry_after_seconds
 
 # Spec §4.10: a session without events for 10 minutes is closed by the server, so an event
@@ -39,7 +39,7 @@ MESSAGE_LIMIT = 300  # characters of a server message we keep
 # Events waiting at most (offline for hours, consent pending): about 2.5 h of pings.
 MAX_QUEUE = 1000
 # When the server loses a session (404/410), its queued events are replaced by a renewal that
-# re-states the present (chapter, states, ad, play/pause); these record something that happened
+# re-states the present (chapter, states, ad, play/pause); these tell of something that happened
 # and nothing re-states, so they are sent again on the new session (Tracker.reissue).
 REISSUED = frozenset({EventType.ERROR, EventType.BITRATE_CHANGE})
 
@@ -61,7 +61,7 @@ class ReportKind(StrEnum):
     WARNING = "warning"  # something the tracker dropped on purpose (Tracker.warnings)
 
 
-@record
+@lazy_dataclass
 class Report:
     """One thing the outbox did, for the page's request log and the console."""
 
@@ -80,7 +80,7 @@ class Report:
         object.__setattr__(self, "kind", ReportKind(self.kind))  # "sent" is taken as ReportKind.SENT
 
 
-@record(frozen=False)
+@lazy_dataclass(frozen=False)
 class _Item:
     event: ApiEvent
     body: bytes

@@ -14,8 +14,8 @@ from typing import Any
 from ._config import LOG_LEVELS, MediaConfig, TrackerConfig
 from ._errors import ConfigError
 from ._events import Observation, PlayerEvent
+from ._lazy import lazy_dataclass
 from ._outbox import Report, ReportKind
-from ._record import record
 from .rules import is_number
 
 # data-* attributes of the <video> (camelCased as element.dataset gives them) -> MediaConfig.
@@ -184,7 +184,7 @@ def _number(value: Any) -> float | None:
     return None
 
 
-@record
+@lazy_dataclass
 class LogLine:
     """One row of the page's request log."""
 

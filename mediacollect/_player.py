@@ -24,7 +24,7 @@ from ._chapters import Chapters
 from ._config import MediaConfig
 from ._driver import Driver
 from ._events import Observation, PlayerEvent
-from ._record import record
+from ._lazy import lazy_dataclass
 from ._state import OPEN_STATES, Playback
 from .rules import is_number
 
@@ -57,7 +57,7 @@ class Action(StrEnum):
     NEW_MEDIA = "new-media"  # the element plays other content (``src``), to be described again
 
 
-@record
+@lazy_dataclass
 class Command:
     """What the element must do (``Action``); ``Player.change_media`` takes up ``new-media``."""
 

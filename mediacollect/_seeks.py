@@ -4,11 +4,11 @@ no events of their own). What playback does then is ``_state.SEEK_SETTLED``."""
 
 from __future__ import annotations
 
-from ._record import record
+from ._lazy import lazy_dataclass
 from ._state import SEEK_SETTLE_MS, Playback
 
 
-@record(frozen=False)
+@lazy_dataclass(frozen=False)
 class SeekSettling:
     due: int | None = None  # when the seek counts as settled
     origin: Playback = Playback.PLAYING  # the state the seek began in

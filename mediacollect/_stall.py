@@ -4,11 +4,11 @@ that sends none, or an integrator feeding events by hand, never gets inferred bu
 
 from __future__ import annotations
 
-from ._record import record
+from ._lazy import lazy_dataclass
 from ._state import STALL_MS
 
 
-@record(frozen=False)
+@lazy_dataclass(frozen=False)
 class StallWatch:
     armed: bool = False
     inferred: bool = False  # the current buffering was inferred here, not reported

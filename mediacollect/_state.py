@@ -133,8 +133,8 @@ _ANY_STATE: Final = frozenset(Playback)
 
 class Rule:
     """Take ``step`` for one of ``events`` in one of ``states`` when every fact of ``when`` holds
-    and none of ``unless`` does. (A plain class: a record would be generated at import, which
-    costs the page's start-up; see ``_record``.)"""
+    and none of ``unless`` does. (A plain class: a lazy dataclass would be generated at import, which
+    costs the page's start-up; see ``_lazy``.)"""
 
     __slots__ = ("events", "states", "step", "unless", "when")
 

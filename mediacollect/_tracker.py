@@ -33,9 +33,9 @@ from ._events import (
     Qoe,
     SessionParams,
 )
+from ._lazy import lazy_dataclass
 from ._pings import PingClock
 from ._qoe import QoeMeter
-from ._record import record
 from ._seeks import SeekSettling
 from ._stall import StallWatch
 from ._state import (
@@ -94,7 +94,7 @@ def _in_time(method: Callable[Concatenate[Tracker, _P], list[ApiEvent]],
     return wrapper
 
 
-@record
+@lazy_dataclass
 class PageClose:
     """How the page ends the open session on its own (``Tracker.page_close_spec``)."""
 

@@ -31,9 +31,9 @@ from ._ads import AdBreakPlan, parse_schedule
 from ._config import MediaConfig, TrackerConfig
 from ._driver import Driver, Intake
 from ._errors import ConfigError
+from ._lazy import materialize_all
 from ._outbox import Outbox, Report
 from ._player import Action, Command, Mode, Player
-from ._record import materialize_all
 from ._tracker import Tracker
 from .transport import HttpRequest, HttpResponse, TransportError, lower_headers
 
@@ -191,7 +191,7 @@ class Page:
         # Import the HTTP layer now, while the viewer has not pressed play yet, rather than on
         # the first request (0.3-0.4 s in Pyodide); queued ahead of any shim record.
         asyncio.get_event_loop().call_soon(_transport_class().prepare)
-        asyncio.get_event_loop().call_soon(materialize_all)  # the records' methods, before the first event
+        asyncio.get_event_loop().call_soon(materialize_all)  # the core's dataclasses, before the first event
 
     def on_record(self, raw: str) -> None:
         """One shim record, pushed by the shim or taken by ``intake``; each is handled once, in

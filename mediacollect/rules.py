@@ -22,11 +22,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeGuard
 
-from ._record import record
+from ._lazy import lazy_dataclass
 from ._wire import SessionLocation as SessionLocation
 from ._wire import parse_location as parse_location
 
-_Fail = Callable[[str, str], None]  # records one problem: (field, rule)
+_Fail = Callable[[str, str], None]  # notes one problem: (field, rule)
 
 # JSON types, as JSON Schema names them.
 STRING: Final = "string"
@@ -137,7 +137,7 @@ STATE_NAME_KEY: Final = "media.state.name"
 MAX_STATES_PER_SESSION: Final = 10  # spec §4.7
 
 
-@record
+@lazy_dataclass
 class EventRule:
     """Which params one event type requires and allows (spec §2.2)."""
 
@@ -212,7 +212,7 @@ PARAMS_REQUIRED: Final = frozenset(
 )
 
 
-@record
+@lazy_dataclass
 class Problem:
     """One broken rule: which event, which field of the body, which rule."""
 

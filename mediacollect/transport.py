@@ -53,7 +53,7 @@ class UrllibTransport:
 
 
 class MemoryTransport:
-    """Answers from a function; records every request it was given."""
+    """Answers from a function; keeps every request it was given (``requests``)."""
 
     def __init__(self, handler: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]) -> None:
         self._handler = handler

@@ -27,7 +27,7 @@ import pytest
 from tests.helpers import ROOT
 
 PACKAGE = ROOT / "mediacollect"
-CORE = {"__init__", "_config", "_errors", "_events", "_http", "_record", "_state", "_tracker", "_version",
+CORE = {"__init__", "_config", "_errors", "_events", "_http", "_lazy", "_state", "_tracker", "_version",
         "_wire", "rules", "_pings", "_seeks", "_stall", "_context", "_qoe", "_numbers"}
 SANS_IO_DELIVERY = {"_retry", "_outbox"}
 DELIVERY = SANS_IO_DELIVERY | {"_driver", "transport"}
