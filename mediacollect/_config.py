@@ -69,9 +69,9 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         _check_url("endpoint", self.endpoint)
         for name in ("tracking_server", "report_suite", "org_id", "channel", "player_name"):
-            _check_text(name, getattr(self, name), required=True)
+            check_text(name, getattr(self, name), required=True)
         for name in ("visitor_id", "app_installation_id"):
-            _check_text(name, getattr(self, name), required=False)
+            check_text(name, getattr(self, name), required=False)
         if self.log_level not in LOG_LEVELS:
             raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
         if self.consent not in INITIAL_CONSENT:
@@ -116,12 +116,12 @@ class MediaConfig:
     standard_metadata: Mapping[str, str] = field(default_factory=dict)  # e.g. {"media.show": "..."}
 
     def __post_init__(self) -> None:
-        _check_text("id", self.id, required=True)
-        _check_text("name", self.name, required=False)
+        check_text("id", self.id, required=True)
+        check_text("name", self.name, required=False)
         if self.length is not None and (not rules.is_number(self.length) or self.length <= 0):
             raise ConfigError("length", "must be a number of seconds greater than 0")
         if self.content_type is not None:
-            _check_text("content_type", self.content_type, required=True)
+            check_text("content_type", self.content_type, required=True)
         if self.stream_type not in STREAM_TYPES:
             raise ConfigError("stream_type", "must be 'video' or 'audio'")
         if not isinstance(self.custom_metadata, Mapping):
@@ -161,11 +161,13 @@ def _from_mapping(cls: type[_T], data: Mapping[str, Any]) -> _T:
     return cls(**dict(data))
 
 
-def _check_text(name: str, value: object, *, required: bool) -> None:
+def check_text(name: str, value: object, *, required: bool = False) -> str | None:
+    """``value`` if it is a non-empty string (or None when not ``required``), else ConfigError."""
     if value is None and not required:
-        return
+        return None
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(name, "must be a non-empty string")
+    return value
 
 
 # scheme://host[:port][/path] with no query or fragment; checked without urllib.parse, whose

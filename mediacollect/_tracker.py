@@ -62,8 +62,8 @@ from ._state import (
 from ._version import __version__
 
 LIVE_CONTENT_TYPES = frozenset({"live", "linear"})
-LIVE_LENGTH = 86400.0  # spec §3.3: live of unknown length
 DAY_MS = 86_400_000
+LIVE_LENGTH = DAY_MS / 1000  # spec §3.3: live of unknown length is a day long
 MAX_HELD_OBSERVATIONS = 200  # observations kept while the media length is still unknown
 # Time-driven events one catch-up may produce (a settle, a stall, an expiry or a renewal, pings):
 # a bound, so a clock that jumps cannot loop.

@@ -36,28 +36,6 @@ NUMBER: Final = "number"
 OBJECT: Final = "object"
 ARRAY: Final = "array"
 
-EVENT_TYPES: Final = (
-    "sessionStart",
-    "play",
-    "ping",
-    "pauseStart",
-    "bufferStart",
-    "bitrateChange",
-    "error",
-    "adBreakStart",
-    "adStart",
-    "adComplete",
-    "adSkip",
-    "adBreakComplete",
-    "chapterStart",
-    "chapterComplete",
-    "chapterSkip",
-    "stateStart",
-    "stateEnd",
-    "statesUpdate",
-    "sessionComplete",
-    "sessionEnd",
-)
 
 # Top-level members of every body (spec §1.4; the server schema has additionalProperties: false).
 ENVELOPE_MEMBERS: Final = frozenset({"playerTime", "eventType", "params", "qoeData", "customMetadata"})
@@ -205,6 +183,8 @@ AUTH_STATES: Final = (0, 1, 2)
 STATE_LISTS: Final = ("statesStart", "statesEnd")  # lists of {STATE_NAME_KEY: "<name>"}
 ANY_OF_REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {"statesUpdate": STATE_LISTS}  # at least one of them
 VALUE_ENUMS: Final[Mapping[str, tuple[str, ...]]] = {"media.qoe.errorSource": ERROR_SOURCES}
+
+EVENT_TYPES: Final = tuple(EVENT_RULES)  # every known eventType, in the spec's order
 
 # Events whose params object must be present (spec §1.4 "params ... required content on ...").
 PARAMS_REQUIRED: Final = frozenset(
