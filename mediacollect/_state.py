@@ -106,6 +106,7 @@ class Fact(StrEnum):
     ENDED = "ended"  # the element is at the end of its media
     ELEMENT_SEEKING = "element-seeking"  # the element is loading what a seek asked for
     LENGTH_UNKNOWN = "length-unknown"  # no media.length yet, which sessionStart needs (§3.3)
+    HOLDING = "holding"  # earlier observations wait for the length: this one waits behind them
     STALL_INFERRED = "stall-inferred"  # the buffering was inferred from a playhead that stood still
     PLAYHEAD_MOVED = "playhead-moved"  # this observation moved the playhead
 
@@ -169,6 +170,8 @@ _ENDED: Final = frozenset({Fact.ENDED})
 
 # Read first, before the observation's playhead is taken; no match: PLAYBACK_RULES.
 ARRIVAL_RULES: Final = (
+    # Observations keep their order: none overtakes those held for the length.
+    _rule(_ANY_EVENT, Step.HOLD, when=frozenset({Fact.HOLDING})),
     # The length is noted from every observation; the event itself says nothing more.
     _rule(PlayerEvent.DURATION, Step.IGNORE),
     _rule(PlayerEvent.TEARDOWN, Step.END_SESSION),

@@ -216,8 +216,6 @@ class Tracker:
     def _observe(self, obs: Observation) -> list[ApiEvent]:
         """The step ``_state``'s rules choose for ``obs``, taken."""
         self._note_duration(obs.duration)
-        if self._held:
-            return self._hold(obs)
         self._paused = obs.paused or obs.event is PlayerEvent.PAUSE
         facts = self._facts(obs)
         rule = first_rule(ARRIVAL_RULES, obs.event, self.state, facts)
@@ -236,6 +234,7 @@ class Tracker:
             Fact.ENDED: obs.ended,
             Fact.ELEMENT_SEEKING: obs.seeking,
             Fact.LENGTH_UNKNOWN: self._length_unknown(),
+            Fact.HOLDING: bool(self._held),
             Fact.STALL_INFERRED: self._stall.inferred,
         }
         return frozenset(fact for fact, holds in facts.items() if holds)
