@@ -24,11 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
-
+ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "mediacollect"
 CORE = {"__init__", "_config", "_errors", "_events", "_http", "_lazy", "_state", "_tracker", "_version",
-        "_wire", "rules", "_pings", "_seeks", "_stall", "_context", "_qoe", "_numbers"}
+        "_wire", "rules", "_pings", "_seeks", "_stall", "_context", "_qoe"}
 SANS_IO_DELIVERY = {"_retry", "_outbox"}
 DELIVERY = SANS_IO_DELIVERY | {"_driver", "transport"}
 BINDING = {"_ads", "_chapters", "_page", "_player", "browser"}
