@@ -94,9 +94,8 @@ SESSION_OPENING: Final = frozenset({PlayerEvent.PLAY, PlayerEvent.PLAYING})
 SEEK_SETTLE_MS: Final = 300
 
 # A playing element whose playhead has not moved for this long is buffering, "waiting" event
-# or not (the rule: no timeupdate progress for 1 s while not paused). Our choice.
+# or not: no timeupdate progress for 1 s while not paused. Our choice.
 STALL_MS: Final = 1000
-
 
 
 class Fact(StrEnum):
