@@ -200,15 +200,15 @@ def server_stats(port: int) -> dict[str, Any]:
     saturating players queue ahead of this request)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/_emulator/stats", timeout=30) as response:
-            snapshot = json.load(response)
+            reading = json.load(response)
     except OSError:
         return {}
-    return {"answers": {int(bucket): count for bucket, count in snapshot["answer_times"]["counts"].items()},
-            "gc_passes": snapshot["gc"]["collections"]}
+    return {"answers": {int(bucket): count for bucket, count in reading["answer_times"]["counts"].items()},
+            "gc_passes": reading["gc"]["collections"]}
 
 
 def histogram_percentile(before: dict[int, int], after: dict[int, int], q: float) -> float:
-    """A percentile in ms of the answers between two snapshots."""
+    """A percentile in ms of the answers between two readings."""
     window = sorted((bucket, after[bucket] - before.get(bucket, 0)) for bucket in after)
     total = sum(count for _, count in window)
     if not total:

@@ -18,14 +18,15 @@ Errors name the field by its path, ``ads.breaks[1].ads[0].src``, and the rule.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from ._config import check_text
 from ._errors import ConfigError
 from ._events import AdBreakInfo, AdInfo
-from ._record import record
+from ._lazy import lazy_dataclass
+from .rules import is_number
 
 _OPTIONAL_TEXT = ("name", "advertiser", "campaign_id", "creative_id", "site_id", "creative_url", "placement_id")
 _AD_KEYS = frozenset({"id", "src", "length", "skip_after", "metadata", *_OPTIONAL_TEXT})
@@ -34,7 +35,7 @@ MAX_BREAKS = 100
 MAX_ADS_PER_BREAK = 50
 
 
-@record
+@lazy_dataclass
 class AdClip:
     """One ad of a break: the file the element plays, when it may be skipped, and what adStart
     says about it (``ad``, whose place in the break and player name are filled in at start)."""
@@ -47,7 +48,7 @@ class AdClip:
         return replace(self.ad, pod_position=pod_position, player_name=player_name)
 
 
-@record
+@lazy_dataclass
 class AdBreakPlan:
     offset: float  # content second; 0 is the pre-roll
     index: int  # media.ad.podIndex: the break's place in the schedule, 0 first (Adobe's timelines)
@@ -88,7 +89,7 @@ def _parse_break(path: str, entry: object) -> tuple[float, str | None, tuple[AdC
     _reject_unknown(path, entry, _BREAK_KEYS)
     offset = _seconds(f"{path}.offset", entry.get("offset"), required=True)
     assert offset is not None
-    name = _text(f"{path}.name", entry.get("name"))
+    name = check_text(f"{path}.name", entry.get("name"))
     ads = entry.get("ads")
     if not isinstance(ads, list) or not ads:
         raise ConfigError(f"{path}.ads", "must be a non-empty list of ads")
@@ -101,8 +102,8 @@ def _parse_ad(path: str, ad: object) -> AdClip:
     if not isinstance(ad, Mapping):
         raise ConfigError(path, "must be an object with \"id\", \"src\" and \"length\"")
     _reject_unknown(path, ad, _AD_KEYS)
-    ad_id = _text(f"{path}.id", ad.get("id"), required=True)
-    src = _text(f"{path}.src", ad.get("src"), required=True)
+    ad_id = check_text(f"{path}.id", ad.get("id"), required=True)
+    src = check_text(f"{path}.src", ad.get("src"), required=True)
     length = _seconds(f"{path}.length", ad.get("length"), required=True)
     assert ad_id is not None and src is not None and length is not None
     if length <= 0:
@@ -111,7 +112,7 @@ def _parse_ad(path: str, ad: object) -> AdClip:
     if not isinstance(metadata, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise ConfigError(f"{path}.metadata", "must be an object of strings")
-    optional: dict[str, Any] = {key: _text(f"{path}.{key}", ad.get(key)) for key in _OPTIONAL_TEXT}
+    optional: dict[str, Any] = {key: check_text(f"{path}.{key}", ad.get(key)) for key in _OPTIONAL_TEXT}
     info = AdInfo(id=ad_id, length=length, pod_position=0, player_name="", custom_metadata=dict(metadata), **optional)
     return AdClip(src=src, ad=info, skip_after=_seconds(f"{path}.skip_after", ad.get("skip_after")))
 
@@ -122,17 +123,9 @@ def _reject_unknown(path: str, entry: Mapping[str, object], known: frozenset[str
         raise ConfigError(f"{path}.{unknown[0]}", f"is not a known key (known: {', '.join(sorted(known))})")
 
 
-def _text(path: str, value: object, *, required: bool = False) -> str | None:
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(path, "must be a non-empty string")
-    return value
-
-
 def _seconds(path: str, value: object, *, required: bool = False) -> float | None:
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+    if not is_number(value) or value < 0:
         raise ConfigError(path, "must be a number of seconds, 0 or more")
     return float(value)

@@ -8,10 +8,10 @@ tracker's rule (``CHAPTER_END_TOLERANCE``), so every chapter source ends chapter
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Iterable, Mapping
 
 from ._events import ChapterInfo
+from .rules import is_number
 
 MAX_CHAPTERS = 500
 MAX_TITLE = 255
@@ -56,4 +56,4 @@ class Chapters:
 
 
 def _is_time(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return is_number(value) and value >= 0

@@ -11,23 +11,35 @@ Both are built from plain mappings (a page's JSON block, ``data-*`` attributes) 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import MISSING, field, fields
+from enum import StrEnum
 from typing import Any, TypeVar
 
-from . import _rules
+from . import rules
 from ._errors import ConfigError
-from ._record import materialize, record
+from ._lazy import lazy_dataclass, materialize
 
-CONTENT_TYPES_VIDEO = ("vod", "live", "linear", "ugc", "dvod")
-CONTENT_TYPES_AUDIO = ("song", "podcast", "audiobook", "radio")
 STREAM_TYPES = ("video", "audio")
+CONTENT_PING_RANGE = (1.0, 60.0)  # seconds
+AD_PING_INTERVALS = (1.0, 10.0)  # seconds; spec §4.3
 LOG_LEVELS = ("debug", "info", "warning", "error", "silent")
 
 
-@record
+class Consent(StrEnum):
+    """Whether the viewer agreed to tracking."""
+
+    GRANTED = "granted"  # send at once
+    PENDING = "pending"  # hold events until the page calls opt-in (opt-out drops them)
+    REFUSED = "refused"  # after opt-out: drop what waits and every later event
+
+
+# The consent a page may start with (REFUSED is reached by opting out).
+INITIAL_CONSENT = (Consent.GRANTED, Consent.PENDING)
+
+
+@lazy_dataclass
 class TrackerConfig:
     """Page-level settings. Field names are also the keys of the page's JSON config block."""
 
@@ -49,8 +61,7 @@ class TrackerConfig:
     idle_timeout: float = 29 * 60.0
     max_session_duration: float = 24 * 3600.0 - 60.0  # renew before the 24 h limit
     request_timeout: float = 10.0  # seconds per HTTP request
-    # "granted": send at once; "pending": hold events until the page calls opt-in (opt-out drops them).
-    consent: str = "granted"
+    consent: Consent = Consent.GRANTED  # one of INITIAL_CONSENT
     # What reaches the browser console: "debug"/"info" (every request), "warning" (retries and
     # drops too), "error" (only what was lost or refused), "silent". The page's log shows all.
     log_level: str = "info"
@@ -58,26 +69,29 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         _check_url("endpoint", self.endpoint)
         for name in ("tracking_server", "report_suite", "org_id", "channel", "player_name"):
-            _check_text(name, getattr(self, name), required=True)
+            check_text(name, getattr(self, name), required=True)
         for name in ("visitor_id", "app_installation_id"):
-            _check_text(name, getattr(self, name), required=False)
+            check_text(name, getattr(self, name), required=False)
         if self.log_level not in LOG_LEVELS:
             raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
-        if self.consent not in ("granted", "pending"):
-            raise ConfigError("consent", "must be 'granted' or 'pending'")
+        if self.consent not in INITIAL_CONSENT:
+            raise ConfigError("consent", "must be " + " or ".join(repr(c.value) for c in INITIAL_CONSENT))
+        object.__setattr__(self, "consent", Consent(self.consent))
         if self.enable_ssl is not None and not isinstance(self.enable_ssl, bool):
             raise ConfigError("enable_ssl", "must be true or false")
-        if not _is_number(self.content_ping_interval) or not 1 <= self.content_ping_interval <= 60:
-            raise ConfigError("content_ping_interval", "must be a number of seconds from 1 to 60")
-        if not _is_number(self.ad_ping_interval) or self.ad_ping_interval not in (1, 10):
-            raise ConfigError("ad_ping_interval", "must be 1 or 10 (seconds; spec §4.3)")
+        low, high = CONTENT_PING_RANGE
+        if not rules.is_number(self.content_ping_interval) or not low <= self.content_ping_interval <= high:
+            raise ConfigError("content_ping_interval", f"must be a number of seconds from {low:g} to {high:g}")
+        if not rules.is_number(self.ad_ping_interval) or self.ad_ping_interval not in AD_PING_INTERVALS:
+            one, other = AD_PING_INTERVALS
+            raise ConfigError("ad_ping_interval", f"must be {one:g} or {other:g} (seconds; spec §4.3)")
         for name, low, high in (
             ("idle_timeout", 1.0, 30 * 60.0),
             ("max_session_duration", 60.0, 24 * 3600.0),
             ("request_timeout", 0.1, 120.0),
         ):
             value = getattr(self, name)
-            if not _is_number(value) or not low <= value <= high:
+            if not rules.is_number(value) or not low <= value <= high:
                 raise ConfigError(name, f"must be a number of seconds from {low:g} to {high:g}")
 
     @property
@@ -89,7 +103,7 @@ class TrackerConfig:
         return _from_mapping(cls, data)
 
 
-@record
+@lazy_dataclass
 class MediaConfig:
     """One video. ``length``/``content_type`` left as None are taken from the element."""
 
@@ -102,25 +116,22 @@ class MediaConfig:
     standard_metadata: Mapping[str, str] = field(default_factory=dict)  # e.g. {"media.show": "..."}
 
     def __post_init__(self) -> None:
-        _check_text("id", self.id, required=True)
-        _check_text("name", self.name, required=False)
-        if self.length is not None and (not _is_number(self.length) or self.length <= 0):
+        check_text("id", self.id, required=True)
+        check_text("name", self.name, required=False)
+        if self.length is not None and (not rules.is_number(self.length) or self.length <= 0):
             raise ConfigError("length", "must be a number of seconds greater than 0")
         if self.content_type is not None:
-            _check_text("content_type", self.content_type, required=True)
+            check_text("content_type", self.content_type, required=True)
         if self.stream_type not in STREAM_TYPES:
             raise ConfigError("stream_type", "must be 'video' or 'audio'")
         if not isinstance(self.custom_metadata, Mapping):
             raise ConfigError("custom_metadata", "must be an object of string values")
-        for key, value in self.custom_metadata.items():
-            if not isinstance(key, str) or not _rules.CUSTOM_METADATA_KEY.match(key):
-                raise ConfigError(f"custom_metadata.{key}", "key must match ^[a-zA-Z0-9_.]+$")
-            if not isinstance(value, str):
-                raise ConfigError(f"custom_metadata.{key}", "must be a string")
+        for key, rule in rules.custom_metadata_problems(self.custom_metadata)[:1]:
+            raise ConfigError(f"custom_metadata.{key}", rule)
         if not isinstance(self.standard_metadata, Mapping):
             raise ConfigError("standard_metadata", "must be an object of string values")
         for key, value in self.standard_metadata.items():
-            if key not in _rules.STANDARD_METADATA_KEYS:
+            if key not in rules.STANDARD_METADATA_KEYS:
                 raise ConfigError(f"standard_metadata.{key}", "is not a standard metadata key (spec §3.4)")
             if not isinstance(value, str):
                 raise ConfigError(f"standard_metadata.{key}", "must be a string")
@@ -150,15 +161,13 @@ def _from_mapping(cls: type[_T], data: Mapping[str, Any]) -> _T:
     return cls(**dict(data))
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_text(name: str, value: object, *, required: bool) -> None:
+def check_text(name: str, value: object, *, required: bool = False) -> str | None:
+    """``value`` if it is a non-empty string (or None when not ``required``), else ConfigError."""
     if value is None and not required:
-        return
+        return None
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(name, "must be a non-empty string")
+    return value
 
 
 # scheme://host[:port][/path] with no query or fragment; checked without urllib.parse, whose

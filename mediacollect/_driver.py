@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ._events import ApiEvent, Observation
-from ._outbox import Outbox, Report
+from ._outbox import Outbox, Report, ReportKind
+from ._retry import backoff_ceiling
 from ._tracker import Tracker
 from .transport import HttpRequest, Transport, TransportError
 
@@ -97,9 +98,9 @@ class Driver:
             await self._idle.wait()
         await self._pump()
 
-    def restore(self, snapshot: object) -> None:
-        """Undelivered events an earlier page load stored (``outbox.snapshot()``): sent first."""
-        for report in self.outbox.restore(snapshot, self._clock()):
+    def restore(self, undelivered: object) -> None:
+        """Undelivered events an earlier page load stored (``outbox.undelivered()``): sent first."""
+        for report in self.outbox.restore(undelivered, self._clock()):
             self._report(report, None)
         self._wake.set()
 
@@ -198,7 +199,7 @@ class Driver:
                     self._idle.set()
                 for report in reports:
                     self._report(report, request)
-                    if report.kind == "session-gone":
+                    if report.kind is ReportKind.SESSION_GONE:
                         self._renew()
         finally:
             self._pumping = False
@@ -219,7 +220,8 @@ class Driver:
         loop of sessionStarts (1 s, 2 s, 4 s ... 30 s after the 2nd, 3rd, 4th ... in 10 min)."""
         now = self._clock()
         self._renewals = [t for t in self._renewals if now - t < RENEWAL_WINDOW_MS] + [now]
-        delay = 0 if len(self._renewals) == 1 else min(30_000, 1000 * 2 ** (len(self._renewals) - 2))
+        # The retries' exponential schedule (_retry), without their jitter.
+        delay = 0 if len(self._renewals) == 1 else int(1000 * backoff_ceiling(len(self._renewals) - 2))
         events = self.tracker.renew(now)
         events += self.tracker.reissue(self.outbox.orphans, now)
         self.outbox.orphans = []
@@ -227,10 +229,15 @@ class Driver:
 
     def _surface_warnings(self) -> None:
         for warning in self.tracker.warnings[self._warnings_seen:]:
-            self._report(Report("warning", "", self.tracker.session, message=warning), None)
+            self._report(Report(ReportKind.WARNING, "", self.tracker.session, message=warning), None)
         self._warnings_seen = len(self.tracker.warnings)
 
     def _report(self, report: Report, request: HttpRequest | None) -> None:
-        if self._on_report is not None:
-            with contextlib.suppress(Exception):  # a broken log sink must not stop delivery
-                self._on_report(report, request)
+        if self._on_report is None:
+            return
+        try:
+            self._on_report(report, request)
+        except Exception:  # any callback's failure: a broken log sink must not stop delivery
+            import traceback  # not at import: only a broken sink needs it
+
+            traceback.print_exc()  # the console, in the browser: the bug is seen, not retried

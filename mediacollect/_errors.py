@@ -22,7 +22,7 @@ class UsageError(MediaCollectError):
 
 
 class ValidationError(MediaCollectError, ValueError):
-    """A body we were about to send breaks a rule of ``_rules`` (which the server checks too)."""
+    """A body we were about to send breaks a rule of ``rules`` (which the server checks too)."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import field
 from enum import StrEnum
 
-from ._record import record
+from ._lazy import lazy_dataclass
 
 
 class EventType(StrEnum):
@@ -55,7 +55,7 @@ class PlayerEvent(StrEnum):
     TIMEUPDATE = "timeupdate"  # the playhead moved (about 4 times a second while playing)
 
 
-@record
+@lazy_dataclass
 class Observation:
     """One thing the player did, stamped when it happened (not when Python heard of it)."""
 
@@ -74,7 +74,7 @@ class Observation:
     total_frames: int | None = None  # getVideoPlaybackQuality().totalVideoFrames (for the frame rate)
 
 
-@record
+@lazy_dataclass
 class SessionParams:
     """Everything a sessionStart says about who is watching what (spec §3.1–3.4)."""
 
@@ -96,14 +96,14 @@ class SessionParams:
     standard_metadata: Mapping[str, str] = field(default_factory=dict)  # keyed by wire name
 
 
-@record
+@lazy_dataclass
 class AdBreakInfo:
     pod_index: int
     pod_second: float | None = None  # None: the content playhead where the break starts
     friendly_name: str | None = None
 
 
-@record
+@lazy_dataclass
 class AdInfo:
     id: str
     length: float
@@ -119,7 +119,7 @@ class AdInfo:
     custom_metadata: Mapping[str, str] = field(default_factory=dict)
 
 
-@record
+@lazy_dataclass
 class ChapterInfo:
     index: int
     offset: float
@@ -128,7 +128,7 @@ class ChapterInfo:
     custom_metadata: Mapping[str, str] = field(default_factory=dict)
 
 
-@record
+@lazy_dataclass
 class Qoe:
     """Quality-of-experience values (spec §3.8); None means "not known, do not send"."""
 
@@ -143,7 +143,7 @@ class Qoe:
         return all(value is None for value in vars(self).values())
 
 
-@record
+@lazy_dataclass
 class ApiEvent:
     """One request the protocol wants sent, in order. ``session`` counts sessionStarts so the
     delivery side knows which session (sid) an event belongs to."""

@@ -143,5 +143,5 @@ def plan(tracker: Tracker, outbox: Outbox, *, store: str,
         "end": None if end is None else {
             "frozen": end.frozen, "body": end.body,
             "entry": _entry_template(ApiEvent(EventType.SESSION_END, 0.0, 0, tracker.session))},
-        "snapshot": json.dumps(outbox.snapshot_of(ITEMS_SLOT, sessions)),
+        "snapshot": json.dumps(outbox.undelivered_of(ITEMS_SLOT, sessions)),
     }

@@ -18,17 +18,20 @@ import functools
 import json
 from collections import deque
 from collections.abc import Callable, Iterable
+from enum import StrEnum
 from typing import Any
 
 from . import _wire
+from ._config import Consent
 from ._events import ApiEvent, EventType
-from ._record import record
+from ._http import HttpRequest, HttpResponse
+from ._lazy import lazy_dataclass
 from ._retry import Verdict, backoff_delay, classify, retry_after_seconds
-from .transport import HttpRequest, HttpResponse
 
 # Spec §4.10: a session without events for 10 minutes is closed by the server, so an event
 # still undelivered after that long can no longer land in its session.
 MAX_EVENT_AGE_MS = 10 * 60 * 1000
+_MAX_AGE = f"{MAX_EVENT_AGE_MS // 60_000} min"  # as messages say it
 # A sessionStart's answer is awaited this long (seconds), whatever the request timeout: see
 # Outbox.timeout. Within the 10 min an undelivered event is kept for.
 SESSION_START_TIMEOUT = 120.0
@@ -36,7 +39,7 @@ MESSAGE_LIMIT = 300  # characters of a server message we keep
 # Events waiting at most (offline for hours, consent pending): about 2.5 h of pings.
 MAX_QUEUE = 1000
 # When the server loses a session (404/410), its queued events are replaced by a renewal that
-# re-states the present (chapter, states, ad, play/pause); these record something that happened
+# re-states the present (chapter, states, ad, play/pause); these tell of something that happened
 # and nothing re-states, so they are sent again on the new session (Tracker.reissue).
 REISSUED = frozenset({EventType.ERROR, EventType.BITRATE_CHANGE})
 
@@ -46,11 +49,23 @@ LOCATION_UNREADABLE = (
 )
 
 
-@record
+class ReportKind(StrEnum):
+    """What happened to an event (or, for WARNING, to the tracker)."""
+
+    SENT = "sent"  # an event was delivered
+    SESSION = "session"  # a sessionStart was delivered and its sid is known
+    RETRY = "retry"  # an attempt failed; the event stays at the head and is tried again
+    REJECTED = "rejected"  # refused for good (400...): dropped
+    DROPPED = "dropped"  # not sent at all (opted out, a full queue, too old, its session failed)
+    SESSION_GONE = "session-gone"  # 404/410: the server lost the session, which is renewed
+    WARNING = "warning"  # something the tracker dropped on purpose (Tracker.warnings)
+
+
+@lazy_dataclass
 class Report:
     """One thing the outbox did, for the page's request log and the console."""
 
-    kind: str  # "sent" | "session" | "retry" | "rejected" | "dropped" | "session-gone"
+    kind: ReportKind
     event_type: str
     session: int
     status: int | None = None
@@ -61,8 +76,11 @@ class Report:
     retry_in_ms: int | None = None
     playhead: float | None = None  # the event's, for the log
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ReportKind(self.kind))  # "sent" is taken as ReportKind.SENT
 
-@record
+
+@lazy_dataclass
 class Pending:
     """One undelivered event as the page may send or store it itself (``Outbox.pending``)."""
 
@@ -72,12 +90,12 @@ class Pending:
 
 
 def entry(event: ApiEvent, body: Any) -> dict[str, Any]:
-    """One event in a snapshot's stored form (``body`` is its JSON text, or a page's slot)."""
+    """One event in its stored form (``undelivered``; ``body`` is its JSON text, or a page's slot)."""
     return {"session": event.session, "type": event.type.value, "ts": event.ts, "playhead": event.playhead,
             "body": body}
 
 
-@record(frozen=False)
+@lazy_dataclass(frozen=False)
 class _Item:
     event: ApiEvent
     body: bytes
@@ -88,24 +106,24 @@ class _Item:
 
 
 class Outbox:
-    """``consent``: ``"granted"`` sends; ``"pending"`` holds everything (bounded) until
-    ``opt_in``; ``"refused"`` (after ``opt_out``) drops the queue and every later event."""
+    """``consent`` (``Consent``): granted sends; pending holds everything (bounded) until
+    ``opt_in``; refused (after ``opt_out``) drops the queue and every later event."""
 
-    def __init__(self, api_base: str, *, rand: Callable[[], float] | None = None, consent: str = "granted",
+    def __init__(self, api_base: str, *, rand: Callable[[], float] | None = None, consent: str = Consent.GRANTED,
                  max_queue: int = MAX_QUEUE) -> None:
         if rand is None:
             import random  # not at module import: it drags hashlib into the page's start-up
 
             rand = random.random
-        if consent not in ("granted", "pending", "refused"):
-            raise ValueError(f"consent must be granted, pending or refused, not {consent!r}")
+        if consent not in tuple(Consent):
+            raise ValueError(f"consent must be {', '.join(Consent)}, not {consent!r}")
         self._api_base = api_base
         self._rand = rand
         self._queue: deque[_Item] = deque()
         self._sessions: dict[int, _wire.SessionLocation] = {}
         self._in_flight: _Item | None = None
         self._sent_at = 0
-        self.consent = consent
+        self.consent = Consent(consent)
         self.orphans: list[ApiEvent] = []  # events of a lost session to send on its renewal
         self._max_queue = max_queue
         self._refusal_reported = False
@@ -125,9 +143,9 @@ class Outbox:
         ``not_before`` holds the first of them until then (a renewal backing off)."""
         reports: list[Report] = []
         for index, event in enumerate(events):
-            if self.consent == "refused":
+            if self.consent is Consent.REFUSED:
                 if not self._refusal_reported:
-                    reports.append(Report("dropped", event.type.value, event.session,
+                    reports.append(Report(ReportKind.DROPPED, event.type.value, event.session,
                                           message="not sent: the viewer opted out of tracking"))
                     self._refusal_reported = True
                 continue
@@ -145,32 +163,32 @@ class Outbox:
         pings = [i for i in candidates if i.event.type is EventType.PING]
         victim = (pings or candidates)[0]
         self._queue.remove(victim)
-        return Report("dropped", victim.event.type.value, victim.event.session,
+        return Report(ReportKind.DROPPED, victim.event.type.value, victim.event.session,
                       message=f"not sent: more than {self._max_queue} events waiting")
 
     def opt_in(self) -> None:
-        self.consent = "granted"
+        self.consent = Consent.GRANTED
         self._refusal_reported = False
 
     def opt_out(self) -> list[Report]:
         """Nothing more is sent; what waits is dropped (one report per event, with the reason)."""
-        self.consent = "refused"
-        dropped = [Report("dropped", i.event.type.value, i.event.session, message="not sent: the viewer opted out")
-                   for i in self._queue if i is not self._in_flight]
+        self.consent = Consent.REFUSED
+        dropped = [Report(ReportKind.DROPPED, i.event.type.value, i.event.session,
+                          message="not sent: the viewer opted out") for i in self._queue if i is not self._in_flight]
         self._queue = deque(i for i in self._queue if i is self._in_flight)
         self._refusal_reported = bool(dropped)
         return dropped
 
-    def snapshot(self) -> dict[str, Any]:
+    def undelivered(self) -> dict[str, Any]:
         """What is still undelivered, as plain JSON data a page can store and a later page load
         can ``restore``: each event's body and the session it belongs to (with its events URL
         once the sid is known)."""
-        return self.snapshot_of([entry(i.event, i.body.decode()) for i in self._queue],
+        return self.undelivered_of([entry(i.event, i.body.decode()) for i in self._queue],
                                 {item.event.session for item in self._queue})
 
-    def snapshot_of(self, items: Any, sessions: set[int]) -> dict[str, Any]:
-        """A snapshot of the given stored ``entry`` forms (or a page's slot for them), with the
-        locations of ``sessions`` that have one."""
+    def undelivered_of(self, items: Any, sessions: set[int]) -> dict[str, Any]:
+        """The ``undelivered`` form of the given ``entry`` forms (or a page's slot for them), with
+        the locations of ``sessions`` that have one."""
         return {
             "version": 1,
             "items": items,
@@ -192,20 +210,20 @@ class Outbox:
         The answer to a request still under way then changes nothing."""
         self._queue.clear()
 
-    def restore(self, snapshot: Any, now: int) -> list[Report]:
+    def restore(self, undelivered: Any, now: int) -> list[Report]:
         """Put the undelivered events of an earlier page load at the head of the queue, in their
         order, each session closed by a ``sessionEnd`` (that page is gone). Sessions the server
         has already closed (their last event is older than its 10 min window) are dropped and
         reported: their events can no longer land anywhere."""
         try:
-            items = list(snapshot["items"])
+            items = list(undelivered["items"])
             locations = {int(n): _wire.SessionLocation(str(loc["version"]), str(loc["sid"]), str(loc["url"]))
-                         for n, loc in dict(snapshot["sessions"]).items()}
+                         for n, loc in dict(undelivered["sessions"]).items()}
             by_session: dict[int, list[dict[str, Any]]] = {}
             for item in items:
                 by_session.setdefault(int(item["session"]), []).append(item)
         except (KeyError, TypeError, ValueError):
-            return [Report("dropped", "", 0, message="stored events from an earlier page were unreadable")]
+            return [Report(ReportKind.DROPPED, "", 0, message="stored events from an earlier page were unreadable")]
         restored: list[_Item] = []
         reports: list[Report] = []
         for index, (old, entries) in enumerate(sorted(by_session.items()), start=1):
@@ -213,8 +231,8 @@ class Outbox:
             last = entries[-1]
             known = old in locations
             if now - int(last["ts"]) > MAX_EVENT_AGE_MS or (not known and entries[0]["type"] != "sessionStart"):
-                reports += [Report("dropped", e["type"], session, message="not sent: stored by an earlier page "
-                                   "and too old for its session (10 min)") for e in entries]
+                reports += [Report(ReportKind.DROPPED, e["type"], session, message="not sent: stored by an earlier "
+                                   f"page and too old for its session ({_MAX_AGE})") for e in entries]
                 continue
             if known:
                 self._sessions[session] = locations[old]
@@ -255,14 +273,14 @@ class Outbox:
 
     @property
     def next_deadline(self) -> int | None:
-        if self._in_flight is not None or not self._queue or self.consent != "granted":
+        if self._in_flight is not None or not self._queue or self.consent is not Consent.GRANTED:
             return None
         return self._queue[0].not_before
 
     def next_request(self, now: int) -> HttpRequest | None:
         """The request to send now, or None (one already in flight, queue empty, backing off,
         no consent yet)."""
-        if self._in_flight is not None or not self._queue or self.consent != "granted":
+        if self._in_flight is not None or not self._queue or self.consent is not Consent.GRANTED:
             return None
         head = self._queue[0]
         if head.not_before > now:
@@ -299,17 +317,17 @@ class Outbox:
         if verdict is Verdict.DELIVERED and is_start:
             location = _wire.parse_location(response.header("location"), _wire.sessions_url(self._api_base))
             if location is None:
-                return [report("rejected", message=LOCATION_UNREADABLE), *self._fail_session(event.session)]
+                return [report(ReportKind.REJECTED, message=LOCATION_UNREADABLE), *self._fail_session(event.session)]
             self._sessions[event.session] = location
-            return [report("session", sid=location.sid)]
+            return [report(ReportKind.SESSION, sid=location.sid)]
         if verdict is Verdict.DELIVERED:
-            return [report("sent", sid=self.sid(event.session))]
+            return [report(ReportKind.SENT, sid=self.sid(event.session))]
         if verdict is Verdict.SESSION_GONE:
-            reports = [report("session-gone", message=_message(response), sid=self.sid(event.session))]
+            reports = [report(ReportKind.SESSION_GONE, message=_message(response), sid=self.sid(event.session))]
             self.orphans = [event] if event.type in REISSUED else []
             return reports + self._fail_session(event.session, reason="the server no longer knows the session; "
                                                 "the new session re-states what is still true", reissue=True)
-        reports = [report("rejected", message=_message(response), sid=self.sid(event.session))]
+        reports = [report(ReportKind.REJECTED, message=_message(response), sid=self.sid(event.session))]
         if is_start:
             reports += self._fail_session(event.session)
         return reports
@@ -333,8 +351,8 @@ class Outbox:
         event = item.event
         if now - event.ts > MAX_EVENT_AGE_MS:
             self._queue.popleft()
-            reason = f"gave up after {item.attempts} attempts over 10 minutes ({message})"
-            report = Report("dropped", event.type.value, event.session, status, reason, attempt=item.attempts)
+            reason = f"gave up after {item.attempts} attempts over {_MAX_AGE} ({message})"
+            report = Report(ReportKind.DROPPED, event.type.value, event.session, status, reason, attempt=item.attempts)
             if event.type is EventType.SESSION_START:
                 self._fail_session(event.session)
             return report
@@ -346,7 +364,7 @@ class Outbox:
         if retry_after is not None:
             delay = max(delay, retry_after)
         item.not_before = now + int(delay * 1000)
-        return Report("retry", event.type.value, event.session, status, message,
+        return Report(ReportKind.RETRY, event.type.value, event.session, status, message,
                       attempt=item.attempts, retry_in_ms=int(delay * 1000), playhead=event.playhead)
 
     def _fail_session(self, session: int, reason: str = "its sessionStart was not accepted", *,
@@ -361,7 +379,8 @@ class Outbox:
             elif reissue and item.event.type in REISSUED:
                 self.orphans.append(item.event)
             else:
-                dropped.append(Report("dropped", item.event.type.value, session, message=f"not sent: {reason}"))
+                dropped.append(Report(ReportKind.DROPPED, item.event.type.value, session,
+                                      message=f"not sent: {reason}"))
         self._queue = kept
         self._sessions.pop(session, None)
         return dropped

@@ -14,8 +14,9 @@ from typing import Any
 from ._config import LOG_LEVELS, MediaConfig, TrackerConfig
 from ._errors import ConfigError
 from ._events import Observation, PlayerEvent
-from ._outbox import Report
-from ._record import record
+from ._lazy import lazy_dataclass
+from ._outbox import Report, ReportKind
+from .rules import is_number
 
 # data-* attributes of the <video> (camelCased as element.dataset gives them) -> MediaConfig.
 MEDIA_ATTRIBUTES = {
@@ -141,7 +142,7 @@ def observation(record: Mapping[str, Any]) -> Observation | None:
     if event is None:
         return None
     ts = record.get("ts")
-    if not isinstance(ts, int | float) or isinstance(ts, bool) or not math.isfinite(ts):
+    if not is_number(ts):
         return None
     return Observation(
         event=event,
@@ -178,12 +179,12 @@ def control(record: Mapping[str, Any]) -> str | None:
 def _number(value: Any) -> float | None:
     if value == "Infinity":
         return math.inf
-    if isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value):
+    if is_number(value, infinite=True):
         return float(value)
     return None
 
 
-@record
+@lazy_dataclass
 class LogLine:
     """One row of the page's request log."""
 
@@ -200,22 +201,22 @@ class LogLine:
 
 def log_line(report: Report) -> LogLine:
     status = str(report.status) if report.status is not None else {
-        "retry": "network", "dropped": "dropped", "warning": "warning"}.get(report.kind, "-")
+        ReportKind.RETRY: "network", ReportKind.DROPPED: "dropped", ReportKind.WARNING: "warning"}.get(report.kind, "-")
     latency = f" in {report.latency_ms} ms" if report.latency_ms is not None else ""
     at = f" @ {report.playhead:.1f} s" if report.playhead is not None else ""
     arrow = f"{report.event_type}{at} → {status}{latency}" if report.event_type else "tracker"
     retries = report.attempt - 1
-    if retries > 0 and report.kind in ("session", "sent"):
+    if retries > 0 and report.kind in (ReportKind.SESSION, ReportKind.SENT):
         arrow += f" after {retries} {'retry' if retries == 1 else 'retries'}"
-    if report.kind == "session":
+    if report.kind is ReportKind.SESSION:
         return LogLine(report.event_type, status, f"{arrow} · session {report.sid}", False)
-    if report.kind == "sent":
+    if report.kind is ReportKind.SENT:
         return LogLine(report.event_type, status, arrow, False)
-    if report.kind == "retry":
+    if report.kind is ReportKind.RETRY:
         wait = (report.retry_in_ms or 0) / 1000
         return LogLine(report.event_type, status,
                        f"{arrow} · attempt {report.attempt} failed ({report.message}); retrying in {wait:.1f} s",
                        False, "warning")
-    if report.kind in ("warning", "session-gone"):
+    if report.kind in (ReportKind.WARNING, ReportKind.SESSION_GONE):
         return LogLine(report.event_type, status, f"{arrow} · {report.kind}: {report.message}", False, "warning")
     return LogLine(report.event_type, status, f"{arrow} · {report.kind}: {report.message}", True, "error")

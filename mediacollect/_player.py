@@ -24,8 +24,9 @@ from ._chapters import Chapters
 from ._config import MediaConfig
 from ._driver import Driver
 from ._events import Observation, PlayerEvent
-from ._record import record
+from ._lazy import lazy_dataclass
 from ._state import OPEN_STATES, Playback
+from .rules import is_number
 
 # While an ad plays: the element events forwarded to the tracker (as ad playback).
 _AD_FORWARDED = frozenset({PlayerEvent.PLAYING, PlayerEvent.PAUSE, PlayerEvent.WAITING, PlayerEvent.STATE,
@@ -49,15 +50,23 @@ class Mode(StrEnum):
     RESUMING = "resuming"  # the break is over; the content's source is coming back
 
 
-@record
-class Command:
-    """What the element must do: ``load`` (``src``, starting at ``at`` seconds, then play),
-    ``show-skip`` / ``hide-skip`` (the ad's skip button); ``new-media`` (``src``): the element
-    plays other content, to be described again (``Player.change_media``)."""
+class Action(StrEnum):
+    LOAD = "load"  # set ``src``, start at ``at`` seconds, then play
+    SHOW_SKIP = "show-skip"  # the ad's skip button
+    HIDE_SKIP = "hide-skip"
+    NEW_MEDIA = "new-media"  # the element plays other content (``src``), to be described again
 
-    action: str
+
+@lazy_dataclass
+class Command:
+    """What the element must do (``Action``); ``Player.change_media`` takes up ``new-media``."""
+
+    action: Action
     src: str | None = None
     at: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "action", Action(self.action))  # "load" is taken as Action.LOAD
 
 
 class Player:
@@ -108,12 +117,12 @@ class Player:
             return []
         if kind == "bitrate":
             bitrate, ts = raw.get("bitrate"), raw.get("ts")
-            if type(bitrate) is int and bitrate >= 0 and isinstance(ts, int | float) and not isinstance(ts, bool):
+            if type(bitrate) is int and bitrate >= 0 and is_number(ts):
                 self.driver.call(self.tracker.update_qoe, now=int(ts), bitrate=bitrate)
             return []
         if kind == "adskip":
             ts = raw.get("ts")
-            return self._skip(int(ts)) if isinstance(ts, int | float) and not isinstance(ts, bool) else []
+            return self._skip(int(ts)) if is_number(ts) else []
         obs = _page.observation(raw)
         if obs is None:
             return []
@@ -122,7 +131,7 @@ class Player:
             if self._content_url is None:
                 self._content_url = src
             elif src != self._content_url:
-                return [Command("new-media", src=src)]  # not handled: the binding re-reads the element
+                return [Command(Action.NEW_MEDIA, src=src)]  # not handled: the binding re-reads the element
         if self.mode is Mode.CONTENT:
             return self._content(obs)
         if self._source is not None and isinstance(src, str) and src != self._source:
@@ -233,7 +242,7 @@ class Player:
         if skip_after is None or self._skip_shown or ad_time < skip_after:
             return []
         self._skip_shown = True
-        return [Command("show-skip")]
+        return [Command(Action.SHOW_SKIP)]
 
     def _skip(self, ts: int) -> list[Command]:
         if self.mode is not Mode.AD or not self._skip_shown:
@@ -256,7 +265,7 @@ class Player:
 
     def _next_ad(self, ts: int) -> list[Command]:
         assert self._plan is not None
-        hide = [Command("hide-skip")] if self._skip_shown else []
+        hide = [Command(Action.HIDE_SKIP)] if self._skip_shown else []
         self._skip_shown = False
         self._ad_time, self._ad_sought_ahead = 0.0, False
         self._ad_index += 1
@@ -295,5 +304,5 @@ class Player:
         if src == self.content_src:
             self._content_url = self._source or self._content_url
         self.load_pending = True
-        return Command("load", src=src, at=at)
+        return Command(Action.LOAD, src=src, at=at)
 

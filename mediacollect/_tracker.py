@@ -1,10 +1,12 @@
 """The tracker: player observations and ``now`` in, API events and the next deadline out.
 
 No I/O, no clock, no timers: the caller passes the time of every observation and calls
-``tick(now)`` when ``next_deadline`` comes (h11's sans-I/O shape). Which event a player event
-produces is looked up in ``_state.PLAYER_TRANSITIONS``; this module adds what a table cannot
-hold: timestamps, playheads, pings, the seek settle window, ads, chapters, states, QoE and
-session renewal. Every event it returns has passed ``_rules.validate_body``.
+``tick(now)`` when ``next_deadline`` comes (h11's sans-I/O shape). Which step an observation
+takes and where each step, deadline, seek and renewal leaves playback is looked up in the tables
+of ``_state``; ``Tracker._enter`` is the one place the state changes. The tracker is the façade
+of small parts, one job each: the ping clock (``_pings``), seek settling (``_seeks``), the stall
+watch (``_stall``), the ads, chapter and player states (``_context``) and the QoE meter
+(``_qoe``). Every event it returns has passed ``rules.validate_body``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Concatenate, ParamSpec
 
-from . import _rules, _wire
+from . import _wire, rules
 from ._config import MediaConfig, TrackerConfig
+from ._context import AdsAndChapter, PlayerStates
 from ._errors import UsageError, ValidationError
 from ._events import (
     AdBreakInfo,
@@ -30,28 +33,38 @@ from ._events import (
     Qoe,
     SessionParams,
 )
-from ._record import record
+from ._lazy import lazy_dataclass
+from ._pings import PingClock
+from ._qoe import QoeMeter
+from ._seeks import SeekSettling
+from ._stall import StallWatch
 from ._state import (
-    AD_CALLS_ALLOWED,
     ADVANCING_STATES,
+    ARRIVAL_RULES,
+    DEADLINE_ORDER,
+    DEADLINE_TRANSITIONS,
     DESTINATION_EVENTS,
+    ENDABLE_STATES,
     IDLE_STATES,
     OPEN_STATES,
+    PLAYBACK_RULES,
     PLAYER_TRANSITIONS,
-    SEEK_SETTLE_MS,
-    SESSION_OPENING,
-    STALL_MS,
+    RESUMED,
+    SEEK_SETTLED,
+    STEP_TRANSITIONS,
+    Deadline,
+    Fact,
     Playback,
+    Step,
+    first_rule,
+    playing_at_renewal,
 )
 from ._version import __version__
 
 LIVE_CONTENT_TYPES = frozenset({"live", "linear"})
-LIVE_LENGTH = 86400.0  # spec §3.3: live of unknown length
 DAY_MS = 86_400_000
+LIVE_LENGTH = DAY_MS / 1000  # spec §3.3: live of unknown length is a day long
 MAX_HELD_OBSERVATIONS = 200  # observations kept while the media length is still unknown
-FPS_WINDOW = 2.0  # seconds of playback a frame-rate measurement spans
-# A chapter left within this many seconds of its end counts as completed, not skipped.
-CHAPTER_END_TOLERANCE = 1.0
 # Time-driven events one catch-up may produce (a settle, a stall, an expiry or a renewal, pings):
 # a bound, so a clock that jumps cannot loop.
 MAX_DUE_STEPS = 16
@@ -81,7 +94,7 @@ def _in_time(method: Callable[Concatenate[Tracker, _P], list[ApiEvent]],
     return wrapper
 
 
-@record
+@lazy_dataclass
 class PageClose:
     """How the page ends the open session on its own (``Tracker.page_close_spec``)."""
 
@@ -99,7 +112,7 @@ class Tracker:
         self._config = config
         self._media = media
         self._resume_next = resume
-        self.state = Playback.IDLE
+        self.state = Playback.IDLE  # written by _enter only
         self.session = 0  # how many sessionStarts so far; ApiEvent.session refers to it
         self.warnings: list[str] = []  # things dropped on purpose, for the integrator's log
         self._last_ts = -1
@@ -108,33 +121,15 @@ class Tracker:
         self._playhead = 0.0
         self._playhead_ts = 0
         self._session_start_ts = 0
-        self._ping_anchor = 0
-        self._next_ping: int | None = None
         self._idle_since: int | None = None
-        self._seek_settle_at: int | None = None
-        self._seek_end_ts = 0
-        self._seek_end_playhead = 0.0
-        self._seek_from = Playback.PLAYING
-        self._ad_break: AdBreakInfo | None = None
-        self._ad: AdInfo | None = None
-        self._frozen_playhead: float | None = None
-        self._chapter: ChapterInfo | None = None
-        self._states_active: list[str] = []
-        self._states_seen: set[str] = set()
-        self._element_states: set[str] = set()  # the part of _states_active the element reports
-        self._content_started = False
-        self._play_request_ts: int | None = None
-        self._time_to_start: int | None = None
-        self._qoe = Qoe()
         self._held: list[Observation] = []
         self._overdue: list[ApiEvent] = []  # fell due before a call that then raised
-        # The playhead-stall heuristic: armed by the first timeupdate (an observer that sends
-        # none, or an integrator feeding events by hand, never gets inferred buffering).
-        self._progress_watch = False
-        self._progress_playhead = -1.0
-        self._progress_ts = 0
-        self._stall_inferred = False
-        self._frames_mark: tuple[int, float] | None = None  # (frames decoded, playhead) when measuring began
+        self._pings = PingClock(config.content_ping_interval, config.ad_ping_interval)
+        self._seek = SeekSettling()
+        self._stall = StallWatch()
+        self._context = AdsAndChapter()
+        self._states = PlayerStates(rules.MAX_STATES_PER_SESSION)
+        self._meter = QoeMeter()
 
     # ------------------------------------------------------------------ queries
 
@@ -145,15 +140,23 @@ class Tracker:
 
     @property
     def in_ad_break(self) -> bool:
-        return self._ad_break is not None
+        return self._context.ad_break is not None
 
     @property
     def chapter(self) -> ChapterInfo | None:
-        return self._chapter
+        return self._context.chapter
 
     @property
     def active_states(self) -> tuple[str, ...]:
-        return tuple(self._states_active)
+        return tuple(self._states.active)
+
+    @property
+    def _ad(self) -> AdInfo | None:
+        return self._context.ad
+
+    @property
+    def _qoe(self) -> Qoe:
+        return self._meter.values
 
     @property
     def _playing_content(self) -> bool:
@@ -181,7 +184,7 @@ class Tracker:
     def element_states(self) -> frozenset[str]:
         """The standard states the element itself reports now (spec §4.7), not those an
         integrator started by hand."""
-        return frozenset(self._element_states)
+        return self._states.element
 
     @property
     def last_ts(self) -> int:
@@ -189,16 +192,10 @@ class Tracker:
         is stamped after it."""
         return self._last_ts
 
-    def _stall_deadline(self) -> int | None:
-        """When playing content whose playhead has not moved becomes buffering (STALL_MS)."""
-        if not self._progress_watch or self.state is not Playback.PLAYING or self.in_ad_break:
-            return None
-        return self._progress_ts + STALL_MS
-
     def playhead_at(self, now: int) -> float:
         """The content playhead the protocol wants at ``now`` (spec §4.2)."""
-        if self._frozen_playhead is not None:
-            return self._frozen_playhead  # frozen during ads
+        if self._context.frozen_playhead is not None:
+            return self._context.frozen_playhead  # frozen during ads
         if self.is_live:
             return (now % DAY_MS) / 1000.0  # second of the day, UTC
         playhead = self._playhead
@@ -214,109 +211,94 @@ class Tracker:
     def observe(self, obs: Observation) -> list[ApiEvent]:
         """Feed one player observation; returns the API events it produces, in order: first
         what fell due before it happened (pings on their grid, a settled seek), then its own."""
-        if obs.dropped_frames is not None:
-            self._qoe = replace(self._qoe, dropped_frames=obs.dropped_frames)
-        if obs.total_frames is not None:
-            self._measure_frame_rate(obs)
+        self._meter.observe(obs, playing_content=self._playing_content)
         out: list[ApiEvent] = []
         was_playing_content = self._playing_content
         out += self._observe(obs)
         if self._playing_content and not was_playing_content:
-            self._progress_ts = max(self._progress_ts, obs.ts)  # the stall clock starts now
+            self._stall.restart(obs.ts)  # the stall clock starts now
         if obs.states is not None and self.state in OPEN_STATES:
-            out += self._sync_element_states(obs.states, obs.ts)
-        return out
-
-    def _measure_frame_rate(self, obs: Observation) -> None:
-        """Frames decoded per second of content played, over at least FPS_WINDOW seconds of
-        uninterrupted playback (a seek, an ad or a pause starts a new measurement)."""
-        assert obs.total_frames is not None
-        mark = self._frames_mark
-        if not self._playing_content or obs.event is not PlayerEvent.TIMEUPDATE:
-            self._frames_mark = None
-            return
-        if mark is None or obs.total_frames < mark[0] or not 0 <= obs.playhead - mark[1] <= FPS_WINDOW * 4:
-            self._frames_mark = (obs.total_frames, obs.playhead)
-            return
-        frames, played = obs.total_frames - mark[0], obs.playhead - mark[1]
-        if played >= FPS_WINDOW:
-            if frames > 0:
-                self._qoe = replace(self._qoe, frames_per_second=max(1, min(240, round(frames / played))))
-            self._frames_mark = (obs.total_frames, obs.playhead)
-
-    def _sync_element_states(self, states: frozenset[str], ts: int) -> list[ApiEvent]:
-        """Start/end the standard states the element reports (spec §4.7); states the integrator
-        started by hand are left alone."""
-        out: list[ApiEvent] = []
-        for name in sorted(self._element_states - states):
-            out += self._end_state(name, ts)
-        for name in sorted(states - self._element_states):
-            out += self._start_state(name, ts)
-        self._element_states = set(states)
+            ended, started = self._states.element_changes(obs.states)
+            for name in ended:
+                out += self._end_state(name, obs.ts)
+            for name in started:
+                out += self._start_state(name, obs.ts)
         return out
 
     def _observe(self, obs: Observation) -> list[ApiEvent]:
+        """The step ``_state``'s rules choose for ``obs``, taken."""
         self._note_duration(obs.duration)
-        if self._held:
-            return self._hold(obs)
         self._paused = obs.paused or obs.event is PlayerEvent.PAUSE
-        event = obs.event
-        if event is PlayerEvent.DURATION:
-            return []
-        if event is PlayerEvent.TEARDOWN:
-            return self._end_session(obs.ts)
-        if event is PlayerEvent.PAGE_CLOSED:
-            # The page sent sessionEnd on its way out (page_close_spec); if it comes back (from
-            # the back/forward cache) the next play resumes the viewing in a new session.
-            if self.state in OPEN_STATES or self.state is Playback.COMPLETE:
-                self._leave_session(Playback.EXPIRED)
-            return []
-        if self.state in (Playback.IDLE, Playback.COMPLETE, Playback.CLOSED, Playback.EXPIRED):
-            if event not in SESSION_OPENING:
-                return []
-            if self._length_unknown():
-                return self._hold(obs)
-            return self._open_session(obs)
+        facts = self._facts(obs)
+        rule = first_rule(ARRIVAL_RULES, obs.event, self.state, facts)
         before = self.playhead_at(obs.ts)  # where playback was, for DESTINATION_EVENTS
-        self._note_playhead(obs.playhead, obs.ts)
-        if event is PlayerEvent.WAITING and obs.seeking:
-            return []  # the element loads what a seek asked for: part of the seek, not buffering (§4.4)
-        if obs.ended and event is PlayerEvent.SEEKED and not self.in_ad_break:
-            return self._complete(obs.ts)  # sought to the very end: no "ended" fires while paused
-        if event is PlayerEvent.TIMEUPDATE:
-            self._progress_watch = True
-            if self._stall_inferred and self.state is Playback.BUFFERING and self._progress_ts == obs.ts:
-                self._enter(Playback.PLAYING, obs.ts)  # the playhead moves again: the stall is over
-                return [self._play(obs.ts)]
+        if rule is None:
+            self._note_playhead(obs.playhead, obs.ts)
+            if self._stall.moved_at(obs.ts):
+                facts |= {Fact.PLAYHEAD_MOVED}
+            rule = first_rule(PLAYBACK_RULES, obs.event, self.state, facts)
+            assert rule is not None  # the last rule matches everything
+        return self._take(rule.step, obs, before)
+
+    def _facts(self, obs: Observation) -> frozenset[Fact]:
+        facts = {
+            Fact.IN_AD_BREAK: self.in_ad_break,
+            Fact.ENDED: obs.ended,
+            Fact.ELEMENT_SEEKING: obs.seeking,
+            Fact.LENGTH_UNKNOWN: self._length_unknown(),
+            Fact.HOLDING: bool(self._held),
+            Fact.STALL_INFERRED: self._stall.inferred,
+        }
+        return frozenset(fact for fact, holds in facts.items() if holds)
+
+    def _take(self, step: Step, obs: Observation, before: float) -> list[ApiEvent]:
+        if step is Step.IGNORE:
             return []
-        if event is PlayerEvent.ERROR:
+        if step is Step.HOLD:
+            return self._hold(obs)
+        if step is Step.OPEN_SESSION:
+            return self._open_session(obs)
+        if step is Step.END_SESSION:
+            return self._end_session(obs.ts)
+        if step is Step.PAGE_CLOSED:
+            self._leave_session(STEP_TRANSITIONS[step][1], obs.ts)
+            return []
+        if step is Step.COMPLETE:
+            return self._complete(obs.ts)
+        if step is Step.PLAYER_ERROR:
             return self._player_error(obs)
-        if event is PlayerEvent.ENDED:
-            return [] if self.in_ad_break else self._complete(obs.ts)
-        if event is PlayerEvent.PAUSE and obs.ended and not self.in_ad_break:
-            return []  # the pause a browser fires as the content ends: sessionComplete says it all
-        if self.in_ad_break and event in (PlayerEvent.SEEKING, PlayerEvent.SEEKED):
-            return []  # the ad's own element position is not content (spec §4.5)
-        if self.state is Playback.SEEKING:
-            return self._seeking(obs)
-        if self.in_ad_break and self.state is Playback.STARTING and event is PlayerEvent.PLAYING:
-            # The pre-roll's first frame: no content "play" before the break ends (spec §4.5).
-            self._first_frame(obs.ts)
-            self.state = Playback.PLAYING
+        if step is Step.WATCH_PROGRESS:
+            self._stall.armed = True
             return []
-        transition = PLAYER_TRANSITIONS.get((self.state, event))
+        if step is Step.STALL_OVER:
+            self._stall.armed = True
+            self._enter(STEP_TRANSITIONS[step][1], obs.ts)
+            return [self._play(obs.ts)]
+        if step is Step.SEEK:
+            if obs.event is PlayerEvent.SEEKING:
+                self._seek.seeking()
+            elif obs.event is PlayerEvent.SEEKED:
+                self._seek.seeked(obs.ts, self._playhead)
+            return []
+        if step is Step.PREROLL_FIRST_FRAME:
+            self._meter.first_frame(obs.ts)
+            self._enter(STEP_TRANSITIONS[step][1], obs.ts)
+            return []
+        return self._transition(obs, before)
+
+    def _transition(self, obs: Observation, before: float) -> list[ApiEvent]:
+        transition = PLAYER_TRANSITIONS.get((self.state, obs.event))
         if transition is None:
             return []
         api_event, next_state = transition
         out: list[ApiEvent] = []
         if next_state is Playback.SEEKING:
-            self._seek_from = self.state
-            self._seek_settle_at = None
+            self._seek.begin(self.state)
         if api_event is EventType.PLAY:
-            self._first_frame(obs.ts)
+            self._meter.first_frame(obs.ts)
             out.append(self._play(obs.ts))
         elif api_event is not None:
-            out.append(self._emit(api_event, obs.ts, playhead=before if event in DESTINATION_EVENTS else None))
+            out.append(self._emit(api_event, obs.ts, playhead=before if obs.event in DESTINATION_EVENTS else None))
         self._enter(next_state, obs.ts)
         return out
 
@@ -342,52 +324,50 @@ class Tracker:
         for _ in range(MAX_DUE_STEPS):
             if self.state not in OPEN_STATES:
                 break
-            due = sorted((d, order, kind) for order, (kind, d) in enumerate(self._deadlines().items())
+            due = sorted((d, DEADLINE_ORDER.index(kind), kind) for kind, d in self._deadlines().items()
                          if d is not None and d <= now)
             if not due:
                 break
             at, _, kind = due[0]
-            if kind == "ping":
+            if kind is Deadline.PING:
                 # One ping for a stretch the caller missed: the last grid point before anything
                 # else fell due (a throttled tab wakes late; pings are not a backlog).
                 limit = min([now] + [d for d, _, _ in due[1:]])
-                step = self._ping_step()
-                at += (limit - at) // step * step
-                out.append(self._emit(EventType.PING, at))
-                self._schedule_ping(at)
-            elif kind == "settle":
+                out.append(self._emit(EventType.PING, self._pings.fire(limit, in_ad_break=self.in_ad_break)))
+            elif kind is Deadline.SETTLE:
                 out += self._settle_seek()
-                self._progress_ts = max(self._progress_ts, at)
-            elif kind == "stall":
-                # Playing, yet no progress for STALL_MS: the element is starved without saying
-                # "waiting" (browsers often do not). Buffering until the playhead moves again.
-                out.append(self._emit(EventType.BUFFER_START, at, playhead=self._playhead))  # where it stuck
-                self._enter(Playback.BUFFERING, at)
-                self._stall_inferred = True
-            elif kind == "idle":
-                # Spec §4.10: the server closes a session whose playhead stood still for 30 min;
-                # we close it ourselves and resume on the next play (§4.12).
-                out.append(self._emit(EventType.SESSION_END, at))
-                self._leave_session(Playback.EXPIRED)
-            else:  # "renew": spec §4.10, a session must not outlive 24 h
-                out.append(self._emit(EventType.SESSION_END, at))
+                self._stall.restart(at)
+            elif kind is Deadline.STALL:
+                api_event, state = DEADLINE_TRANSITIONS[kind]
+                assert api_event is not None
+                out.append(self._emit(api_event, at, playhead=self._playhead))  # where it stuck
+                self._enter(state, at)
+                self._stall.inferred = True
+            elif kind is Deadline.IDLE:
+                api_event, state = DEADLINE_TRANSITIONS[kind]
+                assert api_event is not None
+                out.append(self._emit(api_event, at))
+                self._leave_session(state, at)
+            else:  # Deadline.RENEW
+                api_event, _ = DEADLINE_TRANSITIONS[kind]
+                assert api_event is not None
+                out.append(self._emit(api_event, at))
                 out += self._resume_session(at)
         return out
 
-    def _deadlines(self) -> dict[str, int | None]:
-        """What falls due when, by kind; at the same moment the first listed goes first (a
-        session that expires or is renewed needs no ping)."""
+    def _deadlines(self) -> dict[Deadline, int | None]:
+        """What falls due when, by kind (DEADLINE_ORDER breaks ties)."""
         if self.state not in OPEN_STATES:
             return {}
         idle = None
         if self.state in IDLE_STATES and self._idle_since is not None:
             idle = self._idle_since + int(self._config.idle_timeout * 1000)
         return {
-            "settle": self._seek_settle_at,
-            "stall": self._stall_deadline(),
-            "idle": idle,
-            "renew": self._session_start_ts + int(self._config.max_session_duration * 1000),
-            "ping": self._next_ping,
+            Deadline.SETTLE: self._seek.due,
+            Deadline.STALL: self._stall.due(self._playing_content),
+            Deadline.IDLE: idle,
+            Deadline.RENEW: self._session_start_ts + int(self._config.max_session_duration * 1000),
+            Deadline.PING: self._pings.due,
         }
 
     # ------------------------------------------------------------ integrator side
@@ -403,9 +383,8 @@ class Tracker:
         # where the seek landed, not the schedule's offset.
         info = replace(info, pod_second=content_playhead)
         event = self._emit(EventType.AD_BREAK_START, now, ad_break=info, playhead=content_playhead)
-        self._ad_break = info
-        self._frozen_playhead = content_playhead
-        self._schedule_ping(self._last_ts)
+        self._context.open_break(info, content_playhead)
+        self._pings.schedule(self._last_ts, in_ad_break=True)
         return [event]
 
     @_in_time
@@ -413,42 +392,38 @@ class Tracker:
         self._allow("start_ad")
         self._check(ApiEvent(EventType.AD_START, 0, 0, 0, ad=info, custom_metadata=info.custom_metadata))
         out = []
-        if self._ad is not None:  # back-to-back ads: close the previous one first (spec §4.5)
+        if self._context.ad is not None:  # back-to-back ads: close the previous one first (spec §4.5)
             out.append(self._emit(EventType.AD_COMPLETE, now))
-        out.append(self._emit(EventType.AD_START, now, ad=info, ad_break=self._ad_break,
+        out.append(self._emit(EventType.AD_START, now, ad=info, ad_break=self._context.ad_break,
                               custom_metadata=info.custom_metadata))
-        self._ad = info
+        self._context.ad = info
         return out
 
     @_in_time
     def complete_ad(self, now: int) -> list[ApiEvent]:
         self._allow("complete_ad")
-        self._ad = None
+        self._context.ad = None
         return [self._emit(EventType.AD_COMPLETE, now)]
 
     @_in_time
     def skip_ad(self, now: int) -> list[ApiEvent]:
         self._allow("skip_ad")
-        self._ad = None
+        self._context.ad = None
         return [self._emit(EventType.AD_SKIP, now)]
 
     @_in_time
     def complete_ad_break(self, now: int) -> list[ApiEvent]:
         self._allow("complete_ad_break")
         out = []
-        if self._ad is not None:
+        if self._context.ad is not None:
             out.append(self._emit(EventType.AD_COMPLETE, now))
-            self._ad = None
         out.append(self._emit(EventType.AD_BREAK_COMPLETE, now))
-        assert self._frozen_playhead is not None
-        self._playhead, self._playhead_ts = self._frozen_playhead, now
-        self._frozen_playhead = None
-        self._ad_break = None
-        self._progress_ts = max(self._progress_ts, now)
-        if not self._content_started and self.state is Playback.PLAYING:
+        self._playhead, self._playhead_ts = self._context.close_break(), now
+        self._stall.restart(now)
+        if not self._meter.content_started and self.state is Playback.PLAYING:
             # After a pre-roll the content starts now (spec §4.5); after a mid-roll no play.
             out.append(self._play(now))
-        self._schedule_ping(self._last_ts)
+        self._pings.schedule(self._last_ts, in_ad_break=False)
         return out
 
     @_in_time
@@ -460,21 +435,21 @@ class Tracker:
             self._note_playhead(playhead, now)
         self._check(ApiEvent(EventType.CHAPTER_START, 0, 0, 0, chapter=info,
                              custom_metadata=info.custom_metadata))
-        out = self._close_chapter(now) if self._chapter is not None else []
+        out = self._close_chapter(now) if self._context.chapter is not None else []
         out.append(self._emit(EventType.CHAPTER_START, now, chapter=info, custom_metadata=info.custom_metadata))
-        self._chapter = info
+        self._context.chapter = info
         return out
 
     @_in_time
     def complete_chapter(self, now: int) -> list[ApiEvent]:
         self._require_chapter("complete_chapter")
-        self._chapter = None
+        self._context.chapter = None
         return [self._emit(EventType.CHAPTER_COMPLETE, now)]
 
     @_in_time
     def skip_chapter(self, now: int) -> list[ApiEvent]:
         self._require_chapter("skip_chapter")
-        self._chapter = None
+        self._context.chapter = None
         return [self._emit(EventType.CHAPTER_SKIP, now)]
 
     @_in_time
@@ -494,24 +469,24 @@ class Tracker:
         return self._end_state(name, now)
 
     def _start_state(self, name: str, now: int) -> list[ApiEvent]:
-        """A player state began (spec §4.7). Repeats are ignored; past 10 distinct states per
-        session the extra ones are dropped with a warning, as the server would drop them."""
+        """A player state began (spec §4.7). Repeats are ignored; past the limit of distinct states
+        per session the extra ones are dropped with a warning, as the server would drop them."""
         self._require_session("start_state")
         self._check(ApiEvent(EventType.STATE_START, 0, 0, 0, state_name=name))
-        if name in self._states_active:
+        verdict = self._states.may_start(name)
+        if verdict is None:
             return []
-        if name not in self._states_seen and len(self._states_seen) >= _rules.MAX_STATES_PER_SESSION:
-            self.warnings.append(f"state {name!r} dropped: at most 10 distinct states per session (spec §4.7)")
+        if not verdict:
+            self.warnings.append(f"state {name!r} dropped: at most {rules.MAX_STATES_PER_SESSION} distinct states "
+                                 "per session (spec §4.7)")
             return []
-        self._states_seen.add(name)
-        self._states_active.append(name)
+        self._states.started(name)
         return [self._emit(EventType.STATE_START, now, state_name=name)]
 
     def _end_state(self, name: str, now: int) -> list[ApiEvent]:
         self._require_session("end_state")
-        if name not in self._states_active:
+        if not self._states.ended(name):
             return []
-        self._states_active.remove(name)
         return [self._emit(EventType.STATE_END, now, state_name=name)]
 
     @_in_time
@@ -524,24 +499,17 @@ class Tracker:
         dropped_frames: int | None = None,
     ) -> list[ApiEvent]:
         """Record QoE values; a new bitrate during a session is a ``bitrateChange`` (spec §4.8)."""
-        changed = bitrate is not None and bitrate != self._qoe.bitrate
-        self._qoe = replace(
-            self._qoe,
-            bitrate=self._qoe.bitrate if bitrate is None else int(bitrate),
-            frames_per_second=(
-                self._qoe.frames_per_second if frames_per_second is None else round(frames_per_second)
-            ),
-            dropped_frames=self._qoe.dropped_frames if dropped_frames is None else int(dropped_frames),
-        )
+        changed = self._meter.update(bitrate=bitrate, frames_per_second=frames_per_second,
+                                     dropped_frames=dropped_frames)
         if changed and self.state in OPEN_STATES:
-            return [self._emit(EventType.BITRATE_CHANGE, now, qoe=self._qoe)]
+            return [self._emit(EventType.BITRATE_CHANGE, now, qoe=self._meter.values)]
         return []
 
     @_in_time
     def report_error(self, error_id: str, now: int, source: str = "external") -> list[ApiEvent]:
         """An error outside the player (ad server, DRM...). Does not end the session (§4.8)."""
         self._require_session("report_error")
-        qoe = replace(self._qoe, error_id=error_id, error_source=source)
+        qoe = self._meter.error(error_id, source)
         self._check(ApiEvent(EventType.ERROR, 0, 0, 0, qoe=qoe))
         return [self._emit(EventType.ERROR, now, qoe=qoe)]
 
@@ -557,10 +525,12 @@ class Tracker:
         and the server closes everything on sessionEnd.
         """
         self._held.clear()
-        if self.state not in OPEN_STATES and self.state is not Playback.COMPLETE:
+        if self.state not in ENDABLE_STATES:
             return []
-        event = self._emit(EventType.SESSION_END, now)
-        self._leave_session(Playback.CLOSED)
+        api_event, state = STEP_TRANSITIONS[Step.END_SESSION]
+        assert api_event is not None
+        event = self._emit(api_event, now)
+        self._leave_session(state, now)
         return [event]
 
     @_in_time
@@ -572,10 +542,10 @@ class Tracker:
         self._media = media
         self._duration = media.length
         self._resume_next = False
-        self.state = Playback.IDLE
+        self._enter(Playback.IDLE, now)
         self._playhead, self._playhead_ts = 0.0, now
-        self._progress_watch, self._frames_mark = False, None
-        self._qoe = Qoe()
+        self._stall.armed = False
+        self._meter.forget_media()
         return out
 
     @_in_time
@@ -590,11 +560,11 @@ class Tracker:
         when there is no session to end: the sessionEnd body (validated here, with ts and
         playhead left for the page), the playhead to report if it is frozen (an ad), and
         whether it is live (second of the day)."""
-        if self.state not in OPEN_STATES and self.state is not Playback.COMPLETE:
+        if self.state not in ENDABLE_STATES:
             return None
         end = ApiEvent(EventType.SESSION_END, self.playhead_at(self._last_ts), self._last_ts + 1, self.session)
         self._check(end)
-        return PageClose(_wire.template(end), self._frozen_playhead, self.is_live)
+        return PageClose(_wire.template(end), self._context.frozen_playhead, self.is_live)
 
     @_in_time
     def renew(self, now: int, playhead: float | None = None) -> list[ApiEvent]:
@@ -608,13 +578,27 @@ class Tracker:
 
     # ----------------------------------------------------------------- internals
 
+    def _enter(self, state: Playback, ts: int) -> None:
+        """The one writer of ``state``: every transition the tables decide goes through here."""
+        if state in IDLE_STATES and self.state not in IDLE_STATES:
+            self._idle_since = ts
+        if state is not Playback.BUFFERING:
+            self._stall.inferred = False
+        self.state = state
+
+    def _leave_session(self, state: Playback, ts: int) -> None:
+        """No session any more (completed, expired, closed): nothing falls due until the next."""
+        self._enter(state, ts)
+        self._pings.stop()
+        self._seek.cancel()
+        if state is not Playback.EXPIRED:  # an expired session is resumed with its states
+            self._states.clear()
+        if state is Playback.CLOSED:
+            self._context.clear()
+
     def _allow(self, call: str) -> None:
         self._require_session(call)
-        position = "ad" if self._ad is not None else "break" if self._ad_break is not None else "content"
-        if call not in AD_CALLS_ALLOWED[position]:
-            where = {"content": "outside an ad break", "break": "in an ad break with no ad open",
-                     "ad": "while an ad is open"}[position]
-            raise UsageError(f"{call}: not allowed {where} (spec §4.5 nesting)")
+        self._context.allow(call)
 
     def _require_session(self, call: str) -> None:
         if self.state not in OPEN_STATES:
@@ -622,11 +606,11 @@ class Tracker:
 
     def _require_chapter(self, call: str) -> None:
         self._require_session(call)
-        if self._chapter is None:
+        if self._context.chapter is None:
             raise UsageError(f"{call}: no chapter is open")
 
     def _check(self, event: ApiEvent) -> None:
-        problems = _rules.validate_body(_wire.to_body(event))
+        problems = rules.validate_body(_wire.to_body(event))
         if problems:
             raise ValidationError([p.message for p in problems])
 
@@ -663,21 +647,18 @@ class Tracker:
         return [event for item in held for event in self.observe(item)]
 
     def _note_playhead(self, playhead: float, ts: int) -> None:
-        if self._frozen_playhead is None and playhead is not None and math.isfinite(playhead):
+        if self._context.frozen_playhead is None and playhead is not None and math.isfinite(playhead):
             self._playhead = max(0.0, float(playhead))
             self._playhead_ts = ts
-            if self._playhead != self._progress_playhead:
-                self._progress_playhead, self._progress_ts = self._playhead, ts
+            self._stall.note(self._playhead, ts)
 
     def _open_session(self, obs: Observation) -> list[ApiEvent]:
         resume = self.state is Playback.EXPIRED or self._resume_next
         self._resume_next = False
         self._note_playhead(obs.playhead, obs.ts)
-        self._play_request_ts = obs.ts
-        self._time_to_start = None
-        states = list(self._states_active)
-        self._states_active.clear()
+        self._meter.play_requested(obs.ts)
         out = self._start_session(obs.ts, resume=resume)
+        states = self._states.take_active()
         if resume:  # the expired session's chapter and states are still true (spec §4.10)
             out += self._restate_context(obs.ts, states)
         if obs.event is PlayerEvent.PLAYING:  # autoplay reported only as playing
@@ -688,14 +669,15 @@ class Tracker:
         """What a new session must be told again to continue this viewing: the open ad break
         and ad, the open chapter, the active states (spec §4.7, §4.10, §4.17)."""
         out: list[ApiEvent] = []
-        if self._ad_break is not None:
-            out.append(self._emit(EventType.AD_BREAK_START, ts, ad_break=self._ad_break))
-            if self._ad is not None:
-                out.append(self._emit(EventType.AD_START, ts, ad=self._ad, ad_break=self._ad_break,
-                                      custom_metadata=self._ad.custom_metadata))
-        if self._chapter is not None:
-            out.append(self._emit(EventType.CHAPTER_START, ts, chapter=self._chapter,
-                                  custom_metadata=self._chapter.custom_metadata))
+        context = self._context
+        if context.ad_break is not None:
+            out.append(self._emit(EventType.AD_BREAK_START, ts, ad_break=context.ad_break))
+            if context.ad is not None:
+                out.append(self._emit(EventType.AD_START, ts, ad=context.ad, ad_break=context.ad_break,
+                                      custom_metadata=context.ad.custom_metadata))
+        if context.chapter is not None:
+            out.append(self._emit(EventType.CHAPTER_START, ts, chapter=context.chapter,
+                                  custom_metadata=context.chapter.custom_metadata))
         for name in states:
             out += self._start_state(name, ts)
         return out
@@ -724,129 +706,84 @@ class Tracker:
             standard_metadata=media.standard_metadata,
         )
         self.session += 1
-        self._states_seen = set()
-        self._content_started = False
-        self.state = Playback.STARTING
+        self._meter.content_started = False
+        api_event, state = STEP_TRANSITIONS[Step.OPEN_SESSION]
+        assert api_event is not None
+        self._enter(state, ts)
         event = self._emit(
-            EventType.SESSION_START, ts, session_params=params,
+            api_event, ts, session_params=params,
             custom_metadata=dict(media.custom_metadata) or None,
-            qoe=self._qoe_snapshot(),  # QoE known before the play (e.g. initial bitrate), spec §3.8
+            qoe=self._meter.current(),  # QoE known before the play (e.g. initial bitrate), spec §3.8
         )
-        self._session_start_ts = self._ping_anchor = event.ts
-        self._schedule_ping(event.ts)
+        self._session_start_ts = event.ts
+        self._pings.start(event.ts, in_ad_break=self.in_ad_break)
         return [event]
 
     def _resume_session(self, now: int) -> list[ApiEvent]:
         """A new session continuing this viewing (media.resume), with its context re-sent."""
-        playing = self.state is Playback.PLAYING or (self.state is Playback.SEEKING and not self._paused)
-        frozen = self._frozen_playhead
+        playing = playing_at_renewal(self.state, self._paused)
+        frozen = self._context.frozen_playhead
         playhead_now = self.playhead_at(now)
-        self._frozen_playhead = None
+        self._context.frozen_playhead = None
         self._playhead, self._playhead_ts = playhead_now, now
-        states = list(self._states_active)
-        self._states_active.clear()
         out = self._start_session(now, resume=True)
-        if self._ad_break is not None:
-            self._frozen_playhead = frozen
+        states = self._states.take_active()
+        if self._context.ad_break is not None:
+            self._context.frozen_playhead = frozen
         out += self._restate_context(now, states)
+        api_event, state = RESUMED[playing]
         if playing:
-            self._content_started = self._ad_break is None
-            out.append(self._emit(EventType.PLAY, now, qoe=self._qoe_snapshot()))
-            self._enter(Playback.PLAYING, now)
+            self._meter.content_started = self._context.ad_break is None
+            out.append(self._emit(api_event, now, qoe=self._meter.current()))
+            self._enter(state, now)
         else:
-            self._enter(Playback.PAUSED, now)
-            out.append(self._emit(EventType.PAUSE_START, now))
+            self._enter(state, now)
+            out.append(self._emit(api_event, now))
         return out
 
-    def _leave_session(self, state: Playback) -> None:
-        self.state = state
-        self._next_ping = None
-        self._seek_settle_at = None
-        if state is not Playback.EXPIRED:  # an expired session is resumed with its states
-            self._states_active.clear()
-            self._element_states.clear()
-        if state is Playback.CLOSED:
-            self._ad_break = self._ad = self._chapter = None
-            self._frozen_playhead = None
-
-    def _enter(self, state: Playback, ts: int) -> None:
-        if state in IDLE_STATES and self.state not in IDLE_STATES:
-            self._idle_since = ts
-        if state is not Playback.BUFFERING:
-            self._stall_inferred = False
-        self.state = state
-
-    def _ping_step(self) -> int:
-        interval = self._config.ad_ping_interval if self.in_ad_break else self._config.content_ping_interval
-        return int(interval * 1000)
-
-    def _schedule_ping(self, now: int) -> None:
-        """Next ping on the grid anchored at session start (spec §4.3 timeline convention)."""
-        step = self._ping_step()
-        periods = (now - self._ping_anchor) // step + 1
-        self._next_ping = self._ping_anchor + periods * step
-
-    def _first_frame(self, ts: int) -> None:
-        if self._time_to_start is None and self._play_request_ts is not None:
-            self._time_to_start = max(0, ts - self._play_request_ts)
-
-    def _qoe_snapshot(self) -> Qoe:
-        return replace(self._qoe, error_id=None, error_source=None)
-
     def _play(self, ts: int, playhead: float | None = None) -> ApiEvent:
-        qoe = self._qoe_snapshot()
-        if not self._content_started and not self.in_ad_break:
-            self._content_started = True
-            qoe = replace(qoe, time_to_start=self._time_to_start)
+        qoe = self._meter.for_play(content=not self.in_ad_break)
         return self._emit(EventType.PLAY, ts, qoe=qoe, playhead=playhead)
 
     def _player_error(self, obs: Observation) -> list[ApiEvent]:
         code = obs.error_code if obs.error_code is not None else 0
-        qoe = replace(self._qoe_snapshot(), error_id=f"MEDIA_ERR_{code}", error_source="player")
-        event = self._emit(EventType.ERROR, obs.ts, qoe=qoe)
+        api_event, state = STEP_TRANSITIONS[Step.PLAYER_ERROR]
+        assert api_event is not None
+        event = self._emit(api_event, obs.ts, qoe=self._meter.error(f"MEDIA_ERR_{code}", "player"))
         if obs.error_message:
             self.warnings.append(f"player error {code}: {obs.error_message}")
-        self._enter(Playback.ERRORED, obs.ts)
+        self._enter(state, obs.ts)
         return [event]
 
     def _complete(self, ts: int) -> list[ApiEvent]:
         out = []
-        if self._chapter is not None:
+        if self._context.chapter is not None:
             out.append(self._emit(EventType.CHAPTER_COMPLETE, ts))
-            self._chapter = None
-        out.append(self._emit(EventType.SESSION_COMPLETE, ts))
-        self._leave_session(Playback.COMPLETE)
+            self._context.chapter = None
+        api_event, state = STEP_TRANSITIONS[Step.COMPLETE]
+        assert api_event is not None
+        out.append(self._emit(api_event, ts))
+        self._leave_session(state, ts)
         return out
 
-    def _seeking(self, obs: Observation) -> list[ApiEvent]:
-        if obs.event is PlayerEvent.SEEKING:
-            self._seek_settle_at = None  # still scrubbing
-        elif obs.event is PlayerEvent.SEEKED:
-            self._seek_end_ts, self._seek_end_playhead = obs.ts, self._playhead
-            self._seek_settle_at = obs.ts + SEEK_SETTLE_MS
-        return []
-
     def _settle_seek(self) -> list[ApiEvent]:
-        self._seek_settle_at = None
-        ts = self._seek_end_ts
+        self._seek.cancel()
+        ts = self._seek.landed_ts
         out: list[ApiEvent] = []
-        chapter = self._chapter
-        if chapter is not None and not (chapter.offset <= self._playhead < chapter.offset + chapter.length):
+        if not self._context.chapter_holds(self._playhead):
             out.append(self._emit(EventType.CHAPTER_SKIP, ts))  # sought out of it (spec §4.4)
-            self._chapter = None
-        if self._paused:  # a seek while paused (or paused during it) leaves the player paused
-            self.state = Playback.STARTING if self._seek_from is Playback.STARTING else Playback.PAUSED
+            self._context.chapter = None
+        api_event, state = SEEK_SETTLED[(self._paused, self._seek.origin)]
+        if api_event is None:  # a seek while paused (or paused during it) leaves the player paused
+            self._enter(state, ts)
             self._idle_since = ts
             return out
-        self._first_frame(ts)
-        self.state = Playback.PLAYING
-        out.append(self._play(ts, self._seek_end_playhead))  # where the seek landed, when it landed
+        self._meter.first_frame(ts)
+        self._enter(state, ts)
+        out.append(self._play(ts, self._seek.landed_playhead))  # where the seek landed, when it landed
         return out
 
     def _close_chapter(self, now: int) -> list[ApiEvent]:
-        chapter = self._chapter
-        assert chapter is not None
-        self._chapter = None
-        reached_end = self.playhead_at(now) >= chapter.offset + chapter.length - CHAPTER_END_TOLERANCE
+        reached_end = self._context.chapter_reached_end(self.playhead_at(now))
+        self._context.chapter = None
         return [self._emit(EventType.CHAPTER_COMPLETE if reached_end else EventType.CHAPTER_SKIP, now)]
-

@@ -1,7 +1,7 @@
 """The wire format: API events to JSON bodies, URLs, and the ``Location`` of a new session.
 
 This is the only module that knows the JSON field names of a body (``playerTime``, ``params``,
-``media.ad.podIndex``...). The validation tables in ``_rules`` use the same names because they
+``media.ad.podIndex``...). The validation tables in ``rules`` use the same names because they
 judge wire bodies; nothing else in the package spells a field.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._events import AdBreakInfo, AdInfo, ApiEvent, ChapterInfo, EventType, Qoe, SessionParams
-from ._record import record
+from ._lazy import lazy_dataclass
 
 JSON_CONTENT_TYPE = "application/json"
 
@@ -26,7 +26,7 @@ def sessions_url(api_base: str) -> str:
     return f"{api_base}/sessions"
 
 
-@record
+@lazy_dataclass
 class SessionLocation:
     """Where a session lives, from the ``Location`` of the ``201``."""
 

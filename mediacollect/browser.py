@@ -32,9 +32,9 @@ from ._ads import AdBreakPlan, parse_schedule
 from ._config import MediaConfig, TrackerConfig
 from ._driver import Driver
 from ._errors import ConfigError
+from ._lazy import materialize_all
 from ._outbox import MAX_EVENT_AGE_MS, Outbox, Report
-from ._player import Command, Mode, Player
-from ._record import materialize_all
+from ._player import Action, Command, Mode, Player
 from ._tracker import Tracker
 from .transport import HttpRequest, HttpResponse, TransportError, lower_headers
 
@@ -174,7 +174,7 @@ class Page:
         # Import the HTTP layer now, while the viewer has not pressed play yet, rather than on
         # the first request (0.3-0.4 s in Pyodide); queued ahead of any shim record.
         asyncio.get_event_loop().call_soon(ShimTransport.prepare_imports)
-        asyncio.get_event_loop().call_soon(materialize_all)  # the records' methods, before the first event
+        asyncio.get_event_loop().call_soon(materialize_all)  # the core's dataclasses, before the first event
 
     def on_record(self, raw: str) -> None:
         """One shim record, pushed by the shim or taken by ``intake``; each is handled once, in
@@ -427,9 +427,9 @@ class PlayerBinding:
         # Events an earlier page of this origin could not deliver (a reload, a close while
         # offline), which this page claimed: restored below, sent first.
         self._store_key = f"mediacollect:outbox:{media.id}:{element_id or key}"
-        snapshots = self._claimed()
+        claimed = self._claimed()
         self.driver = Driver(
-            Tracker(config, media, resume=resume or any(s.get("items") for s in snapshots)),
+            Tracker(config, media, resume=resume or any(c.get("items") for c in claimed)),
             Outbox(config.api_base, consent=config.consent),
             ShimTransport(page),
             clock=lambda: int(js.Date.now()),
@@ -448,7 +448,7 @@ class PlayerBinding:
         self._stored: str | None = None
         self._templates: tuple[tuple[object, ...], tuple[dict[str, list[dict[str, Any]]],
                                                          dict[str, dict[str, Any]]]] | None = None
-        self._restore(snapshots)
+        self._restore(claimed)
 
     def _content_playhead(self) -> float | None:
         return self.player.content_playhead(float(self.element.currentTime))
@@ -560,7 +560,7 @@ class PlayerBinding:
     def close(self) -> None:
         """End the session and stop; what cannot be sent now stays stored for the next load."""
         self.driver.call(self.driver.tracker.end_session)
-        self.carry_out(Command("hide-skip"))
+        self.carry_out(Command(Action.HIDE_SKIP))
         asyncio.ensure_future(self._drain_and_stop())
 
     async def _drain_and_stop(self) -> None:
@@ -570,18 +570,18 @@ class PlayerBinding:
         _shim().arm(self.key, None)
 
     def _claimed(self) -> list[dict[str, Any]]:
-        """The snapshots other pages left under this element's store name and this page claimed."""
-        snapshots = []
+        """What other pages left undelivered under this element's store name, claimed by this one."""
+        claimed = []
         for text in json.loads(str(_shim().stored(self._store_key))):
             with contextlib.suppress(ValueError):
-                snapshots.append(json.loads(text))
-        return snapshots
+                claimed.append(json.loads(text))
+        return claimed
 
-    def _restore(self, snapshots: list[dict[str, Any]]) -> None:
-        if not snapshots:
+    def _restore(self, claimed: list[dict[str, Any]]) -> None:
+        if not claimed:
             return
-        for snapshot in snapshots:
-            self.driver.restore(snapshot)
+        for undelivered in claimed:
+            self.driver.restore(undelivered)
         self._stored = None  # written now, whatever was written before: the claimed entries go
         self.persist()
 
@@ -594,11 +594,11 @@ class PlayerBinding:
         """Keep the undelivered events in localStorage, so a later page of this origin (a
         reload, a visit within the server's 10 min window) delivers them if this one cannot;
         nothing stored once everything is delivered."""
-        snapshot = self.driver.outbox.snapshot()
-        text = json.dumps(snapshot) if snapshot["items"] else None
+        undelivered = self.driver.outbox.undelivered()
+        text = json.dumps(undelivered) if undelivered["items"] else None
         if text == self._stored:
             return
-        expires = max((item["ts"] for item in snapshot["items"]), default=0) + MAX_EVENT_AGE_MS
+        expires = max((item["ts"] for item in undelivered["items"]), default=0) + MAX_EVENT_AGE_MS
         _shim().store(self._store_key, text, expires)
         self._stored = text
 

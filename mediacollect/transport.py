@@ -8,29 +8,13 @@ like httpx's MockTransport) or ``UrllibTransport`` against a real emulator.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import field
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from ._record import record
+from ._http import HttpRequest, HttpResponse, lower_headers
 
-
-@record
-class HttpRequest:
-    method: str
-    url: str
-    body: bytes
-    headers: Mapping[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
-
-
-@record
-class HttpResponse:
-    status: int
-    headers: Mapping[str, str]  # names in lower case
-    body: bytes = b""
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
+__all__ = ["HttpRequest", "HttpResponse", "MemoryTransport", "Transport", "TransportError", "UrllibTransport",
+           "lower_headers"]
 
 
 class TransportError(Exception):
@@ -39,11 +23,6 @@ class TransportError(Exception):
 
 class Transport(Protocol):
     async def send(self, request: HttpRequest, timeout: float) -> HttpResponse: ...
-
-
-def lower_headers(pairs: Mapping[str, str] | list[tuple[str, str]]) -> dict[str, str]:
-    items = pairs.items() if isinstance(pairs, Mapping) else pairs
-    return {str(name).lower(): str(value) for name, value in items}
 
 
 class UrllibTransport:
@@ -74,7 +53,7 @@ class UrllibTransport:
 
 
 class MemoryTransport:
-    """Answers from a function; records every request it was given."""
+    """Answers from a function; keeps every request it was given (``requests``)."""
 
     def __init__(self, handler: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]) -> None:
         self._handler = handler

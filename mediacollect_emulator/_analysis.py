@@ -17,33 +17,68 @@ so the walk records what Adobe would silently mis-attribute as warnings instead.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+from mediacollect import rules
 
 PROGRESS_MARKERS = (10, 25, 50, 75, 95)
 
-# Playback states of the walk.
-IDLE, PLAYING, PAUSED, BUFFERING, ERROR, ENDED, CLOSED = "idle", "playing", "paused", "buffering", "error", "ended", \
-    "closed"
+
+
+class WalkState(StrEnum):
+    """The playback state of the walk."""
+
+    IDLE = "idle"  # before the first play
+    PLAYING = "playing"
+    PAUSED = "paused"
+    BUFFERING = "buffering"
+    ERROR = "error"  # stopped by an error
+    ENDED = "ended"  # after sessionComplete
+    CLOSED = "closed"  # after sessionEnd
+
+
+class SegmentKind(StrEnum):
+    """What a stretch of the timeline plot shows (the UI colours it by this value)."""
+
+    CONTENT = "content"
+    AD = "ad"
+    BREAK = "break"  # in an ad break, between ads
+    PAUSE = "pause"
+    BUFFER = "buffer"
+    ERROR = "error"
+    IDLE = "idle"
+    ENDED = "ended"
+
+
+class Outcome(StrEnum):
+    """How a chapter or an ad ended."""
+
+    COMPLETE = "complete"
+    SKIP = "skip"
+    OPEN = "open"  # not ended (yet)
+    CUT = "cut"  # the session or the break ended first
+
+
+IDLE, PLAYING, PAUSED, BUFFERING, ERROR, ENDED, CLOSED = WalkState  # short names, in declaration order
 
 
 def _number(value: Any, default: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not rules.is_number(value):
         return default
     try:
-        result = float(value)
-    except OverflowError:
+        return float(value)
+    except OverflowError:  # an int beyond a double
         return default
-    return result if math.isfinite(result) else default
 
 
 @dataclass
 class Segment:
     """A stretch of wall time in one state: one coloured piece of the timeline plot."""
 
-    kind: str  # content | ad | break | pause | buffer | error | idle | ended
+    kind: SegmentKind
     start_ts: int
     end_ts: int
     playhead_start: float
@@ -57,12 +92,12 @@ class Span:
     name: str
     start_ts: int
     end_ts: int | None = None
-    outcome: str = "open"  # complete | skip | open | cut (the session or break ended first)
+    outcome: Outcome = Outcome.OPEN
 
 
 @dataclass
 class _Walk:
-    state: str = IDLE
+    state: WalkState = IDLE
     in_break: bool = False
     ad: Span | None = None
     chapter: Span | None = None
@@ -97,36 +132,41 @@ def _empty_metrics() -> dict[str, Any]:
     }
 
 
-def _segment_kind(walk: _Walk) -> str:
-    if walk.state == PLAYING:
+# The segment kind of each state but PLAYING (which is content, break or ad).
+_SEGMENT_KINDS = {PAUSED: SegmentKind.PAUSE, BUFFERING: SegmentKind.BUFFER, ERROR: SegmentKind.ERROR,
+                  ENDED: SegmentKind.ENDED}
+
+
+def _segment_kind(walk: _Walk) -> SegmentKind:
+    if walk.state is PLAYING:
         if walk.ad is not None:
-            return "ad"
-        return "break" if walk.in_break else "content"
-    return {PAUSED: "pause", BUFFERING: "buffer", ERROR: "error", ENDED: "ended"}.get(walk.state, "idle")
+            return SegmentKind.AD
+        return SegmentKind.BREAK if walk.in_break else SegmentKind.CONTENT
+    return _SEGMENT_KINDS.get(walk.state, SegmentKind.IDLE)
 
 
 def _credit(walk: _Walk, seconds: float) -> None:
     """Credit the time since the previous event to the state it left."""
     m = walk.metrics
     kind = _segment_kind(walk)
-    if kind in ("content", "ad"):
+    if kind in (SegmentKind.CONTENT, SegmentKind.AD):
         m["media_time_spent_s"] += seconds
         if walk.bitrate is not None:
             walk.bitrate_weighted += walk.bitrate * seconds
             walk.bitrate_time += seconds
-    if kind == "content":
+    if kind is SegmentKind.CONTENT:
         m["content_time_spent_s"] += seconds
         if walk.chapter is not None:
             m["chapter_time_spent_s"] += seconds
-    elif kind == "ad":
+    elif kind is SegmentKind.AD:
         m["ad_time_spent_s"] += seconds
-    elif kind == "pause":
+    elif kind is SegmentKind.PAUSE:
         m["total_pause_duration_s"] += seconds
-    elif kind == "buffer":
+    elif kind is SegmentKind.BUFFER:
         m["total_buffer_duration_s"] += seconds
 
 
-def _close(walk: _Walk, what: str, ts: int, outcome: str) -> None:
+def _close(walk: _Walk, what: str, ts: int, outcome: Outcome) -> None:
     """End the open ad or chapter (``what``), if any, with ``outcome``."""
     span: Span | None = getattr(walk, what)
     if span is not None:
@@ -139,7 +179,7 @@ def _end_span(walk: _Walk, event_type: str, ts: int, what: str) -> None:
     if getattr(walk, what) is None:
         walk.warnings.append(f"{event_type} at ts {ts} without an open {what}")
     complete = event_type.endswith("Complete")
-    _close(walk, what, ts, "complete" if complete else "skip")
+    _close(walk, what, ts, Outcome.COMPLETE if complete else Outcome.SKIP)
     walk.metrics[f"{what}_{'completes' if complete else 'skips'}"] += 1
 
 
@@ -153,7 +193,7 @@ def _apply(walk: _Walk, event_type: str, body: Mapping[str, Any], ts: int, playh
         if params.get("media.resume") is True:
             m["content_resumes"] += 1
     elif event_type == "play":
-        if walk.state == ENDED:
+        if walk.state is ENDED:
             walk.warnings.append(f"play at ts {ts} after sessionComplete")
         walk.state = PLAYING
         if not walk.in_break and not walk.content_started:
@@ -180,7 +220,7 @@ def _apply(walk: _Walk, event_type: str, body: Mapping[str, Any], ts: int, playh
     elif event_type == "adStart":
         if not walk.in_break:
             walk.warnings.append(f"adStart at ts {ts} outside an ad break (Adobe ignores it)")
-        _close(walk, "ad", ts, "cut")
+        _close(walk, "ad", ts, Outcome.CUT)
         walk.ad = Span(str(params.get("media.ad.name") or params.get("media.ad.id") or "ad"), ts)
         walk.ads.append(walk.ad)
         m["ad_starts"] += 1
@@ -191,12 +231,12 @@ def _apply(walk: _Walk, event_type: str, body: Mapping[str, Any], ts: int, playh
     elif event_type == "adBreakComplete":
         if not walk.in_break:
             walk.warnings.append(f"adBreakComplete at ts {ts} without an open ad break")
-        _close(walk, "ad", ts, "cut")
+        _close(walk, "ad", ts, Outcome.CUT)
         walk.in_break = False
     elif event_type == "chapterStart":
         if walk.chapter is not None:
             walk.warnings.append(f"chapterStart at ts {ts} while chapter {walk.chapter.name!r} is open")
-        _close(walk, "chapter", ts, "cut")
+        _close(walk, "chapter", ts, Outcome.CUT)
         index = params.get("media.chapter.index")
         walk.chapter = Span(str(params.get("media.chapter.friendlyName") or f"chapter {index}"), ts)
         walk.chapters.append(walk.chapter)
@@ -208,8 +248,8 @@ def _apply(walk: _Walk, event_type: str, body: Mapping[str, Any], ts: int, playh
         walk.state = ENDED
     elif event_type == "sessionEnd":
         walk.state = CLOSED
-        _close(walk, "ad", ts, "cut")
-        _close(walk, "chapter", ts, "cut")
+        _close(walk, "ad", ts, Outcome.CUT)
+        _close(walk, "chapter", ts, Outcome.CUT)
 
     qoe = body.get("qoeData")
     if isinstance(qoe, dict):
@@ -255,12 +295,12 @@ def analyse(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
                 walk.warnings.append(f"{event_type} has the same ts ({ts}) as the event before it: order ambiguous "
                                      "(spec §4.9 asks for 1 ms between events)")
             seconds = max(0, ts - previous_ts) / 1000
-            if walk.state != CLOSED and seconds > 0:
+            if walk.state is not CLOSED and seconds > 0:
                 _credit(walk, seconds)
                 walk.segments.append(Segment(_segment_kind(walk), previous_ts, ts, previous_playhead, playhead))
         elif event_type != "sessionStart":
             walk.warnings.append(f"the first event is {event_type}, not sessionStart")
-        if walk.state == CLOSED:
+        if walk.state is CLOSED:
             walk.warnings.append(f"{event_type} at ts {ts} after sessionEnd")
         if event_type == "sessionStart":
             start_ts = ts

@@ -2,7 +2,7 @@
 
 * ``POST /api/v1/sessions``: a valid sessionStart gets ``201`` + ``Location``; an array body is
   the deprecated offline form (needs ``media.downloaded: true``); anything else a ``400`` whose
-  ``message`` names the event, the field and the rule (``mediacollect._rules``, the same table
+  ``message`` names the event, the field and the rule (``mediacollect.rules``, the same table
   the tracker checks before sending).
 * ``POST /api/v1/sessions/{sid}/events``: ``204``; ``404`` unknown sid; ``410`` closed session
   (sessionEnd, 10 min without events, 30 min without playhead movement; ``_sessions``).
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from mediacollect import validate_body
+from mediacollect.rules import validate_body
 
 from ._decode import (
     MAX_BATCH_BYTES,
@@ -47,7 +47,7 @@ from ._forward import UpstreamError
 from ._schemas import schema_json
 from ._sessions import Session
 from ._state import EmulatorState
-from ._store import Op, StoreUnavailable, op_insert_request
+from ._store import Op, StoreError, StoreUnavailable, op_insert_request
 
 access_log = logging.getLogger("mediacollect_emulator.access")
 
@@ -118,7 +118,8 @@ class CollectionApi:
         path: str = scope["path"]
         parts = path.split("/")  # "", "api", "v1", ...
         route, sid, allowed = self._route(parts)
-        record: dict[str, Any] = {"sid": sid, "event_type": None, "body": None}
+        # What the emulator learns about this request, to store (its row) and log.
+        facts: dict[str, Any] = {"sid": sid, "event_type": None, "body": None}
         if route is None:
             reply = Reply(404, f"no such endpoint: {path[:100]}")
         elif method == "OPTIONS":
@@ -133,22 +134,22 @@ class CollectionApi:
             ops: list[Op] = []
             try:
                 check_headers(scope["headers"])
-                record["headers"] = kept_headers(scope["headers"])
-                reply = await self._collect(route, sid, record["headers"], receive, record, ops)
+                facts["headers"] = kept_headers(scope["headers"])
+                reply = await self._collect(route, sid, facts["headers"], receive, facts, ops)
             except BadRequest as err:
                 reply = Reply(err.status, err.message)
-            ops.insert(0, self._request_row(method, path, record, reply))  # before any UPDATE of it
+            ops.insert(0, self._request_row(method, path, facts, reply))  # before any UPDATE of it
             try:
                 await self.store.write(ops)
-            except Exception as err:  # this request's writes alone failed
-                reply = self.not_stored(reply, record, err)
+            except StoreError as err:  # this request's writes alone failed
+                reply = self.not_stored(reply, facts, err)
         await self._send(send, reply)
-        self.log_request(method, path, record, reply, started)
+        self.log_request(method, path, facts, reply, started)
 
-    def not_stored(self, reply: Reply, record: dict[str, Any], error: BaseException | None) -> Reply:
+    def not_stored(self, reply: Reply, facts: dict[str, Any], error: BaseException | None) -> Reply:
         """What a request answers when its writes failed; a session it opened is forgotten again."""
-        if reply.status == 201 and record.get("sid"):
-            self.sessions.forget(record["sid"])
+        if reply.status == 201 and facts.get("sid"):
+            self.sessions.forget(facts["sid"])
         return store_failure(error)
 
     @staticmethod
@@ -163,17 +164,17 @@ class CollectionApi:
             return "schemas", None, ("GET", "HEAD")
         return None, None, ()
 
-    def _request_row(self, method: str, path: str, record: dict[str, Any], reply: Reply) -> Op:
-        request_id = record.get("id") or self.store.new_request_id()
+    def _request_row(self, method: str, path: str, facts: dict[str, Any], reply: Reply) -> Op:
+        request_id = facts.get("id") or self.store.new_request_id()
         ts = playhead = None
-        if record.get("accepted"):  # only what the server took has a place in the session's timeline
-            ts, playhead = _player_time(record["body"])
+        if facts.get("accepted"):  # only what the server took has a place in the session's timeline
+            ts, playhead = _player_time(facts["body"])
         return op_insert_request(
-            request_id, self.sessions.clock(), method, path[:300], record["sid"], record["event_type"],
+            request_id, self.sessions.clock(), method, path[:300], facts["sid"], facts["event_type"],
             0 if reply.drop else reply.status,
-            "connection dropped (fault)" if reply.drop else reply.message or record.get("note"),
-            headers_json(record.get("headers")), record.get("raw"), ts, playhead, record.get("upstream_status"),
-            record.get("seq"))
+            "connection dropped (fault)" if reply.drop else reply.message or facts.get("note"),
+            headers_json(facts.get("headers")), facts.get("raw"), ts, playhead, facts.get("upstream_status"),
+            facts.get("seq"))
 
     async def _read(self, headers: dict[str, str], receive: Any, limit: int) -> bytes:
         check_content_type(headers.get("content-type", ""))
@@ -197,14 +198,14 @@ class CollectionApi:
                 return b"".join(chunks)
 
     async def _collect(self, route: str, sid: str | None, headers: dict[str, str], receive: Any,
-                       record: dict[str, Any], ops: list[Op]) -> Reply:
+                       facts: dict[str, Any], ops: list[Op]) -> Reply:
         limit = MAX_BATCH_BYTES if route == "downloaded" else MAX_BODY_BYTES
         raw = await self._read(headers, receive, limit)
         body = await asyncio.to_thread(decode_json, raw) if len(raw) > THREAD_DECODE_BYTES else decode_json(raw)
-        record["raw"] = raw.decode("utf-8")
-        record["body"] = body
-        record["event_type"] = _event_type(body)
-        fault = self.state.take_fault(route, record["event_type"])
+        facts["raw"] = raw.decode("utf-8")
+        facts["body"] = body
+        facts["event_type"] = _event_type(body)
+        fault = self.state.take_fault(route, facts["event_type"])
         if fault is not None:
             if fault.delay_ms:
                 await asyncio.sleep(fault.delay_ms / 1000)
@@ -215,7 +216,7 @@ class CollectionApi:
                 return Reply(fault.status, None if fault.status in BODYLESS else fault.message, extra)
         if route == "events":
             assert sid is not None
-            return await self._event(sid, body, record, ops)
+            return await self._event(sid, body, facts, ops)
         if isinstance(body, list):
             if route == "sessions" and body:
                 first = body[0] if isinstance(body[0], dict) else {}
@@ -223,12 +224,12 @@ class CollectionApi:
                 if not isinstance(params, dict) or params.get("media.downloaded") is not True:
                     return Reply(400, "sessionStart: params.media.downloaded must be true in an offline batch posted "
                                       "to /api/v1/sessions (deprecated form; prefer /api/v1/downloaded)")
-            return await self._batch(route, body, record, ops)
+            return await self._batch(route, body, facts, ops)
         if route == "downloaded":
             return Reply(400, "request: body must be a JSON array of events (sessionStart first)")
-        return await self._session_start(body, record, ops)
+        return await self._session_start(body, facts, ops)
 
-    async def _session_start(self, body: Any, record: dict[str, Any], ops: list[Op]) -> Reply:
+    async def _session_start(self, body: Any, facts: dict[str, Any], ops: list[Op]) -> Reply:
         problems = validate_body(body, expected_event_type="sessionStart")
         if problems:
             return Reply(400, problems[0].message)
@@ -237,14 +238,14 @@ class CollectionApi:
                               "(an array posted to /api/v1/downloaded)")
         upstream_sid = None
         if self.state.upstream is not None:
-            forwarded = await self._forward("/api/v1/sessions", record)
+            forwarded = await self._forward("/api/v1/sessions", facts)
             if forwarded.status != 201:
                 return forwarded
             upstream_sid = forwarded.headers.pop("sid")
         sid = secrets.token_hex(32)
-        record["sid"] = sid
-        record["id"] = request_id = self.store.new_request_id()
-        record["accepted"] = True
+        facts["sid"] = sid
+        facts["id"] = request_id = self.store.new_request_id()
+        facts["accepted"] = True
         ts, playhead = _player_time(body)
         ops.append(self.sessions.open(sid, playhead, upstream_sid=upstream_sid))
         session = self.sessions.get(sid)
@@ -252,44 +253,44 @@ class CollectionApi:
         ops.append(self.sessions.first_event(session, request_id, ts))
         return Reply(201, headers={"Location": f"/api/v1/sessions/{sid}"})
 
-    def _judge_event(self, sid: str, body: Any, record: dict[str, Any], ops: list[Op]) -> Reply | Session:
+    def _judge_event(self, sid: str, body: Any, facts: dict[str, Any], ops: list[Op]) -> Reply | Session:
         """The server's verdict on one event, or the open session that will take it."""
         session = self.sessions.get(sid)
         if session is None:
             return Reply(404, f"session {sid[:80]!r} is not known")
         ops += self.sessions.expire(session)
         problems = validate_body(body)
-        if not problems and record["event_type"] == "sessionStart":
+        if not problems and facts["event_type"] == "sessionStart":
             return Reply(400, "sessionStart: eventType must be sent to /api/v1/sessions, not to events")
         if problems:
             return Reply(400, problems[0].message)
         if session.closed:
-            if record["event_type"] == "sessionEnd":
+            if facts["event_type"] == "sessionEnd":
                 return Reply(204)  # a repeated sessionEnd is harmless (spec §4.11)
             return Reply(410, f"the session is closed ({session.closed_reason})")
         return session
 
-    def _take_event(self, session: Session, body: Any, record: dict[str, Any], ops: list[Op]) -> Reply:
-        record["id"] = request_id = self.store.new_request_id()
-        record["accepted"] = True
+    def _take_event(self, session: Session, body: Any, facts: dict[str, Any], ops: list[Op]) -> Reply:
+        facts["id"] = request_id = self.store.new_request_id()
+        facts["accepted"] = True
         ts, playhead = _player_time(body)
         ops += self.sessions.accept(session, request_id, ts, playhead)
-        if record["event_type"] == "sessionEnd":
+        if facts["event_type"] == "sessionEnd":
             ops += self.sessions.close(session, "sessionEnd received")
         return Reply(204)
 
-    async def _event(self, sid: str, body: Any, record: dict[str, Any], ops: list[Op]) -> Reply:
-        verdict = self._judge_event(sid, body, record, ops)
+    async def _event(self, sid: str, body: Any, facts: dict[str, Any], ops: list[Op]) -> Reply:
+        verdict = self._judge_event(sid, body, facts, ops)
         if isinstance(verdict, Reply):
             return verdict
         session = verdict
         if self.state.upstream is not None and session.upstream_sid is not None:
-            forwarded = await self._forward(f"/api/v1/sessions/{session.upstream_sid}/events", record)
+            forwarded = await self._forward(f"/api/v1/sessions/{session.upstream_sid}/events", facts)
             if forwarded.status in (404, 410):
                 ops += self.sessions.close(session, f"the upstream answered {forwarded.status}")
             if not 200 <= forwarded.status < 300:
                 return forwarded
-        return self._take_event(session, body, record, ops)
+        return self._take_event(session, body, facts, ops)
 
     # -- the fast path (see _fastpath.py) -------------------------------------------------------
 
@@ -301,19 +302,19 @@ class CollectionApi:
     def event_now(self, path: str, sid: str, headers: dict[str, str], raw: bytes) -> tuple[Reply, list[Op],
                                                                                            dict[str, Any]]:
         """An event posted to ``path``, judged synchronously: the reply and the writes it needs."""
-        record: dict[str, Any] = {"sid": sid, "event_type": None, "body": None, "headers": headers}
+        facts: dict[str, Any] = {"sid": sid, "event_type": None, "body": None, "headers": headers}
         ops: list[Op] = []
         try:
             body = decode_json(raw)
-            record["raw"] = raw.decode("utf-8")
-            record["body"] = body
-            record["event_type"] = _event_type(body)
-            verdict = self._judge_event(sid, body, record, ops)
-            reply = verdict if isinstance(verdict, Reply) else self._take_event(verdict, body, record, ops)
+            facts["raw"] = raw.decode("utf-8")
+            facts["body"] = body
+            facts["event_type"] = _event_type(body)
+            verdict = self._judge_event(sid, body, facts, ops)
+            reply = verdict if isinstance(verdict, Reply) else self._take_event(verdict, body, facts, ops)
         except BadRequest as err:
             reply = Reply(err.status, err.message)
-        ops.insert(0, self._request_row("POST", path, record, reply))
-        return reply, ops, record
+        ops.insert(0, self._request_row("POST", path, facts, reply))
+        return reply, ops, facts
 
     def wire_response(self, reply: Reply, *, close: bool) -> bytes:
         """The whole HTTP/1.1 response, for the fast path."""
@@ -324,16 +325,16 @@ class CollectionApi:
         lines += [name + b": " + value for name, value in headers]
         return b"\r\n".join(lines) + b"\r\n\r\n" + payload
 
-    def log_request(self, method: str, path: str, record: dict[str, Any], reply: Reply, started: float) -> None:
+    def log_request(self, method: str, path: str, facts: dict[str, Any], reply: Reply, started: float) -> None:
         took = time.perf_counter() - started
         self.state.answer_times.add(took)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info("", extra={"fields": {
-                "method": method, "path": path[:200], "status": reply.status, "event": record["event_type"],
-                "sid": (record["sid"] or "")[:16] or None, "ms": round(took * 1000, 2),
+                "method": method, "path": path[:200], "status": reply.status, "event": facts["event_type"],
+                "sid": (facts["sid"] or "")[:16] or None, "ms": round(took * 1000, 2),
                 "message": reply.message}})
 
-    async def _batch(self, route: str, body: list[Any], record: dict[str, Any], ops: list[Op]) -> Reply:
+    async def _batch(self, route: str, body: list[Any], facts: dict[str, Any], ops: list[Op]) -> Reply:
         if not body:
             return Reply(400, "request: an offline batch must hold at least a sessionStart")
         if len(body) > MAX_BATCH_EVENTS:
@@ -348,12 +349,12 @@ class CollectionApi:
             if problems:
                 return Reply(400, f"event {index}: {problems[0].message} (the whole batch was discarded)")
         if self.state.upstream is not None:
-            forwarded = await self._forward("/api/v1/downloaded", record)
+            forwarded = await self._forward("/api/v1/downloaded", facts)
             if forwarded.status != 201:
                 return forwarded
         sid = secrets.token_hex(32)
-        record["sid"] = sid
-        record["event_type"] = f"batch of {len(body)}"
+        facts["sid"] = sid
+        facts["event_type"] = f"batch of {len(body)}"
         ops.append(self.sessions.open(sid, 0.0, kind="downloaded"))
         session = self.sessions.get(sid)
         assert session is not None
@@ -364,26 +365,26 @@ class CollectionApi:
             if index % BATCH_SLICE == BATCH_SLICE - 1:
                 await asyncio.sleep(0)
             row = {"sid": sid, "event_type": event["eventType"], "body": event, "raw": json.dumps(event),
-                   "headers": record.get("headers"), "upstream_status": record.get("upstream_status"),
+                   "headers": facts.get("headers"), "upstream_status": facts.get("upstream_status"),
                    "note": f"offline batch, event {index} of {len(body)}", "id": self.store.new_request_id(),
                    "accepted": True, "seq": seq[index]}
             ops.append(self._request_row("POST", f"/api/v1/{route}", row, accepted))
         session.processed = len(body)
         ops += self.sessions.close(session, "offline batch (processed as a whole)")
         # Each event has its own row under the new sid; the HTTP request's row points there.
-        record["raw"] = record["sid"] = None
-        record["note"] = f"offline batch of {len(body)} events stored as session {sid}"
+        facts["raw"] = facts["sid"] = None
+        facts["note"] = f"offline batch of {len(body)} events stored as session {sid}"
         return Reply(201, headers={"Location": f"/api/v1/sessions/{sid}"})
 
-    async def _forward(self, path: str, record: dict[str, Any]) -> Reply:
+    async def _forward(self, path: str, facts: dict[str, Any]) -> Reply:
         upstream = self.state.upstream
         assert upstream is not None
         try:
-            status, headers, text = await upstream.post(path, record["raw"].encode())
+            status, headers, text = await upstream.post(path, facts["raw"].encode())
         except UpstreamError as err:
-            record["upstream_status"] = 0
+            facts["upstream_status"] = 0
             return Reply(502, f"forward: {err}")
-        record["upstream_status"] = status
+        facts["upstream_status"] = status
         message = None
         if status >= 300:
             try:

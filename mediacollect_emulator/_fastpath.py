@@ -138,20 +138,20 @@ def fast_protocol(api: CollectionApi) -> type[HttpToolsProtocol]:
             self._fast = None
             in_flight = _InFlight(keep_alive)
             self.cycle = in_flight  # type: ignore[assignment]
-            reply, ops, record = api.event_now(path, sid, headers, bytes(raw))
+            reply, ops, facts = api.event_now(path, sid, headers, bytes(raw))
             api.store.write_future(ops).add_done_callback(
-                lambda done: self._answer(done, in_flight, reply, record, path, started))
+                lambda done: self._answer(done, in_flight, reply, facts, path, started))
 
-        def _answer(self, done: asyncio.Future[None], in_flight: _InFlight, reply: Reply, record: dict[str, Any],
+        def _answer(self, done: asyncio.Future[None], in_flight: _InFlight, reply: Reply, facts: dict[str, Any],
                     path: str, started: float) -> None:
             if done.cancelled() or done.exception() is not None:
-                reply = api.not_stored(reply, record, None if done.cancelled() else done.exception())
+                reply = api.not_stored(reply, facts, None if done.cancelled() else done.exception())
             in_flight.response_complete = True
             if self.transport.is_closing():
                 return
             close = not in_flight.keep_alive
             self.transport.write(api.wire_response(reply, close=close))
-            api.log_request("POST", path, record, reply, started)
+            api.log_request("POST", path, facts, reply, started)
             if close:
                 self.transport.close()
             else:

@@ -93,7 +93,7 @@ def parse_fault(spec: Any) -> Fault:
 class AnswerTimes:
     """How long the emulator takes to answer a collection API request, from the request read to
     the answer written (its commit included): a cumulative histogram in 0.1 ms steps up to 1 s,
-    served at ``/_emulator/stats``. A reader compares two snapshots to see a window (the load
+    served at ``/_emulator/stats``. A reader compares two readings to see a window (the load
     benchmark does, to tell the server's latency from its load generator's)."""
 
     STEP_MS = 0.1
@@ -105,7 +105,7 @@ class AnswerTimes:
     def add(self, seconds: float) -> None:
         self.counts[min(int(seconds * 1000 / self.STEP_MS), self.LAST)] += 1
 
-    def snapshot(self) -> dict[str, Any]:
+    def reading(self) -> dict[str, Any]:
         return {"step_ms": self.STEP_MS, "total": sum(self.counts),
                 "counts": {str(i): n for i, n in enumerate(self.counts) if n}}
 

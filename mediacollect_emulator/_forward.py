@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from mediacollect import parse_location
+from mediacollect.rules import parse_location
 
 FORWARD_TIMEOUT_S = 10.0
 

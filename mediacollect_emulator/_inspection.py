@@ -28,7 +28,7 @@ from ._decode import MAX_BATCH_BYTES, MAX_BODY_BYTES, MAX_HEADER_BYTES, BadReque
 from ._faults import MAX_FAULTS, garbage_collector, parse_fault
 from ._sessions import ServerRules, Session
 from ._state import EmulatorState
-from ._store import RateLimitedLog, StoreError, StoreUnavailable
+from ._store import RateLimitedLog, StoreError, StoreUnavailable, log
 
 TICK_SECONDS = 0.05  # how often timeouts and reorder windows are applied without traffic
 UI_DIR = Path(__file__).resolve().parent / "ui"
@@ -203,7 +203,7 @@ def create_inspection_app(state: EmulatorState, rules: ServerRules) -> Starlette
                       "max_header_bytes": MAX_HEADER_BYTES})
 
     async def stats(request: Request) -> Response:
-        return _json({"answer_times": state.answer_times.snapshot(), "gc": garbage_collector(),
+        return _json({"answer_times": state.answer_times.reading(), "gc": garbage_collector(),
                       "store": {"writer_pid": store.writer_pid, "writer_restarts": store.writer_restarts,
                                 "unavailable": store.unavailable}})
 
@@ -245,15 +245,20 @@ def create_inspection_app(state: EmulatorState, rules: ServerRules) -> Starlette
                     turn += 1
                     if ops:
                         await store.write(ops)
-                except Exception:  # a disk fault must not stop the timers for good
+                except StoreError:  # a disk fault must not stop the timers for good
                     tick_failed("emulator: applying timeouts failed", exc_info=True)
 
+        def stopped(done: asyncio.Task[None]) -> None:
+            if not done.cancelled() and done.exception() is not None:  # a bug: say so at once
+                log.error("emulator: the timeouts stopped", exc_info=done.exception())
+
         task = asyncio.ensure_future(tick())
+        task.add_done_callback(stopped)
         try:
             yield
         finally:
             task.cancel()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(StoreError):
                 store.flush()
 
     routes = [

@@ -1,7 +1,7 @@
 """JSON Schemas (draft-04) for ``GET /api/v1/schemas/{eventType}``, generated from the rule tables.
 
 Adobe's server publishes one schema per event type and validates against it (spec §1.7, §4.15).
-Ours are built from ``mediacollect._rules``, the table the tracker checks before sending and the
+Ours are built from ``mediacollect.rules``, the table the tracker checks before sending and the
 emulator answers 400 from, so a client that validates against these schemas and the emulator
 itself always agree (tests/emulator/test_schemas.py checks that on generated bodies).
 """
@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from mediacollect import _rules as rules
+from mediacollect import rules
 
 DRAFT_04 = "http://json-schema.org/draft-04/schema#"
-_INT64_MAX = 2**63 - 1
 # The rule's key pattern with its end written as "nothing follows": "$" also matches before a
 # final newline in Python's re (which Python validators use for "pattern"), not in ECMA-262 (which
 # JSON Schema specifies). This spelling means the same in both, and the same as the rule table.
@@ -25,17 +24,17 @@ CUSTOM_METADATA_KEY = rules.CUSTOM_METADATA_KEY.pattern.removesuffix("$") + r"(?
 
 def _param_schema(key: str, kind: str, *, required: bool) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": kind}
-    if kind == rules.STRING and required:
+    if kind == rules.STRING and required:  # a required string must not be empty
         schema["minLength"] = 1
-    if key == "media.length":
-        schema.update(minimum=0, exclusiveMinimum=True)
-    if key == "visitor.customerIDs":
+    if key in rules.EXCLUSIVE_MINIMUMS:
+        schema.update(minimum=rules.EXCLUSIVE_MINIMUMS[key], exclusiveMinimum=True)
+    if key == rules.CUSTOMER_IDS_KEY:
         schema["additionalProperties"] = {
             "type": "object",
             "required": ["id"],
-            "properties": {"id": {"type": "string"}, "authState": {"enum": [0, 1, 2]}},
+            "properties": {"id": {"type": "string"}, "authState": {"enum": list(rules.AUTH_STATES)}},
         }
-    if key in ("statesStart", "statesEnd"):
+    if key in rules.STATE_LISTS:
         schema["items"] = {
             "type": "object",
             "required": [rules.STATE_NAME_KEY],
@@ -54,14 +53,15 @@ def _params_schema(event_type: str, rule: rules.EventRule) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if rule.required:
         schema["required"] = list(rule.required)
-    if event_type == "statesUpdate":
-        schema["anyOf"] = [{"required": ["statesStart"]}, {"required": ["statesEnd"]}]
+    if event_type in rules.ANY_OF_REQUIRED:
+        schema["anyOf"] = [{"required": [key]} for key in rules.ANY_OF_REQUIRED[event_type]]
     return schema
 
 
 def _qoe_schema() -> dict[str, Any]:
     properties: dict[str, Any] = {key: {"type": kind} for key, kind in rules.QOE_KEYS.items()}
-    properties["media.qoe.errorSource"] = {"type": "string", "enum": list(rules.ERROR_SOURCES)}
+    for key, values in rules.VALUE_ENUMS.items():
+        properties[key] = {"type": properties[key]["type"], "enum": list(values)}
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
@@ -90,8 +90,8 @@ def _schema(event_type: str) -> Mapping[str, Any]:
             "type": "object",
             "required": ["playhead", "ts"],
             "properties": {
-                "playhead": {"type": "number", "minimum": 0},
-                "ts": {"type": "integer", "minimum": 0, "maximum": _INT64_MAX},
+                "playhead": {"type": "number", "minimum": rules.PLAYHEAD_MINIMUM},
+                "ts": {"type": "integer", "minimum": rules.TS_RANGE[0], "maximum": rules.TS_RANGE[1]},
             },
             "additionalProperties": False,
         },

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from ._store import Op, Store, op_close_session, op_open_session, op_set_seq
 
 MAX_SECONDS = 10.0 ** 9  # about 32 years: longer durations are a typo (or "inf")
+MAX_WINDOW_EVENTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ class ServerRules:
             value = getattr(self, name)
             if not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
                 raise ValueError(f"{name} must be greater than 0 and at most {MAX_SECONDS:g} (a finite number)")
-        if not 1 <= self.window_events <= 1_000_000:
-            raise ValueError("window_events must be from 1 to 1000000")
+        if not 1 <= self.window_events <= MAX_WINDOW_EVENTS:
+            raise ValueError(f"window_events must be from 1 to {MAX_WINDOW_EVENTS}")
 
     def real(self, emulated_seconds: float) -> float:
         """Real seconds that correspond to ``emulated_seconds`` of server time."""
@@ -109,9 +110,6 @@ class Sessions:
             if waiting is not None:
                 waiting.window.append(Waiting(row["id"], row["ts"], row["received_at"]))
                 self._waiting[waiting.sid] = waiting
-
-    def __contains__(self, sid: str) -> bool:
-        return sid in self._by_sid
 
     def get(self, sid: str) -> Session | None:
         return self._by_sid.get(sid)

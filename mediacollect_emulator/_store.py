@@ -202,13 +202,18 @@ def _apply(db: sqlite3.Connection, ops: list[Op]) -> None:
     db.execute("COMMIT")
 
 
+# What rows that cannot be stored raise: SQLite's refusals, and values it cannot bind (a lone
+# surrogate in a string, an integer beyond 64 bits). Anything else is a bug and is raised.
+ROW_ERRORS = (sqlite3.Error, ValueError, TypeError, OverflowError)
+
+
 def _apply_groups(db: sqlite3.Connection, groups: list[Group]) -> list[str | None] | None:
     """A batch in one transaction; if that fails, each group in its own, so that only the groups
     that fail by themselves fail. Returns None when all committed, else one error (or None) per group."""
     try:
         _apply(db, [op for group in groups for op in group])
         return None
-    except Exception as err:  # any failure of the batch: find whose it is
+    except ROW_ERRORS as err:  # any failure of the batch: find whose it is
         if len(groups) == 1:
             return [f"{type(err).__name__}: {err}"]
     errors: list[str | None] = []
@@ -216,7 +221,7 @@ def _apply_groups(db: sqlite3.Connection, groups: list[Group]) -> list[str | Non
         try:
             _apply(db, group)
             errors.append(None)
-        except Exception as err:  # this group's own failure, reported to its request
+        except ROW_ERRORS as err:  # this group's own failure, reported to its request
             errors.append(f"{type(err).__name__}: {err}")
     return errors
 
@@ -552,10 +557,6 @@ class Store:
 
     def session_rows(self) -> list[sqlite3.Row]:
         return self.query("SELECT * FROM sessions ORDER BY created_at, rowid")
-
-    def session_row(self, sid: str) -> sqlite3.Row | None:
-        rows = self.query("SELECT * FROM sessions WHERE sid = ?", (sid,))
-        return rows[0] if rows else None
 
     def session_requests(self, sid: str) -> list[dict[str, Any]]:
         return [request_dict(r) for r in self.query("SELECT * FROM requests WHERE sid = ? ORDER BY id", (sid,))]

@@ -202,7 +202,7 @@ def test_an_earlier_page_loads_undelivered_events_are_replayed_then_its_session_
     old_page.on_response(answer(201, LOCATION), 1)
     old_page.next_request(2)
     old_page.on_error("NetworkError", 3)  # play still waiting when the page went away
-    stored = json.loads(json.dumps(old_page.snapshot()))  # what localStorage keeps
+    stored = json.loads(json.dumps(old_page.undelivered()))  # what localStorage keeps
 
     new_page = Outbox(API)
     new_page.push(Run.new().tracker.observe(_obs_play()))  # the new page's own viewing
@@ -219,7 +219,7 @@ def test_stored_events_too_old_for_their_session_are_dropped_with_a_report() -> 
     old_page = Outbox(API)
     batch = events()
     old_page.push(batch)
-    reports = Outbox(API).restore(old_page.snapshot(), batch[-1].ts + MAX_EVENT_AGE_MS + 1)
+    reports = Outbox(API).restore(old_page.undelivered(), batch[-1].ts + MAX_EVENT_AGE_MS + 1)
     assert [r.kind for r in reports] == ["dropped"] * 3
     assert Outbox(API).restore({"nonsense": 1}, 0)[0].message.startswith("stored events")
 

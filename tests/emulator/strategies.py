@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from mediacollect import _rules as rules
+from mediacollect import rules
 
 VALUES: dict[str, st.SearchStrategy[Any]] = {
     rules.STRING: st.text(max_size=5),

@@ -37,8 +37,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from mediacollect import _rules as rules
-from mediacollect import validate_body
+from mediacollect import rules, validate_body
 from tests.emulator.strategies import bodies
 from tests.helpers import START, Emulator, start_emulator, stop_emulator
 

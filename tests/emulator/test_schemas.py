@@ -13,8 +13,7 @@ from typing import Any
 import jsonschema
 from hypothesis import HealthCheck, given, settings
 
-from mediacollect import _rules as rules
-from mediacollect import validate_body
+from mediacollect import rules, validate_body
 from mediacollect_emulator._schemas import schema_for
 from tests.emulator.strategies import bodies
 

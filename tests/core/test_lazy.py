@@ -8,22 +8,22 @@ import sys
 
 import pytest
 
-from mediacollect import _record
-from mediacollect._record import materialize, materialize_all, record
+from mediacollect import _lazy
+from mediacollect._lazy import lazy_dataclass, materialize, materialize_all
 
 
-def test_a_record_is_generated_at_first_use_and_then_is_a_frozen_dataclass() -> None:
-    @record
+def test_a_lazy_dataclass_is_generated_at_first_use_and_then_is_a_frozen_dataclass() -> None:
+    @lazy_dataclass
     class Point:
         x: int
         y: int = 0
         tags: tuple[str, ...] = dataclasses.field(default=())
 
-    assert Point in _record._PENDING and not dataclasses.is_dataclass(Point)
+    assert Point in _lazy._PENDING and not dataclasses.is_dataclass(Point)
     point = Point(1, y=2)
-    assert Point not in _record._PENDING and dataclasses.is_dataclass(Point)
+    assert Point not in _lazy._PENDING and dataclasses.is_dataclass(Point)
     assert point == Point(1, 2) and hash(point) == hash(Point(1, 2)) and point != Point(2, 2)
-    assert repr(point) == "test_a_record_is_generated_at_first_use_and_then_is_a_frozen_dataclass.<locals>." \
+    assert repr(point) == "test_a_lazy_dataclass_is_generated_at_first_use_and_then_is_a_frozen_dataclass.<locals>." \
                           "Point(x=1, y=2, tags=())"
     with pytest.raises(dataclasses.FrozenInstanceError):
         point.x = 5  # type: ignore[misc]
@@ -33,17 +33,17 @@ def test_a_record_is_generated_at_first_use_and_then_is_a_frozen_dataclass() -> 
         Point()  # type: ignore[call-arg]
 
 
-def test_mutable_records_and_materializing_ahead_of_use() -> None:
-    @record(frozen=False)
+def test_mutable_lazy_dataclasses_and_materializing_ahead_of_use() -> None:
+    @lazy_dataclass(frozen=False)
     class Counter:
         count: int = 0
 
-    @record
+    @lazy_dataclass
     class Other:
         name: str
 
     materialize_all()
-    assert not _record._PENDING
+    assert not _lazy._PENDING
     assert dataclasses.is_dataclass(Counter) and dataclasses.is_dataclass(Other)
     counter = Counter()
     counter.count += 1
@@ -52,9 +52,9 @@ def test_mutable_records_and_materializing_ahead_of_use() -> None:
 
 
 @pytest.mark.skipif(sys.platform == "emscripten", reason="needs a fresh interpreter (a subprocess)")
-def test_the_cores_records_are_not_generated_at_import() -> None:
+def test_the_cores_dataclasses_are_not_generated_at_import() -> None:
     code = ("import dataclasses, mediacollect; from mediacollect import _events;"
-            "print(dataclasses.is_dataclass(_events.ApiEvent), len(mediacollect._record._PENDING))")
+            "print(dataclasses.is_dataclass(_events.ApiEvent), len(mediacollect._lazy._PENDING))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     is_dataclass, pending = result.stdout.split()
     assert is_dataclass == "False" and int(pending) >= 15

@@ -2,10 +2,10 @@
 
 ``dataclasses.dataclass`` writes and compiles ``__init__``, ``__eq__``, ``__repr__``... for each
 class when the class statement runs. In Pyodide that costs about 4 ms a class, and the core has
-sixteen: most of what ``import mediacollect`` cost the page (bench/import_cost.py). ``record``
-makes the same dataclass, but only when the class is first instantiated (or when
+sixteen: most of what ``import mediacollect`` cost the page (bench/import_cost.py).
+``lazy_dataclass`` makes the same dataclass, but only when the class is first instantiated (or when
 ``materialize_all()`` runs; the page calls it right after the tracker is ready, off the start-up
-path). Once materialized a record *is* a plain ``dataclass(frozen=...)``: same methods, same
+path). Once materialized such a class *is* a plain ``dataclass(frozen=...)``: same methods, same
 ``dataclasses.fields``/``replace``, same behaviour; type checkers see it as one through
 ``dataclass_transform``.
 """
@@ -30,7 +30,7 @@ def materialize(cls: _C) -> _C:
 
 
 def materialize_all() -> None:
-    """Generate every pending record's methods (the page does this once it is ready)."""
+    """Generate every pending class's methods (the page does this once it is ready)."""
     for cls in list(_PENDING):
         materialize(cls)
 
@@ -46,14 +46,14 @@ def _defer(cls: _C, frozen: bool) -> _C:
 
 
 @overload
-def record(cls: _C, /) -> _C: ...
+def lazy_dataclass(cls: _C, /) -> _C: ...
 @overload
-def record(*, frozen: bool = True) -> Callable[[_C], _C]: ...
+def lazy_dataclass(*, frozen: bool = True) -> Callable[[_C], _C]: ...
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def record(cls: _C | None = None, /, *, frozen: bool = True) -> _C | Callable[[_C], _C]:
-    """``@record`` is ``@dataclass(frozen=True)``; ``@record(frozen=False)`` a mutable one."""
+def lazy_dataclass(cls: _C | None = None, /, *, frozen: bool = True) -> _C | Callable[[_C], _C]:
+    """``@lazy_dataclass`` is ``@dataclass(frozen=True)``; ``@lazy_dataclass(frozen=False)`` a mutable one."""
     if cls is None:
         return lambda inner: _defer(inner, frozen)
     return _defer(cls, frozen)

@@ -1,4 +1,5 @@
-"""What a Media Collection API request body may contain: the one source of truth.
+"""What a Media Collection API request may contain: the one source of truth, and the package's
+public rules module (the emulator judges requests with it and imports nothing else of ours).
 
 Rules of this file:
 
@@ -10,6 +11,8 @@ Rules of this file:
   emulator must judge whatever a client sent, not only what our tracker can build.
 * Every problem names the event type, the field (as a dotted path into the body) and the rule
   broken, so an integrator reading a ``400`` or a ``ValidationError`` knows what to change.
+* It imports nothing of delivery or of the page (tests/test_layers.py): loading it loads the
+  core only. The session ``Location`` rule (spec §1.5) lives in ``_wire`` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import Any, Final, TypeGuard
 
-from ._record import record
+from ._lazy import lazy_dataclass
+from ._wire import SessionLocation as SessionLocation
+from ._wire import parse_location as parse_location
 
-_Fail = Callable[[str, str], None]  # records one problem: (field, rule)
+_Fail = Callable[[str, str], None]  # notes one problem: (field, rule)
 
 # JSON types, as JSON Schema names them.
 STRING: Final = "string"
@@ -31,28 +36,6 @@ NUMBER: Final = "number"
 OBJECT: Final = "object"
 ARRAY: Final = "array"
 
-EVENT_TYPES: Final = (
-    "sessionStart",
-    "play",
-    "ping",
-    "pauseStart",
-    "bufferStart",
-    "bitrateChange",
-    "error",
-    "adBreakStart",
-    "adStart",
-    "adComplete",
-    "adSkip",
-    "adBreakComplete",
-    "chapterStart",
-    "chapterComplete",
-    "chapterSkip",
-    "stateStart",
-    "stateEnd",
-    "statesUpdate",
-    "sessionComplete",
-    "sessionEnd",
-)
 
 # Top-level members of every body (spec §1.4; the server schema has additionalProperties: false).
 ENVELOPE_MEMBERS: Final = frozenset({"playerTime", "eventType", "params", "qoeData", "customMetadata"})
@@ -124,16 +107,15 @@ QOE_KEYS: Final[Mapping[str, str]] = {
 }
 ERROR_SOURCES: Final = ("player", "external")
 
-CUSTOM_METADATA_KEY: Final = re.compile(r"^[a-zA-Z0-9_.]+$")
+CUSTOM_METADATA_KEY: Final = re.compile(r"^[a-zA-Z0-9_.]+$")  # matched as a whole (fullmatch)
+CUSTOM_METADATA_KEY_RULE: Final = f"key must match {CUSTOM_METADATA_KEY.pattern}"
 CUSTOM_METADATA_EVENTS: Final = frozenset({"sessionStart", "adStart", "chapterStart"})
 
 STATE_NAME_KEY: Final = "media.state.name"
-# Standard player-state names, MC-API spelling (spec §3.11, §6 item 4: "fullScreen", not "fullscreen").
-STANDARD_STATES: Final = ("fullScreen", "closedCaptioning", "mute", "pictureInPicture", "inFocus")
 MAX_STATES_PER_SESSION: Final = 10  # spec §4.7
 
 
-@record
+@lazy_dataclass
 class EventRule:
     """Which params one event type requires and allows (spec §2.2)."""
 
@@ -191,13 +173,26 @@ EVENT_RULES: Final[Mapping[str, EventRule]] = {
     "sessionEnd": EventRule(_NONE, _NONE),
 }
 
+# The rules beyond "this key has that JSON type": ``validate_body`` checks them and the emulator's
+# JSON Schemas are generated from them, so neither restates the other.
+PLAYHEAD_MINIMUM: Final = 0  # seconds
+TS_RANGE: Final = (0, 2**63 - 1)  # UTC ms in a signed 64-bit integer
+EXCLUSIVE_MINIMUMS: Final[Mapping[str, float]] = {"media.length": 0}  # params that must be above a bound
+CUSTOMER_IDS_KEY: Final = "visitor.customerIDs"  # {"<id type>": {"id": "<string>", "authState": 0|1|2}}
+AUTH_STATES: Final = (0, 1, 2)
+STATE_LISTS: Final = ("statesStart", "statesEnd")  # lists of {STATE_NAME_KEY: "<name>"}
+ANY_OF_REQUIRED: Final[Mapping[str, tuple[str, ...]]] = {"statesUpdate": STATE_LISTS}  # at least one of them
+VALUE_ENUMS: Final[Mapping[str, tuple[str, ...]]] = {"media.qoe.errorSource": ERROR_SOURCES}
+
+EVENT_TYPES: Final = tuple(EVENT_RULES)  # every known eventType, in the spec's order
+
 # Events whose params object must be present (spec §1.4 "params ... required content on ...").
 PARAMS_REQUIRED: Final = frozenset(
     {"sessionStart", "adBreakStart", "adStart", "chapterStart", "stateStart", "stateEnd", "statesUpdate"}
 )
 
 
-@record
+@lazy_dataclass
 class Problem:
     """One broken rule: which event, which field of the body, which rule."""
 
@@ -210,6 +205,14 @@ class Problem:
         return f"{self.event_type}: {self.field} {self.rule}"
 
 
+def is_number(value: object, *, infinite: bool = False) -> TypeGuard[int | float]:
+    """A JSON number: an int or a float, never a bool, never NaN, and finite unless ``infinite``
+    (a live element's duration). The one such check in the package."""
+    if isinstance(value, float):
+        return not math.isnan(value) if infinite else math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def json_type_matches(value: object, kind: str) -> bool:
     """JSON Schema type check on a decoded value (bool is not a number in JSON)."""
     if kind == STRING:
@@ -219,9 +222,7 @@ def json_type_matches(value: object, kind: str) -> bool:
     if kind == INTEGER:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == NUMBER:
-        if isinstance(value, float):
-            return math.isfinite(value)
-        return isinstance(value, int) and not isinstance(value, bool)
+        return is_number(value)
     if kind == OBJECT:
         return isinstance(value, dict)
     if kind == ARRAY:
@@ -303,14 +304,14 @@ def _check_player_time(player_time: object, fail: _Fail) -> None:
         fail("playerTime.playhead", "is required")
     elif not json_type_matches(playhead, NUMBER):
         fail("playerTime.playhead", "must be a number (seconds)")
-    elif playhead < 0:
+    elif playhead < PLAYHEAD_MINIMUM:
         fail("playerTime.playhead", "must not be negative")
     ts = player_time.get("ts")
     if ts is None:
         fail("playerTime.ts", "is required")
     elif not json_type_matches(ts, INTEGER):
         fail("playerTime.ts", "must be an integer (UTC milliseconds)")
-    elif ts < 0 or ts >= 2**63:
+    elif not TS_RANGE[0] <= ts <= TS_RANGE[1]:
         fail("playerTime.ts", "must be a non-negative 64-bit integer")
 
 
@@ -330,36 +331,38 @@ def _check_params(name: str, rule: EventRule, params: dict[str, object], fail: _
             fail(f"params.{key[:80]}", "is not a known parameter of this event")
         elif not json_type_matches(value, expected):
             fail(f"params.{key}", f"must be {_article(expected)} {expected}")
-    if name == "sessionStart":
-        length = params.get("media.length")
-        if json_type_matches(length, NUMBER) and length <= 0:  # type: ignore[operator]
-            fail("params.media.length", "must be greater than 0")
-        ids = params.get("visitor.customerIDs")
-        if isinstance(ids, dict):
-            _check_customer_ids(ids, fail)
-    if name == "statesUpdate":
-        if "statesStart" not in params and "statesEnd" not in params:
-            fail("params", "must have statesStart or statesEnd")
-        for key in ("statesStart", "statesEnd"):
-            entries = params.get(key)
-            if isinstance(entries, list):
-                for index, entry in enumerate(entries):
-                    if not (
-                        isinstance(entry, dict)
-                        and set(entry) == {STATE_NAME_KEY}
-                        and isinstance(entry[STATE_NAME_KEY], str)
-                        and entry[STATE_NAME_KEY]
-                    ):
-                        fail(f"params.{key}[{index}]", f'must be {{"{STATE_NAME_KEY}": "<name>"}}')
+    known = {**rule.required, **rule.optional}
+    for key, bound in EXCLUSIVE_MINIMUMS.items():
+        value = params.get(key)
+        if key in known and is_number(value) and value <= bound:
+            fail(f"params.{key}", f"must be greater than {bound:g}")
+    ids = params.get(CUSTOMER_IDS_KEY)
+    if CUSTOMER_IDS_KEY in known and isinstance(ids, dict):
+        _check_customer_ids(ids, fail)
+    one_of = ANY_OF_REQUIRED.get(name, ())
+    if one_of and not any(key in params for key in one_of):
+        fail("params", f"must have {' or '.join(one_of)}")
+    for key in STATE_LISTS:
+        entries = params.get(key)
+        if key in known and isinstance(entries, list):
+            for index, entry in enumerate(entries):
+                if not (
+                    isinstance(entry, dict)
+                    and set(entry) == {STATE_NAME_KEY}
+                    and isinstance(entry[STATE_NAME_KEY], str)
+                    and entry[STATE_NAME_KEY]
+                ):
+                    fail(f"params.{key}[{index}]", f'must be {{"{STATE_NAME_KEY}": "<name>"}}')
 
 
 def _check_customer_ids(ids: dict[str, object], fail: _Fail) -> None:
     for id_type, entry in ids.items():
-        field = f"params.visitor.customerIDs.{id_type[:40]}"
+        field = f"params.{CUSTOMER_IDS_KEY}.{id_type[:40]}"
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
-            fail(field, 'must be {"id": "<string>", "authState": 0|1|2}')
-        elif entry.get("authState", 0) not in (0, 1, 2) or isinstance(entry.get("authState"), bool):
-            fail(f"{field}.authState", "must be 0, 1 or 2")
+            fail(field, f'must be {{"id": "<string>", "authState": {"|".join(map(str, AUTH_STATES))}}}')
+        elif entry.get("authState", 0) not in AUTH_STATES or isinstance(entry.get("authState"), bool):
+            *first, last = AUTH_STATES
+            fail(f"{field}.authState", f"must be {', '.join(map(str, first))} or {last}")
 
 
 def _check_qoe(qoe: object, fail: _Fail) -> None:
@@ -372,16 +375,27 @@ def _check_qoe(qoe: object, fail: _Fail) -> None:
             fail(f"qoeData.{key[:80]}", "is not a known QoE key (only media.qoe.* keys are allowed)")
         elif not json_type_matches(value, kind):
             fail(f"qoeData.{key}", f"must be {_article(kind)} {kind}")
-        elif key == "media.qoe.errorSource" and value not in ERROR_SOURCES:
-            fail(f"qoeData.{key}", "must be 'player' or 'external'")
+        elif key in VALUE_ENUMS and value not in VALUE_ENUMS[key]:
+            fail(f"qoeData.{key}", "must be " + " or ".join(map(repr, VALUE_ENUMS[key])))
+
+
+def custom_metadata_problems(custom: Mapping[Any, object]) -> list[tuple[object, str]]:
+    """(key, rule) for each entry of a customMetadata object that breaks the rule: keys match
+    CUSTOM_METADATA_KEY as a whole, values are strings. Settings (``MediaConfig``) are checked
+    with it too, so a key the tracker accepts is one it can send."""
+    problems: list[tuple[object, str]] = []
+    for key, value in custom.items():
+        if not isinstance(key, str) or not CUSTOM_METADATA_KEY.fullmatch(key):
+            problems.append((key, CUSTOM_METADATA_KEY_RULE))
+        elif not isinstance(value, str):
+            problems.append((key, "must be a string"))
+    return problems
 
 
 def _check_custom_metadata(custom: object, fail: _Fail) -> None:
     if not isinstance(custom, dict):
         fail("customMetadata", "must be an object")
         return
-    for key, value in custom.items():
-        if not CUSTOM_METADATA_KEY.fullmatch(key):
-            fail(f"customMetadata.{key[:80]!r}", "key must match ^[a-zA-Z0-9_.]+$")
-        elif not isinstance(value, str):
-            fail(f"customMetadata.{key}", "must be a string")
+    for key, rule in custom_metadata_problems(custom):
+        # A refused key is quoted (it may hold spaces or worse) and cut short.
+        fail(f"customMetadata.{str(key)[:80]!r}" if rule == CUSTOM_METADATA_KEY_RULE else f"customMetadata.{key}", rule)
