@@ -27,6 +27,7 @@ from tests.browser.engines import (
     virtual_display,
     wait_until,
 )
+from tests.browser.gate import gate
 from tests.browser.test_slice import assert_session_start_matches, session_starts, wait_for
 from tests.helpers import BASIC_PAGE, Emulator, start_emulator, stop_emulator
 
@@ -113,6 +114,15 @@ def press_play(engine: Engine) -> dict[str, Any]:
     return pressed
 
 
+def seek(engine: Engine, position: float) -> None:
+    """Move the (paused) video and wait until it got there."""
+    engine.evaluate("""return new Promise(done => {
+        const v = document.getElementById('video');
+        v.addEventListener('seeked', () => done(true), {once: true});
+        v.currentTime = arguments[0];
+    });""", position)
+
+
 def logged(engine: Engine, selector: str, timeout: float = 30.0) -> None:
     """Wait for a row of the page's request log."""
     wait_until(engine, f"document.querySelector('#request-log .request{selector}') !== null", timeout)
@@ -173,11 +183,7 @@ def test_the_page_runs_python_where_the_engine_allows(engine: Engine, engine_nam
 
 def test_play_after_ready_opens_a_session_stamped_at_the_press(engine: Engine, fresh: Emulator) -> None:
     open_page(engine, fresh)
-    engine.evaluate("""return new Promise(done => {
-        const v = document.getElementById('video');
-        v.addEventListener('seeked', () => done(true), {once: true});
-        v.currentTime = 2.5;
-    });""")
+    seek(engine, 2.5)
     pressed = press_play(engine)
     assert pressed["ready"] == "ready"
     assert pressed["playhead"] == pytest.approx(2.5, abs=0.1)
@@ -189,16 +195,31 @@ def test_play_after_ready_opens_a_session_stamped_at_the_press(engine: Engine, f
 
 
 def test_play_pressed_before_python_is_ready_keeps_its_time(engine: Engine, fresh: Emulator) -> None:
-    engine.goto(fresh.page_url(BASIC_PAGE))
-    pressed = press_play(engine)
-    assert pressed["ready"] != "ready", "Python was already up; the test must press earlier"
-    fired = wait_until(engine, "window.__playFired")
-    ready_at = wait_until(engine, f"({READY}) && Date.now()", READY_TIMEOUT)
+    """The page's Python (``main.py``) is held at the server until the viewer has pressed play
+    and the video has played on for a second: the runtime is up, Python is not. The session must
+    carry the moment and position of the play, not of Python's start."""
+    with gate(fresh, "/main.py") as held:
+        engine.goto(held.page_url(BASIC_PAGE))
+        wait_for(held.requested, timeout=READY_TIMEOUT)  # the runtime asks for the page's Python: held
+        seek(engine, 2.5)
+        pressed = press_play(engine)
+        assert pressed["ready"] == "loading"
+        fired = wait_until(engine, "window.__playFired")
+        # Python wakes up well after the play, at another position: a stamp taken then would show.
+        wait_until(engine, "Date.now() - arguments[0] > 1000 && document.getElementById('video').currentTime"
+                           " > arguments[1] + 0.5", 30, fired["ts"], fired["playhead"])
+        assert fresh.get("/_emulator/requests") == [], "nothing can be sent before Python runs"
+        assert engine.evaluate(f"return {READY}") is False
+        held.release()
+        wait_until(engine, READY, READY_TIMEOUT)
     [session] = wait_for(lambda: [s for s in fresh.sessions() if s["events"]])
     body = session["events"][0]["body"]
     assert_session_start_matches(body, fired)  # stamped when play fired, not when Python woke
-    assert body["playerTime"]["ts"] - pressed["ts"] < 1000
-    assert ready_at - body["playerTime"]["ts"] > 1000, "the press must come well before Python is ready"
+    assert fired["playhead"] == pytest.approx(2.5, abs=0.1)
+    assert 0 <= body["playerTime"]["ts"] - pressed["ts"] < 1000
+    wait_for(lambda: accepted(fresh) == [["sessionStart", "stateStart:mute", "play"]])
+    play = next(e["body"] for e in fresh.sessions()[0]["events"] if e["event_type"] == "play")
+    assert play["playerTime"]["playhead"] == pytest.approx(2.5, abs=0.5), "the play is where the viewer pressed"
 
 
 @pytest.fixture(scope="module")
