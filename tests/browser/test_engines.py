@@ -33,13 +33,17 @@ from tests.helpers import BASIC_PAGE, Emulator, start_emulator, stop_emulator
 
 # webkit: WebKitGTK as Debian ships it (no SharedArrayBuffer: Python on the main thread);
 # webkit-sab: the same with SharedArrayBuffer on for isolated pages, as Safari has it (worker).
-# Which engines run these scenarios: MEDIACOLLECT_ENGINES=firefox,webkit,webkit-sab (and chromium,
-# which runs the whole suite already). None by default: in Firefox some scenarios still fail now
-# and then (play before ready, tab close), and a suite that fails now and then cannot gate CI.
-ENGINES = [name for name in os.environ.get("MEDIACOLLECT_ENGINES", "").split(",") if name]
+# Every engine but Chromium by default (Chromium runs the whole browser suite already);
+# MEDIACOLLECT_ENGINES narrows or widens the list for a local run ("firefox", "chromium,webkit",
+# "none").
+DEFAULT_ENGINES = "firefox,webkit,webkit-sab"
+ENGINES = [name for name in os.environ.get("MEDIACOLLECT_ENGINES", DEFAULT_ENGINES).split(",")
+           if name and name != "none"]
 # Where Python runs in each engine, as the site serves it: WebKitGTK offers no
 # SharedArrayBuffer even to an isolated page, so the shim moves Python to the main thread there.
 MODE = {"chromium": "worker", "firefox": "worker", "webkit": "main thread", "webkit-sab": "worker"}
+if set(ENGINES) - set(MODE):
+    raise pytest.UsageError(f"MEDIACOLLECT_ENGINES: unknown {sorted(set(ENGINES) - set(MODE))}; known: {sorted(MODE)}")
 READY = "document.getElementById('tracker-status').textContent === 'ready'"
 READY_TIMEOUT = 90.0  # ready takes 1-4 s (bench/engines.py); the machine is shared
 
@@ -246,19 +250,22 @@ def pings(emulator: Emulator) -> list[dict[str, Any]]:
 
 
 def test_a_viewing_with_pause_and_seek_keeps_its_pings_on_the_10_s_grid(engine: Engine, fresh: Emulator) -> None:
+    """Pause, play and a seek (in the first 10 s, on a machine not too busy), then a ping: a timer
+    restarted by any of them would put it off the grid that sessionStart set."""
     start_viewing(engine, fresh)
-    wait_for(lambda: len(pings(fresh)) >= 1, timeout=20)
     video(engine, "v.pause()")
     wait_for(lambda: accepted(fresh)[0][-1] == "pauseStart")
     video(engine, "v.play()")
     wait_for(lambda: accepted(fresh)[0][-1] == "play" and len(accepted(fresh)[0]) > 4)
     video(engine, "v.currentTime = 3")  # a seek while playing: one pauseStart, then play at the new position
     wait_for(lambda: accepted(fresh)[0][-2:] == ["pauseStart", "play"] and len(accepted(fresh)[0]) > 6)
-    seen = len(pings(fresh))
-    wait_for(lambda: len(pings(fresh)) > seen, timeout=20)  # a ping after the pause and seek
+    # A ping after all of that: the first one (10 s) unless the machine was slow.
+    [session] = fresh.sessions()
+    begun = session["events"][0]["body"]["playerTime"]["ts"]
+    seek_done = max(e["body"]["playerTime"]["ts"] for e in session["events"] if e["event_type"] != "ping")
+    wait_for(lambda: any(p["playerTime"]["ts"] > seek_done for p in pings(fresh)), timeout=25)
     [session] = fresh.sessions()
     bodies = [e["body"] for e in session["events"]]
-    begun = bodies[0]["playerTime"]["ts"]
     off = [b["playerTime"]["ts"] - begun for b in pings(fresh) if (b["playerTime"]["ts"] - begun) % 10_000]
     assert off == [], f"pings off their 10 s grid from sessionStart: {off}"
     kinds = [b["eventType"] for b in bodies if b["eventType"] != "ping"]
@@ -270,12 +277,14 @@ def test_a_viewing_with_pause_and_seek_keeps_its_pings_on_the_10_s_grid(engine: 
 
 def test_a_burst_of_503s_loses_nothing(engine: Engine, fresh: Emulator) -> None:
     start_viewing(engine, fresh)
-    fresh.post("/_emulator/faults", {"status": 503, "count": 5, "endpoint": "events"})
+    # Three in a row: the retries' backoff (full jitter from 1 s, doubling) is at most 7 s here;
+    # test_faults.py goes deeper in Chromium.
+    fresh.post("/_emulator/faults", {"status": 503, "count": 3, "endpoint": "events"})
     video(engine, "v.pause()")
     logged(engine, '[data-status="503"]')
     video(engine, "v.play()")
     wait_for(lambda: accepted(fresh)[0][3:5] == ["pauseStart", "play"], timeout=60)
-    assert len([r for r in fresh.get("/_emulator/requests") if r["status"] == 503]) == 5
+    assert len([r for r in fresh.get("/_emulator/requests") if r["status"] == 503]) == 3
     assert_in_order_once(fresh)
 
 
