@@ -131,7 +131,7 @@ class Driver:
         """Start sending before the caller goes on, not on the loop's next turn: the first play's
         sessionStart then leaves before the rest of that play's work (a pre-roll break, the page
         updates), which is most of play-to-wire. The task starts eagerly, so a synchronous
-        transport (the worker's XHR) sends right here and an asynchronous one has its request
+        transport (one that answers at once) sends right here and an asynchronous one has its request
         out before this returns. Only in a started driver, inside a running loop, with nothing
         in flight (the outbox sends one request at a time, in order, whoever asks)."""
         if not EAGER_TASKS or self._task is None or self._suspended or self.outbox.busy or self._pumping:

@@ -62,6 +62,22 @@ class Report:
     playhead: float | None = None  # the event's, for the log
 
 
+@record
+class Pending:
+    """One undelivered event as the page may send or store it itself (``Outbox.pending``)."""
+
+    event: ApiEvent
+    body: str
+    url: str | None  # None until its session's sid is known
+    in_flight: bool
+
+
+def entry(event: ApiEvent, body: Any) -> dict[str, Any]:
+    """One event in a snapshot's stored form (``body`` is its JSON text, or a page's slot)."""
+    return {"session": event.session, "type": event.type.value, "ts": event.ts, "playhead": event.playhead,
+            "body": body}
+
+
 @record(frozen=False)
 class _Item:
     event: ApiEvent
@@ -150,14 +166,32 @@ class Outbox:
         """What is still undelivered, as plain JSON data a page can store and a later page load
         can ``restore``: each event's body and the session it belongs to (with its events URL
         once the sid is known)."""
-        sessions = {item.event.session for item in self._queue}
+        return self.snapshot_of([entry(i.event, i.body.decode()) for i in self._queue],
+                                {item.event.session for item in self._queue})
+
+    def snapshot_of(self, items: Any, sessions: set[int]) -> dict[str, Any]:
+        """A snapshot of the given stored ``entry`` forms (or a page's slot for them), with the
+        locations of ``sessions`` that have one."""
         return {
             "version": 1,
-            "items": [{"session": i.event.session, "type": i.event.type.value, "ts": i.event.ts,
-                       "playhead": i.event.playhead, "body": i.body.decode()} for i in self._queue],
+            "items": items,
             "sessions": {str(n): {"version": loc.version, "sid": loc.sid, "url": loc.url}
                          for n, loc in self._sessions.items() if n in sessions},
         }
+
+    def pending(self) -> list[Pending]:
+        """What is undelivered, in order, as a page hands it over on its own (``_handover``)."""
+        return [Pending(i.event, i.body.decode(), self._url(i.event), i is self._in_flight) for i in self._queue]
+
+    @property
+    def failing(self) -> bool:
+        """The last attempt at the head failed (its backoff runs): the API is not answering."""
+        return bool(self._queue) and self._queue[0].attempts > 0
+
+    def hand_over(self) -> None:
+        """The page took everything undelivered (it sent or stored it on its way out): forget it.
+        The answer to a request still under way then changes nothing."""
+        self._queue.clear()
 
     def restore(self, snapshot: Any, now: int) -> list[Report]:
         """Put the undelivered events of an earlier page load at the head of the queue, in their
@@ -234,19 +268,24 @@ class Outbox:
         head = self._queue[0]
         if head.not_before > now:
             return None
-        if head.event.type is EventType.SESSION_START:
-            url = _wire.sessions_url(self._api_base)
-        else:
-            location = self._sessions.get(head.event.session)
-            if location is None:  # its sessionStart failed for good; _fail_session dropped the rest
-                raise AssertionError("event queued for a session that has no sid")
-            url = location.events_url
+        url = self._url(head.event)
+        if url is None:  # its sessionStart failed for good; _fail_session dropped the rest
+            raise AssertionError("event queued for a session that has no sid")
         self._in_flight = head
         self._sent_at = now
         return HttpRequest("POST", url, head.body, {"Content-Type": _wire.JSON_CONTENT_TYPE})
 
+    def _url(self, event: ApiEvent) -> str | None:
+        """Where ``event`` goes: None for an event whose session has no sid yet."""
+        if event.type is EventType.SESSION_START:
+            return _wire.sessions_url(self._api_base)
+        location = self._sessions.get(event.session)
+        return location.events_url if location is not None else None
+
     def on_response(self, response: HttpResponse, now: int) -> list[Report]:
         item = self._take_in_flight()
+        if not self._queue or self._queue[0] is not item:
+            return []  # handed over to the page while under way
         event = item.event
         is_start = event.type is EventType.SESSION_START
         verdict = classify(response.status, is_session_start=is_start)
@@ -279,6 +318,8 @@ class Outbox:
     def on_error(self, message: str, now: int) -> list[Report]:
         """The request got no HTTP answer (network down, timeout, CORS refusal)."""
         item = self._take_in_flight()
+        if not self._queue or self._queue[0] is not item:
+            return []  # handed over to the page while under way
         return [self._retry(item, now, None, message[:MESSAGE_LIMIT] or "network error", None)]
 
     def _take_in_flight(self) -> _Item:

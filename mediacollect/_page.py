@@ -47,7 +47,7 @@ _SHIM_EVENTS = {
     "pageclosed": PlayerEvent.PAGE_CLOSED,
 }
 # Element flags the shim reports -> standard player-state names (spec §3.11, MC-API spelling).
-_STATE_FLAGS = {"muted": "mute", "fullscreen": "fullScreen", "pip": "pictureInPicture",
+STATE_FLAGS = {"muted": "mute", "fullscreen": "fullScreen", "pip": "pictureInPicture",
                 "captions": "closedCaptioning"}
 
 
@@ -160,9 +160,9 @@ def observation(record: Mapping[str, Any]) -> Observation | None:
 
 
 def _states(record: Mapping[str, Any]) -> frozenset[str] | None:
-    if not any(flag in record for flag in _STATE_FLAGS):
+    if not any(flag in record for flag in STATE_FLAGS):
         return None  # a shim that does not report states: leave them alone
-    return frozenset(name for flag, name in _STATE_FLAGS.items() if record.get(flag) is True)
+    return frozenset(name for flag, name in STATE_FLAGS.items() if record.get(flag) is True)
 
 
 # Page signals that are not player events: what the driver should do about them.

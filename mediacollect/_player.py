@@ -289,9 +289,7 @@ class Player:
     def _load(self, src: str | None, at: float) -> Command:
         """Until the break is over, the element's events from any other source than this one
         are stale (fired before the swap took effect) and dropped."""
-        # Imported here, off the start-up path (70-120 ms in Pyodide); the transport's prepare()
-        # imports it right after ready, so the first ad finds it loaded.
-        from urllib.parse import urljoin
+        from ._urls import urljoin  # off the start-up path (_urls)
 
         self._source = urljoin(self._base_url, src) if self._base_url and src else None
         if src == self.content_src:

@@ -177,6 +177,18 @@ class Tracker:
         deadlines = [d for d in self._deadlines().values() if d is not None]
         return min(deadlines) if deadlines else None
 
+    @property
+    def element_states(self) -> frozenset[str]:
+        """The standard states the element itself reports now (spec §4.7), not those an
+        integrator started by hand."""
+        return frozenset(self._element_states)
+
+    @property
+    def last_ts(self) -> int:
+        """The ``ts`` of the last event this tracker emitted (-1 before the first): the next one
+        is stamped after it."""
+        return self._last_ts
+
     def _stall_deadline(self) -> int | None:
         """When playing content whose playhead has not moved becomes buffering (STALL_MS)."""
         if not self._progress_watch or self.state is not Playback.PLAYING or self.in_ad_break:

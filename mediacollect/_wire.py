@@ -44,7 +44,7 @@ def parse_location(location: str | None, request_url: str) -> SessionLocation | 
 
     ``request_url`` resolves a relative Location, as a browser would.
     """
-    from urllib.parse import urljoin, urlsplit, urlunsplit  # slow to import in Pyodide: off the start-up path
+    from ._urls import urljoin, urlsplit, urlunsplit  # off the start-up path (_urls)
 
     if not location or not location.strip():
         return None
@@ -74,10 +74,14 @@ PLAYHEAD_SLOT = "@playhead"
 
 def template(event: ApiEvent) -> str:
     """``event``'s body with its ``ts`` and playhead left as slots (TS_SLOT, PLAYHEAD_SLOT): what
-    the shim sends on its own when the page goes away, knowing no field name."""
+    the shim sends on its own when the page goes away, knowing no field name. ValueError when a
+    text of the body (metadata) reads like a slot: the page would fill that in too."""
     body = to_body(event)
     body["playerTime"] = {"playhead": PLAYHEAD_SLOT, "ts": TS_SLOT}
-    return encode(body).decode()
+    text = encode(body).decode()
+    if any(text.count(f'"{slot}"') != 1 for slot in (TS_SLOT, PLAYHEAD_SLOT)):
+        raise ValueError(f"{event.type.value}: a value of the body reads like a slot of the template")
+    return text
 
 
 def to_body(event: ApiEvent) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 """The page binding: the only module that touches ``js``, ``pyodide`` and ``pyscript``.
 
 It runs in a PyScript worker (or, on a page without cross-origin isolation, on the main
-thread, sending with ``fetch``: see ``FetchTransport``). The shim (``shim.js``, loaded at the top of the page) stamps
+thread). Requests leave from the page's thread either way (``ShimTransport``). The shim
+(``shim.js``, loaded at the top of the page) stamps
 every media event on the main thread the moment it fires (``Date.now()``, ``currentTime``),
 keys it by element and queues it until Python connects; from then on it forwards each record
 as a JSON string. Everything decided about those records lives in ``_page`` and ``_player``
-(plain Python); this module only moves data between the DOM, the drivers and pyodide-http.
+(plain Python); this module only moves data between the shim and the drivers.
 
 Public API: ``auto()`` tracks every ``<video data-mediacollect>`` (``<audio>`` too), including
 elements added later; ``track(target, **settings)`` tracks one element from Python;
@@ -18,7 +19,7 @@ import asyncio
 import contextlib
 import gc
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -26,12 +27,12 @@ import js  # the worker's global scope (Date, console)
 from pyodide.ffi import create_proxy, jsnull
 from pyscript import RUNNING_IN_WORKER, document, window
 
-from . import _page
+from . import _handover, _page
 from ._ads import AdBreakPlan, parse_schedule
 from ._config import MediaConfig, TrackerConfig
-from ._driver import Driver, Intake
+from ._driver import Driver
 from ._errors import ConfigError
-from ._outbox import Outbox, Report
+from ._outbox import MAX_EVENT_AGE_MS, Outbox, Report
 from ._player import Command, Mode, Player
 from ._record import materialize_all
 from ._tracker import Tracker
@@ -57,58 +58,44 @@ def _shim() -> Any:
     return _shim_proxy
 
 
-class PyodideHttpTransport:
-    """pyodide-http's XHR sender, called directly rather than through its urllib patch: the
-    patch drops the timeout (pyodide-http sets ``xhr.timeout`` only from its own Request) and
-    it imports nothing we do not need. In a worker the XHR is synchronous but blocks only the
-    worker, never the page."""
+class ShimTransport:
+    """Requests leave from the page's main thread (the shim's ``send``: fetch with keepalive), in
+    a worker as on the main thread: a request under way outlives the page, and the worker is
+    never blocked waiting for an answer, which comes back as a shim record. Each request also
+    re-arms the element's page-close plan (``prepare``) with this request under way, in the
+    same call, so the page never hands over what is already on its way."""
+
+    ANSWER_GRACE = 5.0  # seconds past the shim's own timeout before the answer is given up
+
+    def __init__(self, page: Page, key: int, prepare: Callable[[], str | None]) -> None:
+        self._page = page
+        self._key = key
+        self._prepare = prepare
+        self.flight: int | None = None  # the id of the request under way
 
     @staticmethod
-    def prepare() -> None:
-        import urllib.parse  # noqa: F401  (for the first 201's Location)
-
-        import pyodide_http._core  # noqa: F401  (starts its helper worker too)
+    def prepare_imports() -> None:
+        from . import _urls  # noqa: F401  (for the first 201's Location and the first ad)
 
     async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
-        from pyodide_http._core import Request, send
-
-        pending = Request(request.method, request.url, headers=dict(request.headers), body=request.body,
-                          timeout=timeout)
+        flight, answer = self._page.expect_answer()
+        self.flight = flight
         try:
-            response = send(pending)
-        except Exception as err:  # pyodide's JsException (NetworkError, TimeoutError), not OSError
-            raise TransportError(f"{type(err).__name__}: {err}") from None
-        if response.status_code == 0:  # the browser refused the answer (CORS) without raising
-            raise TransportError("no HTTP answer (network error or CORS refusal)")
-        return HttpResponse(response.status_code, lower_headers(response.headers), response.body)
-
-
-class FetchTransport:
-    """The main-thread fallback (a page without cross-origin isolation): the browser's fetch,
-    awaited. A synchronous XHR there would freeze the page for the length of every request."""
-
-    @staticmethod
-    def prepare() -> None:
-        import pyodide.http  # noqa: F401
-
-    async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
-        from pyodide.http import pyfetch
-
-        controller = js.AbortController.new()
-        timer = asyncio.get_event_loop().call_later(timeout, controller.abort)
-        try:
-            response = await pyfetch(request.url, method=request.method, headers=dict(request.headers),
-                                     body=request.body.decode(), credentials="omit", signal=controller.signal)
-            body = await response.bytes()
-        except Exception as err:  # AbortError (the timeout), TypeError "Failed to fetch" (network, CORS)
-            raise TransportError(f"{type(err).__name__}: {err}") from None
+            sent = _shim().send(flight, request.url, request.body.decode(), json.dumps(dict(request.headers)),
+                                int(timeout * 1000), self._key, self._prepare(), self._page.handled)
+            if not sent:
+                raise TransportError("not sent: the page is hidden (what waited was handed over)")
+            try:
+                outcome = await asyncio.wait_for(answer, timeout + self.ANSWER_GRACE)
+            except TimeoutError:
+                raise TransportError(f"no answer within {timeout:.0f} s") from None
         finally:
-            timer.cancel()
-        return HttpResponse(response.status, lower_headers(response.headers), body)
-
-
-def _transport_class() -> type[PyodideHttpTransport] | type[FetchTransport]:
-    return PyodideHttpTransport if RUNNING_IN_WORKER else FetchTransport
+            self.flight = None
+            self._page.forget_answer(flight)
+        if "error" in outcome:
+            raise TransportError(str(outcome["error"]))
+        return HttpResponse(int(outcome["status"]), lower_headers(dict(outcome.get("headers") or {})),
+                            str(outcome.get("body") or "").encode())
 
 
 class Panel:
@@ -186,11 +173,13 @@ class Page:
         # Viewings whose element left the page (media id, element id): the same item back in the
         # page continues its viewing (spec §4.12 media.resume), bounded like the early records.
         self.left: dict[tuple[str, str], None] = {}
+        self._answers: dict[int, asyncio.Future[dict[str, Any]]] = {}  # request id -> its answer record
+        self._next_request = 0
         self._handler = create_proxy(self.on_record)  # the only proxy the shim holds
         _shim().connect(self._handler)
         # Import the HTTP layer now, while the viewer has not pressed play yet, rather than on
         # the first request (0.3-0.4 s in Pyodide); queued ahead of any shim record.
-        asyncio.get_event_loop().call_soon(_transport_class().prepare)
+        asyncio.get_event_loop().call_soon(ShimTransport.prepare_imports)
         asyncio.get_event_loop().call_soon(materialize_all)  # the records' methods, before the first event
 
     def on_record(self, raw: str) -> None:
@@ -223,8 +212,27 @@ class Page:
             self._take(record)
         return True
 
+    @property
+    def handled(self) -> int:
+        """The last shim record handled: a plan armed now reflects every record up to it."""
+        return self._seq
+
+    def expect_answer(self) -> tuple[int, asyncio.Future[dict[str, Any]]]:
+        """A new request id and the future its answer record resolves (``ShimTransport``)."""
+        self._next_request += 1
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_event_loop().create_future()
+        self._answers[self._next_request] = future
+        return self._next_request, future
+
+    def forget_answer(self, request: int) -> None:
+        self._answers.pop(request, None)
+
     def _ack(self) -> None:
+        """Tell the shim every record so far is handled, after every element's page-close plan
+        says so (the shim hands over, on pagehide, the records after what a plan reflects)."""
         self._ack_due = False
+        for binding in list(self.bindings.values()):
+            binding.arm_page_close()
         _shim().ack(self._seq)
 
     def _route(self, record: dict[str, Any]) -> None:
@@ -232,6 +240,15 @@ class Page:
         kind = record.get("type")
         if kind == "diagnose":
             _shim().diagnosis = json.dumps(self.diagnosis())
+            return
+        if kind == "answer":
+            future = self._answers.pop(record.get("id"), None)  # type: ignore[arg-type]
+            if future is not None and not future.done():
+                future.set_result(record)
+            return
+        if kind == "claimed":  # other pages' undelivered events became this page's
+            for each in list(self.bindings.values()):
+                each.take_stored()
             return
         if not isinstance(key, int):  # a page signal (network back, visibility, consent): everyone's
             for each in list(self.bindings.values()):
@@ -360,7 +377,7 @@ def _bind(page: Page, key: int, *, settings: dict[str, Any] | None = None, ads: 
     panel.log_level = config.log_level
     binding = PlayerBinding(key, _shim().element(key), config, media_config, plans, panel,
                             declared=facts["declared"], element_id=facts["id"], src=facts["src"],
-                            base_url=page.base_url, intake=page.intake, overrides=(settings or {}, media, ads),
+                            base_url=page.base_url, page=page, overrides=(settings or {}, media, ads),
                             dataset=facts["dataset"],
                             resume=(media_config.id, facts["id"] or "") in page.left)
     page.bindings[key] = binding
@@ -400,7 +417,7 @@ class PlayerBinding:
 
     def __init__(self, key: int, element: Any, config: TrackerConfig, media: MediaConfig,
                  plans: tuple[AdBreakPlan, ...], panel: Panel, *, declared: bool, element_id: str | None,
-                 src: str | None, base_url: str, intake: Intake | None = None,
+                 src: str | None, base_url: str, page: Page,
                  overrides: tuple[dict[str, Any], dict[str, Any] | None, object] = ({}, None, None),
                  dataset: dict[str, Any] | None = None, resume: bool = False) -> None:
         """``resume``: this element was on the page before, watching the same item (a page that
@@ -412,19 +429,21 @@ class PlayerBinding:
         self.element = element
         self.panel = panel
         self.declared = declared
-        # Events an earlier load of this page could not deliver (a reload, a close while offline).
+        self._page = page
+        # Events an earlier page of this origin could not deliver (a reload, a close while
+        # offline), which this page claimed: restored below, sent first.
         self._store_key = f"mediacollect:outbox:{media.id}:{element_id or key}"
-        stored = _dom(_shim().stored(self._store_key))
-        snapshot = json.loads(str(stored)) if stored else None
+        snapshots = self._claimed()
+        self._transport = ShimTransport(page, key, self._plan)
         self.driver = Driver(
-            Tracker(config, media, resume=resume or bool(snapshot and snapshot.get("items"))),
+            Tracker(config, media, resume=resume or any(s.get("items") for s in snapshots)),
             Outbox(config.api_base, consent=config.consent),
-            _transport_class()(),
+            self._transport,
             clock=lambda: int(js.Date.now()),
             timeout=config.request_timeout,
             playhead=self._content_playhead,
             on_report=self.on_report,
-            intake=intake,
+            intake=page.intake,
         )
         self.player = Player(self.driver, player_name=config.player_name, content_src=src, ads=plans,
                              base_url=base_url)
@@ -433,10 +452,10 @@ class PlayerBinding:
         self._commands: list[Command] = []  # element commands waiting for the page work
         self._page_work_due = False
         self._armed: str | None = None
-        self._stored: str | None = str(stored) if stored else None
-        if snapshot is not None:
-            self.driver.restore(snapshot)
-            self.persist()
+        self._stored: str | None = None
+        self._templates: tuple[tuple[object, ...], tuple[dict[str, list[dict[str, Any]]],
+                                                         dict[str, dict[str, Any]]]] | None = None
+        self._restore(snapshots)
 
     def _content_playhead(self) -> float | None:
         return self.player.content_playhead(float(self.element.currentTime))
@@ -447,16 +466,19 @@ class PlayerBinding:
             self.driver.opt_in()
         elif command == "opt-out":
             self.driver.opt_out()
-        elif command == "resume":
+        elif command == "resume":  # back from the back/forward cache
             self.driver.resume()
+            self.take_stored()  # what the shim stored on pagehide, unless another page took it
         elif command is not None:
             self.driver.nudge(network_back=command == "network-back")
         leaving = record.get("type") in ("teardown", "pageclosed")
         if leaving:
-            # Before the record is handled, which would otherwise send its sessionEnd at once: a
-            # worker cut off mid-request leaves the next load unsure what arrived. The next load
-            # (or the shim) sends what is left.
+            # Nothing more leaves from here until the page is back: it may be gone, and what this
+            # worker would send the shim has sent or stored already.
             self.driver.suspend()
+        if record.get("type") == "pageclosed":
+            self.driver.outbox.hand_over()
+            self._armed = None  # the shim dropped the plan it carried out
         if command is None:
             commands = self.player.handle(record)
             if commands and commands[0].action == "new-media" and commands[0].src:
@@ -554,27 +576,73 @@ class PlayerBinding:
         self.persist()
         _shim().arm(self.key, None)
 
+    def _claimed(self) -> list[dict[str, Any]]:
+        """The snapshots other pages left under this element's store name and this page claimed."""
+        snapshots = []
+        for text in json.loads(str(_shim().stored(self._store_key))):
+            with contextlib.suppress(ValueError):
+                snapshots.append(json.loads(text))
+        return snapshots
+
+    def _restore(self, snapshots: list[dict[str, Any]]) -> None:
+        if not snapshots:
+            return
+        for snapshot in snapshots:
+            self.driver.restore(snapshot)
+        self._stored = None  # written now, whatever was written before: the claimed entries go
+        self.persist()
+
+    def take_stored(self) -> None:
+        """Restore what this page claimed since (other pages' events, or its own after the
+        back/forward cache)."""
+        self._restore(self._claimed())
+
     def persist(self) -> None:
-        """Keep the undelivered events in localStorage, so a reload (or a later visit within the
-        server's 10 min window) delivers them; nothing stored once everything is delivered."""
+        """Keep the undelivered events in localStorage, so a later page of this origin (a
+        reload, a visit within the server's 10 min window) delivers them if this one cannot;
+        nothing stored once everything is delivered."""
         snapshot = self.driver.outbox.snapshot()
         text = json.dumps(snapshot) if snapshot["items"] else None
         if text == self._stored:
             return
-        _shim().store(self._store_key, text)
+        expires = max((item["ts"] for item in snapshot["items"]), default=0) + MAX_EVENT_AGE_MS
+        _shim().store(self._store_key, text, expires)
         self._stored = text
 
     def arm_page_close(self) -> None:
-        """Give the shim what it needs to send sessionEnd on pagehide (the worker may not
-        outlive the page): the open session's events URL and its playhead rule."""
-        spec = self.driver.tracker.page_close_spec()
-        location = self.driver.outbox.location(self.driver.tracker.session)
-        wanted = None
-        if spec is not None and location is not None:
-            # With events still waiting, the page must not end the session on its way out: the
-            # next load replays them into it, then ends it (Outbox.restore).
-            wanted = json.dumps({"url": location.events_url, "body": spec.body, "frozen": spec.frozen,
-                                 "live": spec.live, "pending": len(self.driver.outbox) > 0})
-        if wanted != self._armed:
-            _shim().arm(self.key, wanted)
-            self._armed = wanted
+        """Keep the shim armed with what to send or store if the page goes now (``_handover``)."""
+        wanted = self._plan()
+        if wanted is not None:
+            _shim().arm(self.key, wanted or None, self._page.handled)
+
+    def _plan(self) -> str | None:
+        """The page-close plan, as JSON ("" for none); None when it is the one armed already."""
+        tracker = self.driver.tracker
+        events, states = self._next_events()
+        plan = _handover.plan(tracker, self.driver.outbox, flight=self._transport.flight, store=self._store_key,
+                              next_events=events, next_states=states)
+        wanted = json.dumps(plan) if plan is not None else ""
+        if wanted == self._armed:
+            return None
+        self._armed = wanted
+        return wanted
+
+    def _next_events(self) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+        """The templates for records not taken in yet (``_handover.templates`` and
+        ``state_templates``), made again only when what they depend on changed. Event templates
+        only in content: an ad's records mean more than the tracker alone knows (the break's
+        schedule), and so does a play that starts a break."""
+        tracker = self.driver.tracker
+        if self.player.mode is not Mode.CONTENT:
+            kinds = frozenset[str]()
+        elif self.player.pending_breaks:
+            kinds = frozenset({"pause", "waiting"})
+        else:
+            kinds = frozenset({"pause", "play", "waiting", "ended"})
+        key = (kinds, tracker.session, tracker.state, tracker.in_ad_break, tracker.chapter, tracker.active_states,
+               tracker.element_states, tracker.is_live)
+        if self._templates is None or self._templates[0] != key:
+            now = int(js.Date.now())
+            self._templates = (key, (_handover.templates(tracker, kinds, now),
+                                     _handover.state_templates(tracker, _page.STATE_FLAGS, now)))
+        return self._templates[1]

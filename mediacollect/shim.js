@@ -44,12 +44,43 @@
     queue.push(item);
     if (sink) sink(item.text);
   };
+  // Python acknowledges a record once it has handled it and re-armed every plan (below): the
+  // plans then reflect every record up to seq.
   const acknowledge = (seq) => {
     let n = 0;
-    while (n < queue.length && queue[n].seq <= seq) n++;
+    while (n < queue.length && queue[n].seq <= seq) {
+      if (queue[n].record.type === "answer") flights.delete(queue[n].record.id);
+      n++;
+    }
     queue.splice(0, n);
+    for (const armedPlan of armed.values()) armedPlan.through = Math.max(armedPlan.through, seq);
   };
   const signal = (type, extra) => deliver({ type, ts: Date.now(), ...extra });
+
+  // Python's requests leave from here, the page's own thread, as fetch with keepalive: a request
+  // under way then outlives the page (and the worker with it), so the page going away neither
+  // cuts it off nor leaves it unknown whether it arrived. The answer comes back as a record.
+  // Browsers allow 64 KiB of keepalive bodies in flight per page (the Fetch standard), and
+  // Chromium a few hundred such requests; past either budget a request goes without keepalive
+  // (and the page going away would cut it off: see pagehide).
+  const KEEPALIVE_BYTES = 64 * 1024, KEEPALIVE_REQUESTS = 100;
+  const flights = new Map();  // request id -> {keepalive, outcome: null until answered}
+  let keptAlive = 0, keptAliveRequests = 0, hidden = false;
+  const encoder = new TextEncoder();
+  const fits = (size) => keptAlive + size <= KEEPALIVE_BYTES && keptAliveRequests < KEEPALIVE_REQUESTS;
+  const post = (url, body, headers, timeoutMs, onOutcome) => {
+    const size = encoder.encode(body).length, keepalive = fits(size);
+    if (keepalive) { keptAlive += size; keptAliveRequests++; }
+    fetch(url, { method: "POST", body, headers, keepalive, credentials: "omit", cache: "no-store",
+                 signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined })
+      .then(async (r) => ({ status: r.status, headers: Object.fromEntries(r.headers), body: await r.text() }))
+      .catch((e) => ({ error: `${e?.name ?? "Error"}: ${e?.message ?? e}` }))
+      .then((outcome) => {
+        if (keepalive) { keptAlive -= size; keptAliveRequests--; }
+        onOutcome?.(outcome);
+      });
+    return keepalive;
+  };
 
   // Per-element listeners the document cannot see: caption changes (on the track list) and the
   // chapter tracks (cues load only once a track's mode is not "disabled"; the <track> children
@@ -183,25 +214,130 @@
   observer.observe(document.documentElement, {
     childList: true, subtree: true, attributes: true, attributeFilter: ["data-mediacollect"] });
 
-  // The page is going away: the worker may die with it, so the shim itself sends sessionEnd,
-  // with a keepalive fetch, for each session Python armed it with: the events URL, the body
-  // Python prepared (only its ts and playhead slots are filled here), the frozen ad playhead
-  // and whether the playhead is live (the second of the day).
+  // Undelivered events stored for a later page of this origin (a reload, the next visit): one
+  // localStorage entry per store name and page, "<name>@<page>", holding {released, expires,
+  // text}, the text being Python's. A page's entries are its own until its pagehide releases
+  // them; a page claims released ones (once, under a Web Lock, so two tabs never both do) as
+  // "<name>@<itself>~<their page>", Python restores those (stored()) and writes back what it
+  // owes in one entry (store()), which replaces them.
+  const PAGE = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`.replace(".", "");
+  const STORE_PREFIX = "mediacollect:outbox:";
+  const ownerOf = (name) => { const at = name.lastIndexOf("@"); return at < 0 ? null : name.slice(at + 1); };
+  const readEntry = (name) => { try { return JSON.parse(localStorage.getItem(name)); } catch { return null; } };
+  const storeNames = () => {
+    const names = [];
+    try { for (let i = 0; i < localStorage.length; i++) if (localStorage.key(i).startsWith(STORE_PREFIX)) names.push(localStorage.key(i)); }
+    catch { /* storage refused (a sandboxed frame, a privacy setting): nothing is stored */ }
+    return names;
+  };
+  const writeEntry = (name, value) => {
+    try {
+      if (value) localStorage.setItem(name, JSON.stringify(value)); else localStorage.removeItem(name);
+      return true;
+    } catch { return false; }
+  };
+  const mine = (name) => { const owner = ownerOf(name); return owner === PAGE || owner?.startsWith(`${PAGE}~`); };
+  const withStorageLock = (fn) => (navigator.locks
+    ? navigator.locks.request("mediacollect:outbox", async () => fn()).catch(() => fn())
+    : Promise.resolve().then(fn));
+  // Claim what other pages released (and drop what is past its expiry): once at start.
+  const claim = () => withStorageLock(() => {
+    for (const name of storeNames()) {
+      const value = readEntry(name), owner = ownerOf(name);
+      if (!value || !owner || Date.now() > value.expires) { writeEntry(name, null); continue; }
+      if (value.released && owner.split("~")[0] !== PAGE) {
+        const base = name.slice(0, name.lastIndexOf("@"));
+        if (writeEntry(`${base}@${PAGE}~${owner.replace(/~/g, "-")}`, { ...value, released: false })) writeEntry(name, null);
+      }
+    }
+  });
+  claim().then(() => { if (sink) signal("claimed"); });
+  // Back from the back/forward cache: take back what this page released, unless another page
+  // claimed it meanwhile; Python restores it.
+  const reclaim = () => withStorageLock(() => {
+    for (const name of storeNames()) {
+      const value = readEntry(name);
+      if (value?.released && ownerOf(name) === PAGE) {
+        if (writeEntry(`${name}~${PAGE}`, { ...value, released: false })) writeEntry(name, null);
+      }
+    }
+  });
+  const release = () => {
+    for (const name of storeNames()) {
+      const value = readEntry(name);
+      if (value && !value.released && mine(name)) writeEntry(name, { ...value, released: true });
+    }
+  };
+
+  // The page is going away, and the worker may die with it: for each element, the shim carries
+  // out the plan Python armed it with (mediacollect/_handover.py says what each part means).
+  // Each undelivered event is sent now with keepalive or stored for a later page, in order, and
+  // exactly once: a request under way is left to its keepalive, one already answered is sent
+  // again only if its answer says "retry", and once one event is stored every later one is.
+  // Requests sent together may arrive in any order: no more go at once than the server's reorder
+  // window puts back in order (plan.window, with the one under way).
+  const fill = (text, slots) => text.replace(/"@(\w+)"/g, (slot, name) => (name in slots ? JSON.stringify(slots[name]) : slot));
+  const handOver = (key, { plan, through }, v) => {
+    const stored = [];
+    let sending = plan.send && navigator.onLine !== false, last = plan.after, room = plan.window;
+    const go = (url, body, entry) => {
+      if (sending && url && room > 0 && fits(encoder.encode(body).length)) {
+        post(url, body, plan.headers, 0);
+        room--;
+        return;
+      }
+      sending = false;
+      stored.push(entry);
+    };
+    const emit = (template, ts, playhead) => {
+      last = Math.max(ts, last + 1);
+      const at = template.frozen ?? (plan.live ? (last % 86400000) / 1000 : playhead);
+      const slots = { ts: last, playhead: Math.round(at * 1000) / 1000 };
+      const body = fill(template.body, slots);
+      go(plan.url, body, fill(template.entry, { ...slots, body }));
+    };
+    for (const item of plan.items) {
+      const flight = item.flight === null ? null : flights.get(item.flight);
+      const underWay = flight && flight.keepalive && !flight.outcome;
+      const answered = flight?.outcome?.status && !plan.retry.includes(flight.outcome.status);
+      if (underWay) room--;
+      else if (!answered) go(item.url, item.body, item.entry);
+    }
+    // The records the worker had not taken in: the first that changes playback (pause, play...)
+    // by its template, and every change of the element's states (mute...), ends first.
+    let typed = false;
+    const flags = Object.fromEntries(Object.entries(plan.states).map(([flag, s]) => [flag, s.on]));
+    for (const { seq, record } of queue) {
+      if (seq <= through || record.key !== key) continue;
+      const apply = (templates) => { for (const t of templates) emit(t, record.ts + t.dt, record.playhead ?? 0); };
+      if (!typed && plan.next[record.type]) { typed = true; apply(plan.next[record.type]); }
+      for (const turn of ["end", "start"]) {
+        for (const [flag, state] of Object.entries(plan.states)) {
+          const on = record[flag] === true;
+          if (flag in record && on !== flags[flag] && on === (turn === "start")) { flags[flag] = on; apply(state[turn]); }
+        }
+      }
+    }
+    if (plan.end) emit(plan.end, Date.now(), v.currentTime);
+    const text = stored.length ? plan.snapshot.replace('"@items"', `[${stored.join(",")}]`) : null;
+    writeEntry(`${plan.store}@${PAGE}`, text && { released: true, expires: Date.now() + plan.keep, text });
+    for (const name of storeNames()) if (name.startsWith(`${plan.store}@${PAGE}~`)) writeEntry(name, null);
+  };
+  // The element's page-close plan (null: none), reflecting every record up to seq.
+  const arm = (key, plan, seq) => { if (plan) armed.set(key, { plan: JSON.parse(plan), through: seq }); else armed.delete(key); };
   addEventListener("pagehide", () => {
+    hidden = true;
     for (const [key, { v }] of watched) {
-      const spec = armed.get(key);
-      if (spec && !spec.pending) {
-        const ts = Date.now();
-        const playhead = spec.frozen ?? (spec.live ? (ts % 86400000) / 1000 : v.currentTime);
-        const body = spec.body.replace('"@ts"', String(ts)).replace('"@playhead"', String(Math.round(playhead * 1000) / 1000));
-        fetch(spec.url, { method: "POST", keepalive: true, credentials: "omit",
-                          headers: { "Content-Type": "application/json" }, body });
+      const armedPlan = armed.get(key);
+      if (armedPlan) {
+        handOver(key, armedPlan, v);
         armed.delete(key);
         deliver(stamp("pageclosed", v));
       } else {
         deliver(stamp("teardown", v));
       }
     }
+    release();
   });
   // Python failing to start (a wheel the browser refused, the runtime unreachable) reaches the
   // page only as an uncaught error thrown from the vendored runtime's files: until Python
@@ -216,7 +352,11 @@
   addEventListener("unhandledrejection", (e) => failedToStart(e.reason));
   addEventListener("error", (e) => failedToStart(e.error, e.filename));
   addEventListener("online", () => signal("online"));
-  addEventListener("pageshow", (e) => { if (e.persisted) signal("pageshow"); });
+  addEventListener("pageshow", (e) => {
+    if (!e.persisted) return;
+    hidden = false;
+    reclaim().then(() => signal("pageshow"));
+  });
   document.addEventListener("visibilitychange", () => signal(document.hidden ? "hidden" : "visible"));
   // The page's consent banner calls these (tracking may start held: "consent": "pending").
   window.mediacollect = {
@@ -250,11 +390,33 @@
     show(key, name, text) { const field = panels.get(key)?.[name]; if (field) field.textContent = text; },
     text(id, text) { const el = byId(id); if (el) el.textContent = text; },
     note, log,
-    stored: (name) => localStorage.getItem(name),
-    store(name, text) { if (text == null) localStorage.removeItem(name); else localStorage.setItem(name, text); },
-    arm(key, spec) { if (spec) armed.set(key, JSON.parse(spec)); else armed.delete(key); },
+    // What other pages left for this store name and this page claimed (JSON array of texts);
+    // what this page owes under it now (replacing what it claimed), kept until expires.
+    stored: (name) => JSON.stringify(storeNames().filter((n) => n.startsWith(`${name}@${PAGE}~`))
+      .map((n) => readEntry(n)?.text).filter((text) => typeof text === "string")),
+    store(name, text, expires) {
+      if (hidden) return;  // what the page owes was handed over on pagehide (reclaimed on pageshow)
+      writeEntry(`${name}@${PAGE}`, text == null ? null : { released: false, expires, text });
+      for (const n of storeNames()) if (n.startsWith(`${name}@${PAGE}~`)) writeEntry(n, null);
+    },
+    arm,
+    // Send one request (see post); false when the page is hidden (its plan was carried out: the
+    // worker, still running or thawed, must not send what the plan sent). The plan, if given,
+    // is the element's with this request under way.
+    send(id, url, body, headers, timeoutMs, key, plan, seq) {
+      if (hidden) return false;
+      if (plan) arm(key, plan, seq);
+      const flight = { keepalive: false, outcome: null };
+      flights.set(id, flight);
+      flight.keepalive = post(url, body, JSON.parse(headers), timeoutMs, (outcome) => {
+        flight.outcome = outcome;
+        signal("answer", { id, ...outcome });
+      });
+      return true;
+    },
     stats: () => JSON.stringify({ watched: watched.size, armed: armed.size, declared: declared.size,
-                                  panels: panels.size, dropped, unhandled: queue.length,
+                                  panels: panels.size, dropped, unhandled: queue.length, flights: flights.size,
+                                  keptAlive,
                                   isolated: !!window.crossOriginIsolated,
                                   sharedMemory: typeof SharedArrayBuffer === "function" }),
     // mediacollect.diagnose() in the console: Python answers with its own counts (see browser.py).

@@ -1,6 +1,6 @@
 """How requests leave the tracker: a small seam with one CPython implementation.
 
-The browser implementation (pyodide-http) lives in ``mediacollect.browser``, the one module that
+The browser implementation (the shim's fetch) lives in ``mediacollect.browser``, the one module that
 touches ``js``/``pyodide``. Tests use ``MemoryTransport`` (a function from request to response,
 like httpx's MockTransport) or ``UrllibTransport`` against a real emulator.
 """

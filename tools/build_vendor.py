@@ -1,15 +1,14 @@
 """Assemble vendor/: the self-hosted browser runtime the page loads (no CDN, ever).
 
-Inputs: node_modules/ (``npm ci`` of package.json: @pyscript/core, pyodide) and PyPI wheels
-for Python 3.14 (Pyodide's Python). Output, all under versioned paths so browsers and
-PyScript's package cache can keep them forever:
+Inputs: node_modules/ (``npm ci`` of package.json: @pyscript/core, pyodide) and this package.
+Output, under versioned paths where the name says so (vendor/wheels/ is named by the lock):
 
     vendor/pyodide-<version>/   pyodide.mjs, pyodide.asm.{mjs,wasm}, python_stdlib.zip,
-                                pyodide-lock.json (trimmed: only our wheels, PyPI sha256),
+                                pyodide-lock.json (trimmed: only our wheel, its sha256),
                                 python_stdlib-<sha256>.zip: the stdlib with bytecode for what
                                 pages import (tools/compile_stdlib.mjs; our interpreter's)
     vendor/pyscript-<version>/  @pyscript/core dist/ without source maps
-    vendor/wheels/              pyodide-http and mediacollect wheels (pyscript.toml's packages)
+    vendor/wheels/              the mediacollect wheel (pyscript.toml's packages)
     vendor/mediacollect-<version>/shim.js   the capture shim pages load at the top of <head>
     vendor/mediacollect-<version>/pyodide.mjs   pyscript.toml's interpreter: Pyodide, with the
                                 pure-Python wheels of `packages` put on sys.path as they are,
@@ -37,11 +36,6 @@ from seal_runtime import seal
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "vendor"
 NODE_MODULES = ROOT / "node_modules"
-WHEEL_CACHE = ROOT / "build" / "wheel-cache"
-
-# Browser wheels from PyPI: (distribution, version). pyodide-http has no dependencies in the
-# urllib mode we use; requests is deliberately not shipped (0.6 s more import time).
-BROWSER_WHEELS = [("pyodide-http", "0.2.2")]
 PYODIDE_FILES = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip"]
 
 
@@ -72,26 +66,6 @@ def copy_pyscript(version: str) -> Path:
         shutil.rmtree(dest)
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("*.map"))
     return dest
-
-
-def download_wheels() -> list[Path]:
-    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
-    wheels = []
-    for name, version in BROWSER_WHEELS:
-        pattern = f"{name.replace('-', '_')}-{version}-*.whl"
-        found = sorted(WHEEL_CACHE.glob(pattern))
-        if not found:
-            # --python-version: the target is Pyodide's Python 3.14, not the host's (a 3.11 pip
-            # would silently pick old releases of packages that need a newer Python).
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                 "--python-version", "3.14", "--implementation", "py", "--abi", "none", "--platform", "any",
-                 "-d", str(WHEEL_CACHE), f"{name}=={version}"],
-                check=True,
-            )
-            found = sorted(WHEEL_CACHE.glob(pattern))
-        wheels.append(found[-1])
-    return wheels
 
 
 def build_own_wheel(dest: Path) -> Path:
@@ -199,12 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     pyscript_dir = copy_pyscript(npm_version("@pyscript/core"))
     seal(pyscript_dir, pyodide_dir)  # no download defaults: the page never reaches another host
     wheels_dir = VENDOR / "wheels"
-    wheels_dir.mkdir(parents=True, exist_ok=True)
-    wheels = []
-    for wheel in download_wheels():
-        shutil.copy2(wheel, wheels_dir / wheel.name)
-        wheels.append(wheels_dir / wheel.name)
-    wheels.append(build_own_wheel(wheels_dir))
+    shutil.rmtree(wheels_dir, ignore_errors=True)  # only what pyscript.toml's packages name
+    wheels_dir.mkdir(parents=True)
+    wheels = [build_own_wheel(wheels_dir)]
     for wheel in wheels:  # bytecode for Pyodide's Python, so pages do not compile on every load
         subprocess.run(["node", str(ROOT / "tools" / "precompile_wheel.mjs"), str(wheel)], check=True)
     write_lock(pyodide_dir, wheels)

@@ -144,7 +144,7 @@ def test_a_400_for_one_event_is_reported_and_the_rest_delivered(page: Page, fres
 
 
 # What a consent manager does before the tracker starts: the page's settings say "pending".
-# (Playwright's request routing cannot rewrite the page: it breaks the worker's synchronous XHR.)
+# (An init script, rather than rewriting the served page.)
 PENDING_CONSENT = """
 document.addEventListener("DOMContentLoaded", () => {
   const block = document.getElementById("mediacollect-config");

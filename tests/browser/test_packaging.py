@@ -128,7 +128,7 @@ auto()
 
 def test_python_starts_from_the_compiled_standard_library(page: Page, emulator: Emulator) -> None:
     """Every stdlib module imported by the time the first session is tracked (Pyodide's set-up,
-    PyScript's package, ours, pyodide-http) came from the bytecode the build compiled; the zip
+    PyScript's package and ours) came from the bytecode the build compiled; the zip
     is fetched compressed and stdlib tracebacks still show their source lines."""
     fetched: dict[str, str | None] = {}
     page.on("response", lambda response: fetched.__setitem__(response.url, response.headers.get("content-encoding")))

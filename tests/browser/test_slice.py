@@ -151,8 +151,8 @@ def test_a_500_is_retried_with_the_same_body_until_accepted(page: Page, fresh: E
 
 def test_the_page_needs_nothing_but_its_own_origins(playwright: Playwright, fresh: Emulator) -> None:
     """Everything but loopback is cut off (a dead proxy, and no name resolves), and every request
-    the page and its workers make is recorded: none may leave this machine. (Playwright's
-    request routing cannot be used: it stalls the worker's synchronous XHR.)"""
+    the page and its workers make is recorded: none may leave this machine. (Not Playwright's
+    request routing: it sees only what the page asks for, and serves it itself.)"""
     cut_off = [f"--proxy-server=http://127.0.0.1:{free_port()}",
                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + cut_off)

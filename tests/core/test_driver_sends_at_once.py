@@ -70,7 +70,7 @@ def test_a_play_is_delivered_before_observe_returns() -> None:
     def body() -> None:
         loop_task = driver.start()
         driver.observe(Observation(P.PLAY, now_ms(), 0.0))
-        # A synchronous transport (the worker's XHR) has delivered the sessionStart right here.
+        # A transport that answers at once has delivered the sessionStart right here.
         assert [r.url for r in transport.requests] == [SESSIONS]
         assert [r.kind for r in reports] == ["session"]
         driver.observe(Observation(P.PLAYING, now_ms() + 5, 0.0))

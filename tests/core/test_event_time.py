@@ -1,11 +1,11 @@
 """Every event keeps its own time: generated viewings, delivered late and in pieces.
 
 A page's observations are stamped when they happen, but reach the driver whenever its worker is
-free: a synchronous request blocks it for as long as the API takes to answer, a throttled tab
-wakes it late. Hypothesis generates a viewing (plays, pauses, seeks, timeupdates every 250 ms
-while playing) and an interleaving of what the worker does: take in a record that arrived as a
-message, run the loop's turn (intake, what fell due, sending), or wait; each request takes as
-long as the generated delay, with the clock moving and nothing else handled meanwhile.
+free: a long task keeps it busy, a throttled tab wakes it late. Hypothesis generates a viewing
+(plays, pauses, seeks, timeupdates every 250 ms while playing) and an interleaving of what the
+worker does: take in a record that arrived as a message, run the loop's turn (intake, what fell
+due, sending), or wait; each request takes as long as the generated delay, with the clock
+moving and nothing else handled meanwhile.
 
 Whatever the interleaving, the events on the wire:
 * have strictly increasing ``ts`` per session, in the order they were sent;
@@ -86,7 +86,8 @@ class Worker:
                              intake=self.intake if self.with_intake else None)
 
     async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
-        """A synchronous request: the worker is blocked while the clock moves on."""
+        """A request the worker waits on, nothing else handled while the clock moves on: the
+        worst case of a worker kept busy."""
         self.now += self.delays.pop(0) if self.delays else 5
         body = json.loads(request.body)
         self.sent.append(body)

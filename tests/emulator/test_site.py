@@ -121,7 +121,7 @@ def test_the_repository_page_references_the_vendored_versions() -> None:
     # Installed by name; the interpreter is our module around the pinned Pyodide, which puts the
     # pure-Python wheels on sys.path as they are (zipimport).
     assert toml == {"interpreter": f"/vendor/mediacollect-{__version__}/pyodide.mjs",
-                    "packages": ["mediacollect", "pyodide-http"], "packages_cache": "passthrough"}
+                    "packages": ["mediacollect"], "packages_cache": "passthrough"}
     loader = (ROOT / "vendor" / f"mediacollect-{__version__}" / "pyodide.mjs").read_text()
     assert f'from "../pyodide-{pins["pyodide"]}/pyodide.mjs"' in loader and "@PYODIDE_VERSION@" not in loader
     # The compiled stdlib it starts from is the one beside Pyodide (the build keeps only that one).
@@ -145,7 +145,7 @@ def test_the_repository_page_references_the_vendored_versions() -> None:
     # The wheels stay installable by name (`packages = [...]`) from the lock the build writes.
     lock = json.loads((ROOT / "vendor" / f"pyodide-{pins['pyodide']}" / "pyodide-lock.json").read_text())
     assert lock["packages"]["mediacollect"]["file_name"] == f"../wheels/mediacollect-{__version__}-py3-none-any.whl"
-    assert set(lock["packages"]) == {"mediacollect", "pyodide-http"}
+    assert set(lock["packages"]) == {"mediacollect"}
 
 
 @pytest.mark.parametrize(
