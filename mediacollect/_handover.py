@@ -7,8 +7,8 @@ and no rule of the protocol; it only fills ``ts`` and playhead slots and picks e
 
 * ``items``: the undelivered events in order, each with its events URL (None until its
   session's sid is known), its body and its stored form. A body the page has already sent is
-  not sent again: under way, it was sent with ``keepalive`` and outlives the page; answered,
-  it is sent again only if the answer says "retry" (``retry``).
+  not sent again: under way, it was sent with ``keepalive`` and outlives the page (while the API
+  fails it is stored too); answered, it is sent again only if the answer says "retry" (``retry``).
 * ``next``: for the records the worker may not have taken in yet (a state change in the last
   moment, or while Python was busy), the events the tracker would send for the first of them,
   as templates: its ``ts`` is the record's (plus ``dt``), its playhead the record's (or

@@ -284,10 +284,11 @@
     let sending = plan.send && navigator.onLine !== false, last = plan.after;
     let room = plan.window - [...flights.values()].filter(underWay).length;
     const go = (url, body, entry) => {
+      // Answered: not again. On its way: not again while the API answers; while it fails, that
+      // attempt will likely fail too, unseen, so it is also stored (at least once).
       const flight = sent.get(body);
-      if (flight && (underWay(flight) || (flight.outcome?.status && !plan.retry.includes(flight.outcome.status)))) {
-        return;  // on its way, or answered: not again
-      }
+      const answered = flight?.outcome?.status && !plan.retry.includes(flight.outcome.status);
+      if (answered || (flight && underWay(flight) && plan.send)) return;
       if (sending && url && room > 0 && fits(encoder.encode(body).length)) {
         post(url, body, plan.headers, 0);
         room--;
