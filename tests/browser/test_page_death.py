@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
-from tests.browser.conftest import READY_TIMEOUT_MS, accepted, assert_no_duplicates, start, video, wait_ready
+from tests.browser.conftest import READY_TIMEOUT_MS, accepted, assert_no_duplicates, start, video, wait_ready, watch
 from tests.helpers import BASIC_PAGE, CHROMIUM, CHROMIUM_ARGS, Emulator, wait_for
 
 OPENED = ["sessionStart", "stateStart:mute", "play"]
@@ -50,7 +50,7 @@ def pause_on_a_slow_api(page: Page, emulator: Emulator) -> dict[str, float]:
     page.wait_for_selector('#request-log .request[data-event-type="stateStart"]')
     paused: dict[str, float] = video(page, "(v.pause(), {ts: Date.now(), playhead: v.currentTime})")
     page.wait_for_function("document.getElementById('playback-state').textContent === 'paused'")
-    page.wait_for_timeout(500)  # the scenario: the tab is closed half a second after the pause
+    watch(page, 0.5, "the scenario: the tab is closed half a second after the pause")
     return paused
 
 

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mediacollect import ConfigError, MediaConfig, validate_body
 from mediacollect.rules import CUSTOM_METADATA_KEY_RULE
+from tests.helpers import START
 
-SESSION_START: dict[str, Any] = {
-    "playerTime": {"playhead": 0, "ts": 1731672000000},
-    "eventType": "sessionStart",
-    "params": {
-        "analytics.trackingServer": "example.data.adobedc.net",
-        "analytics.reportSuite": "example-rsid",
-        "visitor.marketingCloudOrgId": "0123456789ABCDEF0123456789@AdobeOrg",
-        "media.id": "sample-video-id",
-        "media.length": 3600,
-        "media.contentType": "vod",
-        "media.playerName": "sample-html5-player",
-        "media.channel": "sample-channel",
-    },
-}
 # Keys near the rule's edges: its alphabet with one character after (a trailing newline above
 # all, which "$" lets through), and any text.
 EDGES = st.sampled_from(["", "\n", " ", "-", "é", "\t"])
@@ -34,7 +20,7 @@ VALUES = st.text(max_size=4) | st.integers() | st.none()
 
 @given(key=KEYS, value=VALUES)
 def test_custom_metadata_is_accepted_by_settings_exactly_when_it_can_be_sent(key: str, value: object) -> None:
-    body = copy.deepcopy(SESSION_START)
+    body = copy.deepcopy(START)
     body["customMetadata"] = {key: value}
     sendable = not validate_body(body)
     try:
