@@ -54,6 +54,10 @@ PLAYER_TRANSITIONS: Final[dict[tuple[Playback, PlayerEvent], tuple[EventType | N
     (Playback.PLAYING, PlayerEvent.WAITING): (EventType.BUFFER_START, Playback.BUFFERING),
     (Playback.BUFFERING, PlayerEvent.PLAYING): (EventType.PLAY, Playback.PLAYING),
     (Playback.BUFFERING, PlayerEvent.PAUSE): (EventType.PAUSE_START, Playback.PAUSED),
+    # An adaptive player's own stall watch: the same buffering, whether or not the element says
+    # "waiting" (the tracker ends it on the playhead's next move too, as an inferred stall).
+    (Playback.PLAYING, PlayerEvent.STALL): (EventType.BUFFER_START, Playback.BUFFERING),
+    (Playback.BUFFERING, PlayerEvent.STALL_END): (EventType.PLAY, Playback.PLAYING),
     # Seeking: a seek that interrupts playback is a pause ([EV26] mapping, §4.4); the play that
     # ends it is sent when the seek has settled (see SEEK_SETTLE_MS), so a scrubbing storm is
     # one pauseStart/play pair. A seek while paused sends nothing.

@@ -135,6 +135,10 @@ class Tracker:
         self._progress_ts = 0
         self._stall_inferred = False
         self._frames_mark: tuple[int, float] | None = None  # (frames decoded, playhead) when measuring began
+        # A live stream's clock: the wall time (UTC ms) of the element's position 0, when the
+        # player knows it (program date-times); live playheads are then the stream position.
+        self._stream_origin: int | None = None
+        self._failure: str | None = None  # a fatal player error not reported yet (no session)
 
     # ------------------------------------------------------------------ queries
 
@@ -187,14 +191,23 @@ class Tracker:
         """The content playhead the protocol wants at ``now`` (spec §4.2)."""
         if self._frozen_playhead is not None:
             return self._frozen_playhead  # frozen during ads
-        if self.is_live:
-            return (now % DAY_MS) / 1000.0  # second of the day, UTC
         playhead = self._playhead
         if self.state in ADVANCING_STATES:
             playhead += max(0, now - self._playhead_ts) / 1000.0
         if self._duration is not None and math.isfinite(self._duration):
             playhead = min(playhead, self._duration)
-        return max(0.0, playhead)
+        return self._position(max(0.0, playhead), now)
+
+    def _position(self, element_playhead: float, at: int) -> float:
+        """An element position as the protocol's playhead at ``at``: the position itself for VOD;
+        for live, the second of the day (UTC) of the stream at that position when the player
+        knows the stream's clock, else the second of the day at ``at`` (spec §4.2). Every
+        playhead an event carries goes through here (or ``playhead_at``), never a raw position."""
+        if not self.is_live:
+            return element_playhead
+        if self._stream_origin is None:
+            return (at % DAY_MS) / 1000.0
+        return ((self._stream_origin + round(element_playhead * 1000)) % DAY_MS) / 1000.0
 
     # ------------------------------------------------------------- player side
 
@@ -245,6 +258,8 @@ class Tracker:
 
     def _observe(self, obs: Observation) -> list[ApiEvent]:
         self._note_duration(obs.duration)
+        if obs.event is PlayerEvent.FAILED:
+            return self._fail(obs)
         if self._held:
             return self._hold(obs)
         self._paused = obs.paused or obs.event is PlayerEvent.PAUSE
@@ -264,7 +279,10 @@ class Tracker:
                 return []
             if self._length_unknown():
                 return self._hold(obs)
-            return self._open_session(obs)
+            opened = self._open_session(obs)
+            if self._failure is not None and self.state in OPEN_STATES:
+                opened += self._report_failure(obs.ts)  # the player had already given up
+            return opened
         before = self.playhead_at(obs.ts)  # where playback was, for DESTINATION_EVENTS
         self._note_playhead(obs.playhead, obs.ts)
         if event is PlayerEvent.WAITING and obs.seeking:
@@ -287,6 +305,8 @@ class Tracker:
             return []  # the ad's own element position is not content (spec §4.5)
         if self.state is Playback.SEEKING:
             return self._seeking(obs)
+        if event is PlayerEvent.STALL_END and obs.paused:
+            return []  # the player's buffer refilled while the viewer had paused: nothing resumes
         if self.in_ad_break and self.state is Playback.STARTING and event is PlayerEvent.PLAYING:
             # The pre-roll's first frame: no content "play" before the break ends (spec §4.5).
             self._first_frame(obs.ts)
@@ -306,6 +326,8 @@ class Tracker:
         elif api_event is not None:
             out.append(self._emit(api_event, obs.ts, playhead=before if event in DESTINATION_EVENTS else None))
         self._enter(next_state, obs.ts)
+        if event is PlayerEvent.STALL:
+            self._stall_inferred = True  # it ends when the playhead moves, "playing" or not
         return out
 
     def tick(self, now: int, playhead: float | None = None) -> list[ApiEvent]:
@@ -349,7 +371,8 @@ class Tracker:
             elif kind == "stall":
                 # Playing, yet no progress for STALL_MS: the element is starved without saying
                 # "waiting" (browsers often do not). Buffering until the playhead moves again.
-                out.append(self._emit(EventType.BUFFER_START, at, playhead=self._playhead))  # where it stuck
+                out.append(self._emit(EventType.BUFFER_START, at,  # where it stuck
+                                      playhead=self._position(self._playhead, self._progress_ts)))
                 self._enter(Playback.BUFFERING, at)
                 self._stall_inferred = True
             elif kind == "idle":
@@ -526,6 +549,21 @@ class Tracker:
         return []
 
     @_in_time
+    def note_stream(self, now: int, *, live: bool = False, origin: int | None = None) -> list[ApiEvent]:
+        """What an adaptive player knows of the stream: that it is live (its length unknown for
+        good, whatever the element says yet) and its clock, ``origin``: the wall time (UTC ms)
+        of the element's position 0, from the playlist's program date-times. Live playheads are
+        then the second of the day of the stream position being played (spec §4.2)."""
+        if live and self._media.length is None:
+            self._duration = math.inf
+        if origin is not None:
+            self._stream_origin = int(origin)
+        if self._held and not self._length_unknown():  # a play was waiting for the length
+            held, self._held = self._held, []
+            return [event for item in held for event in self.observe(item)]
+        return []
+
+    @_in_time
     def report_error(self, error_id: str, now: int, source: str = "external") -> list[ApiEvent]:
         """An error outside the player (ad server, DRM...). Does not end the session (§4.8)."""
         self._require_session("report_error")
@@ -563,6 +601,7 @@ class Tracker:
         self.state = Playback.IDLE
         self._playhead, self._playhead_ts = 0.0, now
         self._progress_watch, self._frames_mark = False, None
+        self._stream_origin = self._failure = None
         self._qoe = Qoe()
         return out
 
@@ -634,10 +673,13 @@ class Tracker:
 
     def _note_duration(self, duration: float | None) -> None:
         if self._media.length is None and duration is not None and duration > 0 and not math.isnan(duration):
+            if duration != self._duration and self.state not in OPEN_STATES:
+                self._failure = None  # a new source: the page recovered the player
             self._duration = duration
 
     def _length_unknown(self) -> bool:
-        return self._duration is None and self._media.content_type is None
+        # A player that failed will never say: the session that reports it opens without it.
+        return self._duration is None and self._media.content_type is None and self._failure is None
 
     def _hold(self, obs: Observation) -> list[ApiEvent]:
         """Keep observations until the length is known (sessionStart needs media.length)."""
@@ -788,6 +830,29 @@ class Tracker:
             qoe = replace(qoe, time_to_start=self._time_to_start)
         return self._emit(EventType.PLAY, ts, qoe=qoe, playhead=playhead)
 
+    def _fail(self, obs: Observation) -> list[ApiEvent]:
+        """The player library stopped on a fatal error (spec §4.8: ``error``, then ``sessionEnd``).
+        With no session open it is reported when the viewer's play opens one, at once if a play
+        is already waiting for the length (which will not come now)."""
+        self._failure = obs.error_id or "unknown"
+        if obs.error_message:
+            self.warnings.append(f"player failed ({self._failure}): {obs.error_message}")
+        if self.state in OPEN_STATES:
+            return self._report_failure(obs.ts)
+        if self._held:
+            first, self._held = self._held[0], []  # the play that asked; what followed is moot
+            return self._observe(first)
+        return []
+
+    def _report_failure(self, ts: int) -> list[ApiEvent]:
+        """``error`` with the library's code, then ``sessionEnd``: nothing is left open on the
+        server. The next play (the page recovered the player) resumes the viewing."""
+        error_id, self._failure = self._failure, None
+        qoe = replace(self._qoe_snapshot(), error_id=error_id, error_source="player")
+        out = [self._emit(EventType.ERROR, ts, qoe=qoe), self._emit(EventType.SESSION_END, ts)]
+        self._leave_session(Playback.EXPIRED)
+        return out
+
     def _player_error(self, obs: Observation) -> list[ApiEvent]:
         code = obs.error_code if obs.error_code is not None else 0
         qoe = replace(self._qoe_snapshot(), error_id=f"MEDIA_ERR_{code}", error_source="player")
@@ -828,7 +893,7 @@ class Tracker:
             return out
         self._first_frame(ts)
         self.state = Playback.PLAYING
-        out.append(self._play(ts, self._seek_end_playhead))  # where the seek landed, when it landed
+        out.append(self._play(ts, self._position(self._seek_end_playhead, ts)))  # where the seek landed, when
         return out
 
     def _close_chapter(self, now: int) -> list[ApiEvent]:

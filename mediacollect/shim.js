@@ -231,6 +231,13 @@
         signal("bitrate", { key: keyOf(element), bitrate: Math.round(bitrate) });
       }
     },
+    // What a player library knows about the element it plays in (players.js): a kind and plain
+    // facts (numbers, strings, booleans), stamped with the element's state like a media event.
+    report: (element, kind, facts) => {
+      if (element instanceof HTMLMediaElement && typeof kind === "string") {
+        deliver({ ...stamp("player", element), report: kind, facts: facts ?? {} });
+      }
+    },
   };
   window.mediacollectShim = {
     armedAt: performance.now(),

@@ -16,6 +16,9 @@ PyScript's package cache can keep them forever:
                                 started from a start-up snapshot kept in Cache Storage
     vendor/mediacollect-<version>/pyodide-no-snapshot.mjs   the same without the snapshot
     vendor/mediacollect-<version>/snapshot-worker.mjs       where pyodide.mjs makes the snapshot
+    vendor/mediacollect-<version>/players.js   the adaptive players' adapter (pages with a player)
+    vendor/players/             hls.js, dash.js and Video.js (script and stylesheet), as npm
+                                ships them built; only the pages that use a player load them
 
 The npm lock's sha256 values describe Pyodide's repacked wheels, not PyPI's files, and the
 browser enforces them (Subresource Integrity), so the lock is rewritten with the real hashes.
@@ -43,6 +46,12 @@ WHEEL_CACHE = ROOT / "build" / "wheel-cache"
 # urllib mode we use; requests is deliberately not shipped (0.6 s more import time).
 BROWSER_WHEELS = [("pyodide-http", "0.2.2")]
 PYODIDE_FILES = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip"]
+# The adaptive players (package.json pins each exactly): their built browser files, by package.
+PLAYER_FILES = {
+    "hls.js": ["dist/hls.min.js"],
+    "dashjs": ["dist/modern/umd/dash.all.min.js"],
+    "video.js": ["dist/video.min.js", "dist/video-js.min.css"],
+}
 
 
 def npm_version(package: str) -> str:
@@ -94,6 +103,18 @@ def download_wheels() -> list[Path]:
     return wheels
 
 
+def copy_players() -> Path:
+    dest = VENDOR / "players"
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for package, files in PLAYER_FILES.items():
+        npm_version(package)  # installed by npm ci, or say so
+        for name in files:
+            shutil.copy2(NODE_MODULES / package / name, dest / Path(name).name)
+    return dest
+
+
 def build_own_wheel(dest: Path) -> Path:
     for old in dest.glob("mediacollect-*.whl"):
         old.unlink()
@@ -131,7 +152,7 @@ def copy_own_files(pyodide_version: str, stdlib: str) -> Path:
     dest = VENDOR / f"mediacollect-{version}"
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "mediacollect" / "shim.js", dest / "shim.js")
-    for module in ("pyodide-no-snapshot.mjs", "snapshot-worker.mjs"):
+    for module in ("pyodide-no-snapshot.mjs", "snapshot-worker.mjs", "players.js"):
         shutil.copy2(ROOT / "mediacollect" / module, dest / module)
     loader = ((ROOT / "mediacollect" / "pyodide.mjs").read_text()
               .replace("@PYODIDE_VERSION@", pyodide_version).replace("@STDLIB_ZIP@", stdlib))
@@ -210,11 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     write_lock(pyodide_dir, wheels)
     stdlib = compile_stdlib(pyodide_dir, wheels)
     precompress(copy_own_files(pyodide_version, stdlib))
+    players_dir = copy_players()
     precompress(wheels_dir)
     precompress(pyodide_dir)
     precompress(pyscript_dir)
     size = sum(f.stat().st_size for f in VENDOR.rglob("*") if f.is_file() and f.suffix not in (".br", ".gz"))
-    print(f"vendor/ ready: {pyodide_dir.name}, {pyscript_dir.name}, "
+    print(f"vendor/ ready: {pyodide_dir.name}, {pyscript_dir.name}, {players_dir.name}/, "
           f"{', '.join(w.name for w in wheels)} ({size / 1e6:.1f} MB)")
     return 0
 
