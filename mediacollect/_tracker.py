@@ -372,7 +372,7 @@ class Tracker:
                 # Playing, yet no progress for STALL_MS: the element is starved without saying
                 # "waiting" (browsers often do not). Buffering until the playhead moves again.
                 out.append(self._emit(EventType.BUFFER_START, at,  # where it stuck
-                                      playhead=self._position(self._playhead, self._progress_ts)))
+                                      playhead=self._position(self._playhead, at)))
                 self._enter(Playback.BUFFERING, at)
                 self._stall_inferred = True
             elif kind == "idle":

@@ -148,10 +148,16 @@
   const diagnose = api.diagnose;
   api.diagnose = () => ({ ...diagnose(), players: attached.size });
 
-  // Video.js players are found by themselves: the ones set up from now on, and any already there.
-  const videojs = window.videojs;
-  if (typeof videojs?.hook === "function") {
+  // Video.js players are found by themselves: the ones set up from now on, and any already there
+  // (Video.js may load after this file: then it is looked for again once the page is parsed).
+  let hooked = false;
+  const findVideojs = () => {
+    const videojs = window.videojs;
+    if (hooked || typeof videojs?.hook !== "function") return;
+    hooked = true;
     videojs.hook("setup", (player) => api.attach(player));
     for (const player of Object.values(videojs.getPlayers?.() ?? {})) if (player) api.attach(player);
-  }
+  };
+  findVideojs();
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", findVideojs, { once: true });
 })();
