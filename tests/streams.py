@@ -2,7 +2,8 @@
 nothing binary is committed, everything is generated into ``build/streams/`` (outside git) and
 reused while its recipe is unchanged. The emulator's site serves that folder as ``/streams/``.
 
-    .venv/bin/python -m tests.streams        # make the VOD streams now (the tests do it on demand)
+    .venv/bin/python -m tests.streams          # make the VOD streams now (the tests do it on demand)
+    .venv/bin/python -m tests.streams --live   # and write the live stream until Ctrl-C (live.html)
 
 - ``vod/master.m3u8``: HLS, three renditions (RENDITIONS: distinct bandwidths and sizes), MPEG-TS
   segments of SEGMENT seconds, every segment starting on a key frame;
@@ -160,6 +161,18 @@ class LiveStream:
 
 
 if __name__ == "__main__":
+    import sys
+
     started = time.monotonic()
     ensure_vod()
     print(f"streams ready in {STREAMS} ({time.monotonic() - started:.1f} s)")
+    if "--live" in sys.argv[1:]:
+        live = LiveStream().start()
+        print(f"live: writing {live.playlist} (Ctrl-C stops)")
+        try:
+            assert live.process is not None
+            live.process.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            live.stop()
