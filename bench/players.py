@@ -109,12 +109,12 @@ def long_tasks(browser: Browser, emulator: Emulator, html: str, seconds: float) 
         if TRACKER_SCRIPT in html:
             page.wait_for_function("document.getElementById('tracker-status').textContent === 'ready'",
                                    timeout=120_000)
-        page.evaluate("document.getElementById('video').play()")
-        page.wait_for_function("document.getElementById('video').currentTime > 0", timeout=60_000)
+        page.evaluate("document.querySelector('video[data-mediacollect]').play()")
+        page.wait_for_function("document.querySelector('video[data-mediacollect]').currentTime > 0", timeout=60_000)
         began = page.evaluate("performance.now()")
         page.wait_for_timeout(seconds * 1000)
         ended = page.evaluate("performance.now()")
-        played = page.evaluate("document.getElementById('video').currentTime")
+        played = page.evaluate("document.querySelector('video[data-mediacollect]').currentTime")
         tasks = [t for t in page.evaluate("window.benchLongTasks") if began <= t["start"] <= ended]
         frames = [f for f in page.evaluate("window.benchFrames") if began <= f["start"] <= ended]
         ours = [s for f in frames for s in f["scripts"] if OURS.search(s["url"] or "")]
@@ -135,8 +135,8 @@ def worker_costs(browser: Browser, emulator: Emulator, name: str, seconds: float
     page = ctx.new_page()
     page.goto(emulator.page_url(f"/bench/pages/{path.name}"))
     page.wait_for_function("document.getElementById('tracker-status').textContent === 'ready'", timeout=120_000)
-    page.evaluate("document.getElementById('video').play()")
-    page.wait_for_function("document.getElementById('video').currentTime > 0", timeout=60_000)
+    page.evaluate("document.querySelector('video[data-mediacollect]').play()")
+    page.wait_for_function("document.querySelector('video[data-mediacollect]').currentTime > 0", timeout=60_000)
     page.wait_for_timeout(seconds * 500)
     page.evaluate(SWITCH[name])
     page.wait_for_timeout(seconds * 500)

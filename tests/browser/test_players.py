@@ -42,10 +42,14 @@ def bitrate(body: dict[str, Any]) -> int | None:
     return body.get("qoeData", {}).get("media.qoe.bitrate")  # type: ignore[no-any-return]
 
 
+# The tracked element (Video.js renames it: its id goes to the player's own <div>).
+VIDEO = "document.querySelector('video[data-mediacollect]')"
+
+
 def played_on(page: Page, seconds: float) -> None:
     """Wait until the element has played ``seconds`` more (a fact, not a sleep)."""
-    at = page.evaluate("document.getElementById('video').currentTime")
-    page.wait_for_function(f"document.getElementById('video').currentTime > {at + seconds}")
+    at = page.evaluate(f"{VIDEO}.currentTime")
+    page.wait_for_function(f"{VIDEO}.currentTime > {at + seconds}")
 
 
 def test_hls_a_forced_switch_is_one_bitrate_change_and_leaving_keeps_nothing(
@@ -145,7 +149,7 @@ def test_videojs_is_tracked_with_no_call_in_the_element_it_plays_in(page: Page, 
     page.goto(fresh.page_url("/examples/videojs.html"))
     wait_ready(page)
     # The tracked element is the one Video.js plays in; its own controls are untouched.
-    assert page.evaluate("player.tech(true).el() === document.querySelector('video[data-mediacollect]')")
+    assert page.evaluate(f"player.tech(true).el() === {VIDEO} && player.el().tagName === 'DIV'")
     assert page.evaluate("player.controls() && !!document.querySelector('.vjs-control-bar')")
     page.wait_for_function("player.qualityLevels().length === 3")
     bitrates = page.evaluate("Array.from({length: 3}, (_, i) => player.qualityLevels()[i].bitrate)")
