@@ -16,7 +16,9 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Route
 
 from tests.browser.conftest import press_play, wait_ready
+from tests.browser.origins import foreign_requests
 from tests.browser.test_binding import diagnose
+from tests.browser.test_csp import COLLECT_VIOLATIONS
 from tests.browser.test_slice import wait_for
 from tests.helpers import Emulator
 from tests.streams import STREAMS, LiveStream, ensure_vod
@@ -52,8 +54,21 @@ def played_on(page: Page, seconds: float) -> None:
     page.wait_for_function(f"{VIDEO}.currentTime > {at + seconds}")
 
 
+def watch_page(context: BrowserContext, page: Page) -> list[str]:
+    """Record requests to other hosts (aborted) and Content-Security-Policy violations."""
+    page.add_init_script(COLLECT_VIOLATIONS)
+    return foreign_requests(context)
+
+
+def assert_clean(page: Page, foreign: list[str]) -> None:
+    """The player loaded from this origin only and broke none of the site's policy."""
+    assert page.evaluate("globalThis.__violations") == []
+    assert foreign == []
+
+
 def test_hls_a_forced_switch_is_one_bitrate_change_and_leaving_keeps_nothing(
-        page: Page, fresh: Emulator, streams: Path) -> None:
+        context: BrowserContext, page: Page, fresh: Emulator, streams: Path) -> None:
+    foreign = watch_page(context, page)
     page.goto(fresh.page_url("/examples/hls.html"))
     wait_ready(page)
     levels = page.evaluate("new Promise((ok) => player.levels.length ? ok() : player.on('hlsManifestParsed', ok))"
@@ -72,6 +87,7 @@ def test_hls_a_forced_switch_is_one_bitrate_change_and_leaving_keeps_nothing(
                            f" === {levels[2]} && player.media.buffered.length > 0")
     played_on(page, 2.0)
     assert [bitrate(b) for b in of_type(fresh, "bitrateChange")] == [levels[2]]
+    assert_clean(page, foreign)
 
     # Leaving: the page destroys its player and removes the element.
     before = diagnose(page)
@@ -125,7 +141,9 @@ def test_hls_a_manifest_that_answers_404_is_an_error_with_the_library_code_and_n
     assert page.evaluate("mediacollect.diagnose().armed") == 0
 
 
-def test_dash_a_forced_switch_is_one_bitrate_change(page: Page, fresh: Emulator, streams: Path) -> None:
+def test_dash_a_forced_switch_is_one_bitrate_change(context: BrowserContext, page: Page, fresh: Emulator,
+                                                    streams: Path) -> None:
+    foreign = watch_page(context, page)
     page.goto(fresh.page_url("/examples/dash.html"))
     wait_ready(page)
     page.wait_for_function("player.isReady() && player.getRepresentationsByType('video').length === 3")
@@ -142,15 +160,18 @@ def test_dash_a_forced_switch_is_one_bitrate_change(page: Page, fresh: Emulator,
     wait_for(lambda: len(of_type(fresh, "bitrateChange")) > changes_before)
     played_on(page, 2.0)
     assert [bitrate(b) for b in of_type(fresh, "bitrateChange")][changes_before:] == [bandwidths[target]]
+    assert_clean(page, foreign)
 
 
-def test_videojs_is_tracked_with_no_call_in_the_element_it_plays_in(page: Page, fresh: Emulator,
-                                                                   streams: Path) -> None:
+def test_videojs_is_tracked_with_no_call_in_the_element_it_plays_in(context: BrowserContext, page: Page,
+                                                                   fresh: Emulator, streams: Path) -> None:
+    foreign = watch_page(context, page)
     page.goto(fresh.page_url("/examples/videojs.html"))
     wait_ready(page)
     # The tracked element is the one Video.js plays in; its own controls are untouched.
     assert page.evaluate(f"player.tech(true).el() === {VIDEO} && player.el().tagName === 'DIV'")
     assert page.evaluate("player.controls() && !!document.querySelector('.vjs-control-bar')")
+    assert_clean(page, foreign)
     page.wait_for_function("player.qualityLevels().length === 3")
     bitrates = page.evaluate("Array.from({length: 3}, (_, i) => player.qualityLevels()[i].bitrate)")
     page.evaluate("player.play()")
@@ -167,6 +188,7 @@ def test_videojs_is_tracked_with_no_call_in_the_element_it_plays_in(page: Page, 
     wait_for(lambda: [b for b in of_type(fresh, "bitrateChange")[changes_before:]
                       if bitrate(b) == bitrates[target]], timeout=40)
     assert page.evaluate("player.controls() && !!document.querySelector('.vjs-control-bar')")
+    assert_clean(page, foreign)
 
 
 @pytest.fixture(scope="module")
