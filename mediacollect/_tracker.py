@@ -139,6 +139,7 @@ class Tracker:
         # player knows it (program date-times); live playheads are then the stream position.
         self._stream_origin: int | None = None
         self._failure: str | None = None  # a fatal player error not reported yet (no session)
+        self._player_live = False  # the player says the stream is live: its length stays unknown
 
     # ------------------------------------------------------------------ queries
 
@@ -555,7 +556,8 @@ class Tracker:
         of the element's position 0, from the playlist's program date-times. Live playheads are
         then the second of the day of the stream position being played (spec §4.2)."""
         if live and self._media.length is None:
-            self._duration = math.inf
+            # For good: the element's duration of a live stream may be the window's, finite.
+            self._duration, self._player_live = math.inf, True
         if origin is not None:
             self._stream_origin = int(origin)
         if self._held and not self._length_unknown():  # a play was waiting for the length
@@ -602,6 +604,7 @@ class Tracker:
         self._playhead, self._playhead_ts = 0.0, now
         self._progress_watch, self._frames_mark = False, None
         self._stream_origin = self._failure = None
+        self._player_live = False
         self._qoe = Qoe()
         return out
 
@@ -672,6 +675,8 @@ class Tracker:
         return event
 
     def _note_duration(self, duration: float | None) -> None:
+        if self._player_live:
+            return
         if self._media.length is None and duration is not None and duration > 0 and not math.isnan(duration):
             if duration != self._duration and self.state not in OPEN_STATES:
                 self._failure = None  # a new source: the page recovered the player

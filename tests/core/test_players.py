@@ -166,6 +166,17 @@ def test_live_playheads_are_the_stream_position_as_second_of_day_and_a_jump_to_t
     assert [e.playhead for e in v.events[2:]] == pytest.approx([3610.9, 3604.0, 3605.9, 3620.0], abs=0.001)
 
 
+def test_a_stream_the_player_calls_live_stays_live_whatever_length_the_element_reports() -> None:
+    v = Viewing(duration=18.0)  # the sliding window's length, as some players set it
+    v.report(0, "stream", live=True)
+    v.playing(1, 10.0)
+    v.element(2, "durationchange", 10.5)
+    v.element(3, "pause", 11.5)
+    start = to_body(v.events[0])["params"]
+    assert (start["media.contentType"], start["media.length"]) == ("live", 86400)
+    assert v.events[-1].playhead == pytest.approx(((T0 + 3000) % DAY_MS) / 1000)
+
+
 def test_without_a_stream_clock_live_playheads_are_the_wall_clock_second_of_day() -> None:
     v = Viewing(duration="Infinity")
     v.playing(1, 10.0)
