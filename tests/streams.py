@@ -25,6 +25,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from tests.helpers import ROOT
 
@@ -117,6 +118,7 @@ class LiveStream:
         self.folder = root / name
         self.playlist = self.folder / "index.m3u8"
         self.process: subprocess.Popen[bytes] | None = None
+        self._log: BinaryIO | None = None
 
     def start(self, *, ready_segments: int = 3, timeout: float = 30.0) -> LiveStream:
         """Start ffmpeg and wait until the playlist holds ``ready_segments`` segments."""
@@ -124,6 +126,7 @@ class LiveStream:
             raise RuntimeError(f"{FFMPEG} is missing: install Debian's ffmpeg (`make test` does it)")
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
+        self._log = (self.folder.parent / f"{self.folder.name}.log").open("wb")  # ffmpeg's complaints
         rendition = RENDITIONS[1]
         self.process = subprocess.Popen(
             [FFMPEG, "-hide_banner", "-loglevel", "error", "-re", *_source(None),
@@ -132,11 +135,13 @@ class LiveStream:
              "-f", "hls", "-hls_time", str(LIVE_SEGMENT), "-hls_list_size", str(LIVE_WINDOW),
              "-hls_flags", "delete_segments+program_date_time+independent_segments+temp_file",
              "-hls_segment_filename", str(self.folder / "seg%06d.ts"), str(self.playlist)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log)
         deadline = time.monotonic() + timeout
         while self.segments() < ready_segments:
             if self.process.poll() is not None:
-                raise RuntimeError(f"live ffmpeg exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                self._log.close()
+                log = Path(str(self._log.name)).read_text(errors="replace")
+                raise RuntimeError(f"live ffmpeg exited: {log[-2000:]}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"the live playlist had no {ready_segments} segments within {timeout} s")
@@ -158,6 +163,9 @@ class LiveStream:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
 if __name__ == "__main__":

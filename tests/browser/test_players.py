@@ -110,10 +110,11 @@ def test_hls_a_throttled_network_gives_a_reported_downswitch(
     wait_ready(page)
     levels = page.evaluate("new Promise((ok) => player.levels.length ? ok() : player.on('hlsManifestParsed', ok))"
                            ".then(() => player.levels.map((l) => l.bitrate))")
-    page.evaluate("player.startLevel = 2")  # start at the top, the player's own ABR on
+    page.evaluate("player.currentLevel = 2")  # start at the top...
     press_play(page)
     [start] = wait_for(lambda: of_type(fresh, "sessionStart"))
     assert bitrate(start) == levels[2]
+    page.evaluate("player.loadLevel = -1")  # ...then the player's own choice (ABR) from the next fragment
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
     # Less than the lowest rendition needs: the player must drop down on its own.
@@ -209,11 +210,19 @@ def shorter_pings(route: Route) -> None:
 
 def test_live_hls_pings_with_the_stream_clock_and_a_jump_to_the_live_edge_is_a_seek(
         page: Page, fresh: Emulator, live: LiveStream) -> None:
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text[:300]))
     page.route("**/examples/live.html*", shorter_pings)
     page.goto(fresh.page_url("/examples/live.html"))
     wait_ready(page)
     press_play(page)
-    [start] = wait_for(lambda: of_type(fresh, "sessionStart"))
+    try:
+        [start] = wait_for(lambda: of_type(fresh, "sessionStart"))
+    except AssertionError as err:
+        state = page.evaluate("({levels: player.levels.length, duration: String(player.media.duration), "
+                              "ready: player.media.readyState, time: player.media.currentTime, "
+                              "shim: mediacollect.diagnose()})")
+        raise AssertionError(f"{err}; player: {state}; console: {console[-15:]}") from None
     assert start["params"]["media.contentType"] == "live"
     assert start["params"]["media.length"] == 86400
     pings = wait_for(lambda: (p := of_type(fresh, "ping")) and len(p) >= 3 and p)
