@@ -13,7 +13,9 @@ tests/streams.py. Two measurements:
    (shim.js, players.js, PyScript's runtime and the worker's answers to it).
 2. The worker's cost per record: each player's page played for ``--per-player`` seconds with a
    forced rendition switch halfway, Python's handling of every shim record timed in the worker
-   (``Page._take``, around the tracker, the queueing and the sends it starts), by record type.
+   (``Page._take``: the tracker, the queueing, the panel), by record type, without and with the
+   requests its events start (a worker's request is a synchronous XHR: the worker waits for the
+   answer, the page does not).
 
 Prints two Markdown tables (docs/benchmarks.md "Adaptive players").
 """
@@ -26,6 +28,7 @@ import re
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +66,25 @@ from mediacollect import browser
 
 costs = {}
 take = browser.Page._take
+send = browser.PyodideHttpTransport.send
+sending = [0.0]
+
+async def timed_send(self, request, timeout):
+    started = time.perf_counter()
+    try:
+        return await send(self, request, timeout)
+    finally:
+        sending[0] += time.perf_counter() - started
 
 def timed(self, record):
-    started = time.perf_counter()
+    started, sent = time.perf_counter(), sending[0]
     take(self, record)
-    costs.setdefault(str(record.get("type")), []).append((time.perf_counter() - started) * 1e6)
+    total = time.perf_counter() - started
+    requests = sending[0] - sent
+    costs.setdefault(str(record.get("type")), []).append(((total - requests) * 1e6, total * 1e6))
 
 browser.Page._take = timed
+browser.PyodideHttpTransport.send = timed_send
 
 def publish():
     window.benchWorkerCosts = json.dumps(costs)
@@ -95,6 +110,7 @@ def long_tasks(browser: Browser, emulator: Emulator, html: str, seconds: float) 
     """Play examples/live.html's markup ``html`` (served in its place) for ``seconds`` from the
     first frame; long tasks and long animation frames in that window."""
     url = emulator.site + "/examples/live.html"
+    emulator.reset()
     with tempfile.TemporaryDirectory():
         ctx = browser.new_context()
         ctx.add_init_script(OBSERVE)
@@ -119,13 +135,15 @@ def long_tasks(browser: Browser, emulator: Emulator, html: str, seconds: float) 
         frames = [f for f in page.evaluate("window.benchFrames") if began <= f["start"] <= ended]
         ours = [s for f in frames for s in f["scripts"] if OURS.search(s["url"] or "")]
         ctx.close()
-    return {"played": played, "tasks": len(tasks), "task_ms": sum(t["duration"] for t in tasks),
+    sent = [e["event_type"] for session in emulator.sessions() for e in session["events"]]
+    return {"sent": len(sent), "pings": sent.count("ping"), "played": played, "tasks": len(tasks),
+            "task_ms": sum(t["duration"] for t in tasks),
             "longest": max((t["duration"] for t in tasks), default=0.0), "frames": len(frames),
             "ours_ms": sum(s["duration"] for s in ours),
             "ours_longest": max((s["duration"] for s in ours), default=0.0)}
 
 
-def worker_costs(browser: Browser, emulator: Emulator, name: str, seconds: float) -> dict[str, list[float]]:
+def worker_costs(browser: Browser, emulator: Emulator, name: str, seconds: float) -> dict[str, list[list[float]]]:
     html = page_text(f"/examples/{name}.html")
     if TRACKER_SCRIPT not in html:
         raise SystemExit(f"examples/{name}.html: the tracker's script is not as expected; update bench/players.py")
@@ -142,7 +160,7 @@ def worker_costs(browser: Browser, emulator: Emulator, name: str, seconds: float
     page.wait_for_timeout(seconds * 500)
     page.evaluate("window.benchPublish()")
     page.wait_for_function("window.benchWorkerCosts !== undefined")
-    costs: dict[str, list[float]] = json.loads(page.evaluate("window.benchWorkerCosts"))
+    costs: dict[str, list[list[float]]] = json.loads(page.evaluate("window.benchWorkerCosts"))
     ctx.close()
     path.unlink()
     return costs
@@ -179,20 +197,23 @@ def main() -> None:
         live.stop()
         stop_emulator(emulator)
     print(f"hls.js playing the live stream for {args.playback:.0f} s (from the first frame):\n")
-    print("| page | played (s) | long tasks | their total (ms) | longest (ms) | long frames | ours in them (ms) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| page | played (s) | events sent (pings) | long tasks | their total (ms) | longest (ms) | "
+          "long frames | ours in them (ms) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, r in rows.items():
-        print(f"| {name} | {r['played']:.0f} | {r['tasks']} | {r['task_ms']:.0f} | {r['longest']:.0f} | "
-              f"{r['frames']} | {r['ours_ms']:.0f} |")
+        print(f"| {name} | {r['played']:.0f} | {r['sent']} ({r['pings']}) | {r['tasks']} | {r['task_ms']:.0f} | "
+              f"{r['longest']:.0f} | {r['frames']} | {r['ours_ms']:.0f} |")
     print(f"\nWorker time per shim record, µs (median / p95 / max), {args.per_player:.0f} s of playback "
-          "with one forced switch:\n")
-    print("| player | records | all records | player reports | timeupdate | other media events |")
+          "with one forced switch; the last column with the requests the record's events started:\n")
+    print("| player | records | player reports | timeupdate | other media events | all, with requests |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, by_type in costs.items():
-        every = [v for values in by_type.values() for v in values]
-        others = [v for t, values in by_type.items() if t not in ("player", "timeupdate") for v in values]
-        print(f"| {name} | {len(every)} | {cell(every)} | {cell(by_type.get('player', []))} | "
-              f"{cell(by_type.get('timeupdate', []))} | {cell(others)} |")
+        def alone(kinds: Callable[[str], bool], by_type: dict[str, list[list[float]]] = by_type) -> list[float]:
+            return [pair[0] for kind, pairs in by_type.items() if kinds(kind) for pair in pairs]
+        every = [pair[1] for pairs in by_type.values() for pair in pairs]
+        print(f"| {name} | {len(every)} | {cell(alone(lambda k: k == 'player'))} | "
+              f"{cell(alone(lambda k: k == 'timeupdate'))} | "
+              f"{cell(alone(lambda k: k not in ('player', 'timeupdate')))} | {cell(every)} |")
 
 
 if __name__ == "__main__":
