@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, Route
+from playwright.sync_api import BrowserContext, Page
 
 from tests.browser.conftest import press_play, wait_ready
 from tests.browser.origins import foreign_requests
@@ -110,6 +110,8 @@ def test_hls_a_throttled_network_gives_a_reported_downswitch(
     wait_ready(page)
     levels = page.evaluate("new Promise((ok) => player.levels.length ? ok() : player.on('hlsManifestParsed', ok))"
                            ".then(() => player.levels.map((l) => l.bitrate))")
+    # A short buffer, as on a phone: the next fragments are loaded while the network is slow.
+    page.evaluate("Object.assign(player.config, {maxBufferLength: 4, maxMaxBufferLength: 4})")
     page.evaluate("player.currentLevel = 2")  # to the top (sessionStart may have the first one)...
     press_play(page)
     wait_for(lambda: [b for b in events(fresh) if bitrate(b) == levels[2]])
@@ -203,20 +205,21 @@ def live() -> Iterator[LiveStream]:
     stream.stop()
 
 
-PING_SECONDS = 2  # the live page's pings, shortened for the test (the page's block, as served)
-
-
-def shorter_pings(route: Route) -> None:
-    response = route.fetch()
-    body = response.text().replace('"visitor_id"', f'"content_ping_interval": {PING_SECONDS},\n      "visitor_id"')
-    route.fulfill(response=response, body=body)
+PING_SECONDS = 2
+# The live page's pings, shortened for the test: its settings block is edited once the page is
+# parsed, long before Python reads it (not by intercepting the page: a route would make the
+# worker's synchronous requests fail in Chromium).
+SHORTER_PINGS = f"""document.addEventListener("DOMContentLoaded", () => {{
+  const block = document.getElementById("mediacollect-config");
+  block.textContent = JSON.stringify({{...JSON.parse(block.textContent), content_ping_interval: {PING_SECONDS}}});
+}});"""
 
 
 def test_live_hls_pings_with_the_stream_clock_and_a_jump_to_the_live_edge_is_a_seek(
         page: Page, fresh: Emulator, live: LiveStream) -> None:
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text[:300]))
-    page.route("**/examples/live.html*", shorter_pings)
+    page.add_init_script(SHORTER_PINGS)
     page.goto(fresh.page_url("/examples/live.html"))
     wait_ready(page)
     press_play(page)
