@@ -45,7 +45,7 @@ class Rendition:
 
 RENDITIONS = (Rendition(320, 180, 250_000), Rendition(640, 360, 800_000), Rendition(960, 540, 2_000_000))
 AUDIO_BPS = 64_000
-LIVE_WINDOW = 6  # segments in the live playlist
+LIVE_WINDOW = 10  # segments in the live playlist (room to seek back behind the live edge)
 LIVE_SEGMENT = 1
 
 # The recipe: a change to any of these makes the cached streams stale.
