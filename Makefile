@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh Debian machine (Python 3.11+, Node 20, npm):
-#   make demo   installs what is missing, builds vendor/, starts the emulator, prints the URL
+#   make demo   installs what is missing (ffmpeg too), builds vendor/ and the test streams,
+#               starts the emulator, prints the URL
 #   make test   the same set-up plus Debian's chromium, nginx, firefox-esr and WebKitGTK and the
 #               release artifacts, then lint, types and the whole suite
 PYTHON ?= python3
@@ -8,7 +9,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test check vendor dist chromium nginx engines clean
+.PHONY: demo test check vendor dist chromium nginx engines ffmpeg streams clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +37,17 @@ $(VENDOR_STAMP): $(INSTALLED) node_modules/.package-lock.json $(VENDOR_INPUTS)
 dist: vendor
 	$(PY) tools/build_dist.py
 
-demo: vendor
+demo: vendor streams
 	$(PY) -m mediacollect_emulator
+
+# The adaptive test streams (HLS, DASH) the player pages play, made by Debian's ffmpeg into
+# build/streams/ (outside git; remade only when tests/streams.py's recipe changes, ~7 s).
+streams: ffmpeg $(INSTALLED)
+	$(PY) -m tests.streams
+
+ffmpeg:
+	@[ -x /usr/bin/ffmpeg ] || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg; }
 
 chromium:
 	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -qq && \
@@ -58,7 +68,7 @@ check: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: chromium nginx engines dist check
+test: chromium nginx engines ffmpeg dist check
 	$(PY) -m pytest
 
 clean:

@@ -53,6 +53,10 @@ class PlayerEvent(StrEnum):
     TEARDOWN = "teardown"  # the page or the player is going away
     PAGE_CLOSED = "pageclosed"  # the page went away and its shim already sent sessionEnd
     TIMEUPDATE = "timeupdate"  # the playhead moved (about 4 times a second while playing)
+    # What an adaptive player library says about the element it plays in (players.js):
+    STALL = "stall"  # its buffer ran dry while playing, whatever the element says
+    STALL_END = "stall-end"  # its stall is over
+    FAILED = "failed"  # a fatal error: the library stopped (``Observation.error_id`` says why)
 
 
 @lazy_dataclass
@@ -68,6 +72,7 @@ class Observation:
     seeking: bool = False  # the element is seeking: its position is where it is going
     error_code: int | None = None
     error_message: str | None = None
+    error_id: str | None = None  # FAILED: the library's own error code, as "<library>:<code>"
     # Standard player states the element is in (spec §4.7 names); None: the observer cannot tell.
     states: frozenset[str] | None = None
     dropped_frames: int | None = None  # getVideoPlaybackQuality().droppedVideoFrames

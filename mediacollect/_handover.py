@@ -133,7 +133,9 @@ def plan(tracker: Tracker, outbox: Outbox, *, store: str,
         "retry": RETRY_STATUSES,
         "headers": {"Content-Type": _wire.JSON_CONTENT_TYPE},
         "after": tracker.last_ts,
-        "live": tracker.is_live,
+        # A live playhead is a second of the day: of the stream position when the player gave
+        # the stream's clock (its UTC ms at position 0), else of the moment (``_stream``).
+        "clock": {"origin": tracker.stream_origin} if tracker.is_live else None,
         "keep": MAX_EVENT_AGE_MS,
         "window": AT_ONCE,
         "store": store,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from enum import StrEnum
 from typing import Any
 
 from ._config import LOG_LEVELS, MediaConfig, TrackerConfig
@@ -158,6 +160,86 @@ def observation(record: Mapping[str, Any]) -> Observation | None:
         dropped_frames=record["dropped"] if type(record.get("dropped")) is int else None,
         total_frames=record["frames"] if type(record.get("frames")) is int else None,
     )
+
+
+class PlayerReportKind(StrEnum):
+    """What a player library reports about its element (players.js ``report`` kinds)."""
+
+    RENDITION = "rendition"  # facts: bandwidth (bits/s, as the manifest declares it), fps
+    STALL = "stall"
+    STALL_END = "stall-end"
+    ERROR = "error"  # facts: code (the library's), fatal, message
+    FRAMES = "frames"  # facts: dropped (frames dropped so far)
+    STREAM = "stream"  # facts: live, origin (UTC ms of the element's position 0)
+    ENDED = "ended"  # the player was destroyed
+
+
+# Reports that are player events for the tracker (an error only when fatal).
+_REPORT_EVENTS = {PlayerReportKind.STALL: PlayerEvent.STALL, PlayerReportKind.STALL_END: PlayerEvent.STALL_END,
+                  PlayerReportKind.ERROR: PlayerEvent.FAILED, PlayerReportKind.ENDED: PlayerEvent.TEARDOWN}
+MAX_LIBRARY_NAME = 40
+MAX_ERROR_CODE = 100
+
+
+@lazy_dataclass
+class PlayerReport:
+    """One ``report`` from a player library, its facts checked; ``element`` is the element's
+    state when it was made (its ``event`` is what the report means to the tracker, if anything)."""
+
+    kind: PlayerReportKind
+    library: str
+    element: Observation
+    bandwidth: int | None = None
+    fps: float | None = None
+    dropped: int | None = None
+    live: bool = False
+    origin: int | None = None
+    error_id: str | None = None  # "<library>:<code>"
+    fatal: bool = False
+
+    @property
+    def event(self) -> Observation | None:
+        """The report as a player event for the tracker, or None when it is not one."""
+        if self.kind is PlayerReportKind.ERROR and not self.fatal:
+            return None
+        return self.element if self.kind in _REPORT_EVENTS else None
+
+
+def player_report(record: Mapping[str, Any]) -> PlayerReport | None:
+    """A ``player`` record (shim.js ``mediacollect.report``), or None when it is malformed."""
+    try:
+        kind = PlayerReportKind(str(record.get("report")))
+    except ValueError:
+        return None
+    facts = record.get("facts")
+    stamped = observation({**record, "type": "statechange"})  # the element's state, as any event
+    if not isinstance(facts, Mapping) or stamped is None:
+        return None
+    library = str(facts.get("library") or "player")[:MAX_LIBRARY_NAME]
+    element = replace(stamped, event=_REPORT_EVENTS.get(kind, PlayerEvent.STATE), states=None)
+    code = facts.get("code")
+    error_id = f"{library}:{str(code)[:MAX_ERROR_CODE]}" if code is not None and code != "" else f"{library}:unknown"
+    message = facts.get("message")
+    if kind is PlayerReportKind.ERROR:
+        element = replace(element, error_id=error_id,
+                          error_message=str(message)[:300] if message else None)
+    origin = _number(facts.get("origin"))
+    return PlayerReport(
+        kind, library, element,
+        bandwidth=_count(facts.get("bandwidth")),
+        fps=fps if (fps := _number(facts.get("fps"))) is not None and 0 < fps <= 240 else None,
+        dropped=_count(facts.get("dropped")),
+        live=facts.get("live") is True,
+        origin=int(origin) if origin is not None and math.isfinite(origin) and 0 <= origin < 2**53 else None,
+        error_id=error_id if kind is PlayerReportKind.ERROR else None,
+        fatal=facts.get("fatal") is True,
+    )
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative whole number (bits/s, frames), or None."""
+    number = _number(value)
+    return int(number) if number is not None and math.isfinite(number) and 0 <= number < 2**53 else None
 
 
 def _states(record: Mapping[str, Any]) -> frozenset[str] | None:

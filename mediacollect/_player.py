@@ -120,6 +120,9 @@ class Player:
             if type(bitrate) is int and bitrate >= 0 and is_number(ts):
                 self.driver.call(self.tracker.update_qoe, now=int(ts), bitrate=bitrate)
             return []
+        if kind == "player":
+            report = _page.player_report(raw)
+            return self._player_report(report) if report is not None else []
         if kind == "adskip":
             ts = raw.get("ts")
             return self._skip(int(ts)) if is_number(ts) else []
@@ -137,6 +140,30 @@ class Player:
         if self._source is not None and isinstance(src, str) and src != self._source:
             return []  # an event the previous source fired before the swap (the content's first frame...)
         return self._in_break(obs)
+
+    # ------------------------------------------------------------------ player library
+
+    def _player_report(self, report: _page.PlayerReport) -> list[Command]:
+        """What an adaptive player said (players.js): its rendition, dropped frames and stream
+        clock are QoE and stream facts at any time; its stalls, fatal errors and end are player
+        events, handled as the element's own are (only the content's, not an ad's)."""
+        ts = report.element.ts
+        if report.kind is _page.PlayerReportKind.RENDITION and report.bandwidth is not None:
+            self.driver.call(self.tracker.update_qoe, now=ts, bitrate=report.bandwidth,
+                             frames_per_second=report.fps)
+        elif report.kind is _page.PlayerReportKind.FRAMES and report.dropped is not None:
+            self.driver.call(self.tracker.update_qoe, now=ts, dropped_frames=report.dropped)
+        elif report.kind is _page.PlayerReportKind.STREAM:
+            self.driver.call(self.tracker.note_stream, now=ts, live=report.live, origin=report.origin)
+        elif report.kind is _page.PlayerReportKind.ERROR and not report.fatal and report.error_id is not None:
+            if self.tracker.state in OPEN_STATES:
+                self.driver.call(self.tracker.report_error, report.error_id, now=ts, source="player")
+        elif (obs := report.event) is not None:
+            if self.mode is Mode.CONTENT:
+                return self._content(obs)
+            if obs.event is PlayerEvent.FAILED:
+                return self._in_break(replace(obs, event=PlayerEvent.ERROR))
+        return []
 
     # ------------------------------------------------------------------ content
 

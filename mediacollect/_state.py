@@ -68,6 +68,10 @@ PLAYER_TRANSITIONS: Final[dict[tuple[Playback, PlayerEvent], tuple[EventType | N
     (Playback.PLAYING, PlayerEvent.WAITING): (EventType.BUFFER_START, Playback.BUFFERING),
     (Playback.BUFFERING, PlayerEvent.PLAYING): (EventType.PLAY, Playback.PLAYING),
     (Playback.BUFFERING, PlayerEvent.PAUSE): (EventType.PAUSE_START, Playback.PAUSED),
+    # An adaptive player's own stall watch: the same buffering, whether or not the element says
+    # "waiting" (the tracker ends it on the playhead's next move too, as an inferred stall).
+    (Playback.PLAYING, PlayerEvent.STALL): (EventType.BUFFER_START, Playback.BUFFERING),
+    (Playback.BUFFERING, PlayerEvent.STALL_END): (EventType.PLAY, Playback.PLAYING),
     # Seeking: a seek that interrupts playback is a pause ([EV26] mapping, §4.4); the play that
     # ends it is sent when the seek has settled (see SEEK_SETTLE_MS), so a scrubbing storm is
     # one pauseStart/play pair. A seek while paused sends nothing.
@@ -108,6 +112,7 @@ class Fact(StrEnum):
     HOLDING = "holding"  # earlier observations wait for the length: this one waits behind them
     STALL_INFERRED = "stall-inferred"  # the buffering was inferred from a playhead that stood still
     PLAYHEAD_MOVED = "playhead-moved"  # this observation moved the playhead
+    ELEMENT_PAUSED = "element-paused"  # the element is paused (the viewer paused it)
 
 
 class Step(StrEnum):
@@ -124,6 +129,8 @@ class Step(StrEnum):
     STALL_OVER = "stall-over"  # the playhead moves again after an inferred stall
     SEEK = "seek"  # inside a seek: the settle window opens or starts over
     PREROLL_FIRST_FRAME = "preroll-first-frame"  # a pre-roll's first frame: no content play (§4.5)
+    NOTE_FAILURE = "note-failure"  # a player library gave up before any session: said when one opens
+    PLAYER_FAILED = "player-failed"  # a player library gave up: error with its code, sessionEnd (§4.8)
     TRANSITION = "transition"  # look the pair up in PLAYER_TRANSITIONS
 
 
@@ -169,6 +176,11 @@ _ENDED: Final = frozenset({Fact.ENDED})
 
 # Read first, before the observation's playhead is taken; no match: PLAYBACK_RULES.
 ARRIVAL_RULES: Final = (
+    # A player library's fatal error ends what is open at once, held observations or not; with
+    # no session, the play that opens one reports it (a held play is released: no length will
+    # come from a player that stopped).
+    _rule(PlayerEvent.FAILED, Step.PLAYER_FAILED, states=OPEN_STATES),
+    _rule(PlayerEvent.FAILED, Step.NOTE_FAILURE),
     # Observations keep their order: none overtakes those held for the length.
     _rule(_ANY_EVENT, Step.HOLD, when=frozenset({Fact.HOLDING})),
     # The length is noted from every observation; the event itself says nothing more.
@@ -193,6 +205,8 @@ PLAYBACK_RULES: Final = (
           when=frozenset({Fact.STALL_INFERRED, Fact.PLAYHEAD_MOVED})),
     _rule(PlayerEvent.TIMEUPDATE, Step.WATCH_PROGRESS),
     _rule(PlayerEvent.ERROR, Step.PLAYER_ERROR),
+    # A player's buffer refilled while the viewer had paused: nothing resumes.
+    _rule(PlayerEvent.STALL_END, Step.IGNORE, when=frozenset({Fact.ELEMENT_PAUSED})),
     # An ad's own end is the integrator's adComplete, not the content's.
     _rule(PlayerEvent.ENDED, Step.IGNORE, when=_IN_AD_BREAK),
     _rule(PlayerEvent.ENDED, Step.COMPLETE),
@@ -215,7 +229,14 @@ STEP_TRANSITIONS: Final[dict[Step, tuple[EventType | None, Playback]]] = {
     Step.PLAYER_ERROR: (EventType.ERROR, Playback.ERRORED),  # recovery is a play (§4.8)
     Step.STALL_OVER: (EventType.PLAY, Playback.PLAYING),
     Step.PREROLL_FIRST_FRAME: (None, Playback.PLAYING),
+    # The error event with the library's code goes first, then this sessionEnd: nothing stays
+    # open on the server, and the next play (the page recovered the player) resumes the viewing.
+    Step.PLAYER_FAILED: (EventType.SESSION_END, Playback.EXPIRED),
 }
+
+# Player events whose buffering ends when the playhead moves again, "playing" or not: an adaptive
+# player's stall is its own watch, like the tracker's inferred stall (STALL_OVER).
+MOVE_ENDS_BUFFERING: Final = frozenset({PlayerEvent.STALL})
 
 
 class Deadline(StrEnum):

@@ -6,7 +6,7 @@ takes and where each step, deadline, seek and renewal leaves playback is looked 
 of ``_state``; ``Tracker._enter`` is the one place the state changes. The tracker is the façade
 of small parts, one job each: the ping clock (``_pings``), seek settling (``_seeks``), the stall
 watch (``_stall``), the ads, chapter and player states (``_context``) and the QoE meter
-(``_qoe``). Every event it returns has passed ``rules.validate_body``.
+(``_qoe``) and the live stream's clock (``_stream``). Every event it returns has passed ``rules.validate_body``.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from ._state import (
     DESTINATION_EVENTS,
     ENDABLE_STATES,
     IDLE_STATES,
+    MOVE_ENDS_BUFFERING,
     OPEN_STATES,
     PLAYBACK_RULES,
     PLAYER_TRANSITIONS,
@@ -59,10 +60,10 @@ from ._state import (
     first_rule,
     playing_at_renewal,
 )
+from ._stream import DAY_MS, StreamClock
 from ._version import __version__
 
 LIVE_CONTENT_TYPES = frozenset({"live", "linear"})
-DAY_MS = 86_400_000
 LIVE_LENGTH = DAY_MS / 1000  # spec §3.3: live of unknown length is a day long
 MAX_HELD_OBSERVATIONS = 200  # observations kept while the media length is still unknown
 # Time-driven events one catch-up may produce (a settle, a stall, an expiry or a renewal, pings):
@@ -130,6 +131,8 @@ class Tracker:
         self._context = AdsAndChapter()
         self._states = PlayerStates(rules.MAX_STATES_PER_SESSION)
         self._meter = QoeMeter()
+        self._stream = StreamClock()
+        self._failure: str | None = None  # a player library's fatal error no session has reported yet
 
     # ------------------------------------------------------------------ queries
 
@@ -192,18 +195,31 @@ class Tracker:
         is stamped after it."""
         return self._last_ts
 
+    @property
+    def stream_origin(self) -> int | None:
+        """A live stream's clock, when the player gave it: the UTC ms of the element's position 0."""
+        return self._stream.origin
+
     def playhead_at(self, now: int) -> float:
         """The content playhead the protocol wants at ``now`` (spec §4.2)."""
         if self._context.frozen_playhead is not None:
             return self._context.frozen_playhead  # frozen during ads
-        if self.is_live:
-            return (now % DAY_MS) / 1000.0  # second of the day, UTC
+        return self._playhead_of(self._element_position(now), now)
+
+    def _element_position(self, now: int) -> float:
+        """Where the element is at ``now``, extrapolated from the last observation."""
         playhead = self._playhead
         if self.state in ADVANCING_STATES:
             playhead += max(0, now - self._playhead_ts) / 1000.0
         if self._duration is not None and math.isfinite(self._duration):
             playhead = min(playhead, self._duration)
         return max(0.0, playhead)
+
+    def _playhead_of(self, position: float, at: int) -> float:
+        """An element position played at ``at`` as the protocol's playhead: itself for VOD, the
+        second of the day for live (``_stream``). Every playhead an event carries goes through
+        here, never a raw position."""
+        return self._stream.second_of_day(position, at) if self.is_live else position
 
     # ------------------------------------------------------------- player side
 
@@ -248,6 +264,7 @@ class Tracker:
             Fact.LENGTH_UNKNOWN: self._length_unknown(),
             Fact.HOLDING: bool(self._held),
             Fact.STALL_INFERRED: self._stall.inferred,
+            Fact.ELEMENT_PAUSED: obs.paused,
         }
         return frozenset(fact for fact, holds in facts.items() if holds)
 
@@ -280,6 +297,15 @@ class Tracker:
             elif obs.event is PlayerEvent.SEEKED:
                 self._seek.seeked(obs.ts, self._playhead)
             return []
+        if step is Step.NOTE_FAILURE:
+            self._note_failure(obs)
+            if not self._held:
+                return []
+            first, self._held = self._held[0], []  # the play that asked; what followed is moot
+            return self._observe(first)
+        if step is Step.PLAYER_FAILED:
+            self._note_failure(obs)
+            return self._report_failure(obs.ts)
         if step is Step.PREROLL_FIRST_FRAME:
             self._meter.first_frame(obs.ts)
             self._enter(STEP_TRANSITIONS[step][1], obs.ts)
@@ -300,6 +326,8 @@ class Tracker:
         elif api_event is not None:
             out.append(self._emit(api_event, obs.ts, playhead=before if obs.event in DESTINATION_EVENTS else None))
         self._enter(next_state, obs.ts)
+        if obs.event in MOVE_ENDS_BUFFERING:
+            self._stall.inferred = True
         return out
 
     def tick(self, now: int, playhead: float | None = None) -> list[ApiEvent]:
@@ -340,7 +368,7 @@ class Tracker:
             elif kind is Deadline.STALL:
                 api_event, state = DEADLINE_TRANSITIONS[kind]
                 assert api_event is not None
-                out.append(self._emit(api_event, at, playhead=self._playhead))  # where it stuck
+                out.append(self._emit(api_event, at, playhead=self._playhead_of(self._playhead, at)))  # where it stuck
                 self._enter(state, at)
                 self._stall.inferred = True
             elif kind is Deadline.IDLE:
@@ -418,7 +446,10 @@ class Tracker:
         if self._context.ad is not None:
             out.append(self._emit(EventType.AD_COMPLETE, now))
         out.append(self._emit(EventType.AD_BREAK_COMPLETE, now))
-        self._playhead, self._playhead_ts = self._context.close_break(), now
+        frozen = self._context.close_break()
+        if not self.is_live:  # a live element's position is not the second of the day it froze
+            self._playhead = frozen
+        self._playhead_ts = now
         self._stall.restart(now)
         if not self._meter.content_started and self.state is Playback.PLAYING:
             # After a pre-roll the content starts now (spec §4.5); after a mid-roll no play.
@@ -506,6 +537,23 @@ class Tracker:
         return []
 
     @_in_time
+    def note_stream(self, now: int, *, live: bool = False, origin: int | None = None) -> list[ApiEvent]:
+        """What an adaptive player knows of the stream: that it is live (its length unknown for
+        good, whatever finite duration the element reports: a sliding window's) and its clock,
+        ``origin``, the wall time (UTC ms) of the element's position 0 from the playlist's
+        program date-times (``_stream``). A play held for the length goes on now if it can."""
+        if live and self._media.length is None:
+            self._duration, self._stream.live = math.inf, True
+        if origin is not None:
+            if not 0 <= origin < 2**53:
+                raise UsageError(f"note_stream: origin must be UTC milliseconds, 0 <= origin < 2**53 (got {origin})")
+            self._stream.origin = int(origin)
+        if self._held and not self._length_unknown():
+            held, self._held = self._held, []
+            return [event for item in held for event in self.observe(item)]
+        return []
+
+    @_in_time
     def report_error(self, error_id: str, now: int, source: str = "external") -> list[ApiEvent]:
         """An error outside the player (ad server, DRM...). Does not end the session (§4.8)."""
         self._require_session("report_error")
@@ -546,6 +594,8 @@ class Tracker:
         self._playhead, self._playhead_ts = 0.0, now
         self._stall.armed = False
         self._meter.forget_media()
+        self._stream.forget()
+        self._failure = None
         return out
 
     @_in_time
@@ -629,11 +679,16 @@ class Tracker:
         return event
 
     def _note_duration(self, duration: float | None) -> None:
+        if self._stream.live:
+            return  # the player said live: a finite duration is its window's
         if self._media.length is None and duration is not None and duration > 0 and not math.isnan(duration):
+            if duration != self._duration and self.state not in OPEN_STATES:
+                self._failure = None  # a new source loaded: the page recovered the player
             self._duration = duration
 
     def _length_unknown(self) -> bool:
-        return self._duration is None and self._media.content_type is None
+        # A player that failed will never say: the session that reports the failure opens without it.
+        return self._duration is None and self._media.content_type is None and self._failure is None
 
     def _hold(self, obs: Observation) -> list[ApiEvent]:
         """Keep observations until the length is known (sessionStart needs media.length)."""
@@ -663,6 +718,8 @@ class Tracker:
             out += self._restate_context(obs.ts, states)
         if obs.event is PlayerEvent.PLAYING:  # autoplay reported only as playing
             out += self._observe(obs)
+        if self._failure is not None and self.state in OPEN_STATES:
+            out += self._report_failure(obs.ts)  # the player had given up before the play
         return out
 
     def _restate_context(self, ts: int, states: list[str]) -> list[ApiEvent]:
@@ -723,7 +780,8 @@ class Tracker:
         """A new session continuing this viewing (media.resume), with its context re-sent."""
         playing = playing_at_renewal(self.state, self._paused)
         frozen = self._context.frozen_playhead
-        playhead_now = self.playhead_at(now)
+        # The element's position: a live playhead (a second of the day) is not one.
+        playhead_now = self._element_position(now) if self.is_live and frozen is None else self.playhead_at(now)
         self._context.frozen_playhead = None
         self._playhead, self._playhead_ts = playhead_now, now
         out = self._start_session(now, resume=True)
@@ -755,6 +813,22 @@ class Tracker:
         self._enter(state, obs.ts)
         return [event]
 
+    def _note_failure(self, obs: Observation) -> None:
+        self._failure = obs.error_id or "unknown"
+        if obs.error_message:
+            self.warnings.append(f"player failed ({self._failure}): {obs.error_message}")
+
+    def _report_failure(self, ts: int) -> list[ApiEvent]:
+        """A player library stopped on a fatal error: ``error`` with its code, then what
+        ``STEP_TRANSITIONS[PLAYER_FAILED]`` says (spec §4.8)."""
+        error_id, self._failure = self._failure or "unknown", None
+        out = [self._emit(EventType.ERROR, ts, qoe=self._meter.error(error_id, "player"))]
+        api_event, state = STEP_TRANSITIONS[Step.PLAYER_FAILED]
+        assert api_event is not None
+        out.append(self._emit(api_event, ts))
+        self._leave_session(state, ts)
+        return out
+
     def _complete(self, ts: int) -> list[ApiEvent]:
         out = []
         if self._context.chapter is not None:
@@ -780,7 +854,7 @@ class Tracker:
             return out
         self._meter.first_frame(ts)
         self._enter(state, ts)
-        out.append(self._play(ts, self._seek.landed_playhead))  # where the seek landed, when it landed
+        out.append(self._play(ts, self._playhead_of(self._seek.landed_playhead, ts)))  # where it landed, when
         return out
 
     def _close_chapter(self, now: int) -> list[ApiEvent]:

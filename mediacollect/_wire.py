@@ -8,6 +8,7 @@ judge wire bodies; nothing else in the package spells a field.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -87,7 +88,7 @@ def template(event: ApiEvent) -> str:
 def to_body(event: ApiEvent) -> dict[str, Any]:
     """The JSON document for one API event (spec §1.4)."""
     body: dict[str, Any] = {
-        "playerTime": {"playhead": _number(event.playhead, 3), "ts": event.ts},
+        "playerTime": {"playhead": _number(event.playhead, millisecond=True), "ts": event.ts},
         "eventType": event.type.value,
     }
     params: dict[str, Any] = {}
@@ -115,10 +116,17 @@ def to_body(event: ApiEvent) -> dict[str, Any]:
     return body
 
 
-def _number(value: float, places: int | None = None) -> float | int:
-    """Whole seconds as JSON integers (``12`` rather than ``12.0``); ``places`` rounds (the
-    playhead to the millisecond, so float noise such as 12.400000000000002 never reaches the wire)."""
-    number = float(value) if places is None else round(float(value), places)
+def to_millisecond(seconds: float) -> float:
+    """Seconds rounded to the millisecond, halves up, computed exactly as the shim's JavaScript
+    does for the events it sends on its own (``Math.floor(s * 1000 + 0.5) / 1000``: the same IEEE
+    operations give the same double), so a body the shim fills equals the tracker's byte for byte."""
+    return math.floor(seconds * 1000 + 0.5) / 1000
+
+
+def _number(value: float, *, millisecond: bool = False) -> float | int:
+    """Whole seconds as JSON integers (``12`` rather than ``12.0``); ``millisecond`` rounds (the
+    playhead, so float noise such as 12.400000000000002 never reaches the wire)."""
+    number = to_millisecond(float(value)) if millisecond else float(value)
     return int(number) if number.is_integer() else number
 
 
@@ -155,7 +163,7 @@ def _ad_break_params(b: AdBreakInfo, playhead: float) -> dict[str, Any]:
     return _drop_none(
         {
             "media.ad.podIndex": b.pod_index,
-            "media.ad.podSecond": _number(pod_second, 3),  # a content position, rounded as the playhead
+            "media.ad.podSecond": _number(pod_second, millisecond=True),  # a content position, rounded as the playhead
             "media.ad.podFriendlyName": b.friendly_name,
         }
     )

@@ -299,8 +299,11 @@
     };
     const emit = (template, ts, playhead) => {
       last = Math.max(ts, last + 1);
-      const at = template.frozen ?? (plan.live ? (last % 86400000) / 1000 : playhead);
-      const slots = { ts: last, playhead: Math.round(at * 1000) / 1000 };
+      const clock = plan.clock, stream = clock?.origin ?? null;
+      const at = template.frozen ?? (!clock ? playhead
+        : ((stream === null ? last : stream + Math.floor(playhead * 1000 + 0.5)) % 86400000) / 1000);
+      // Halves up, as _wire.to_millisecond: the same operations give Python's double exactly.
+      const slots = { ts: last, playhead: Math.floor(at * 1000 + 0.5) / 1000 };
       const body = fill(template.body, slots);
       go(plan.url, body, fill(template.entry, { ...slots, body }));
     };
@@ -371,6 +374,13 @@
     reportBitrate: (element, bitrate) => {
       if (element instanceof HTMLMediaElement && Number.isFinite(bitrate) && bitrate >= 0) {
         signal("bitrate", { key: keyOf(element), bitrate: Math.round(bitrate) });
+      }
+    },
+    // What a player library knows about the element it plays in (players.js): a kind and plain
+    // facts (numbers, strings, booleans), stamped with the element's state like a media event.
+    report: (element, kind, facts) => {
+      if (element instanceof HTMLMediaElement && typeof kind === "string") {
+        deliver({ ...stamp("player", element), report: kind, facts: facts ?? {} });
       }
     },
   };

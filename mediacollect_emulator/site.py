@@ -48,14 +48,23 @@ for _type, _ext in (
     ("video/webm", ".webm"),
     ("text/vtt", ".vtt"),
     ("application/json", ".json"),
+    # The adaptive test streams (tests/streams.py): playlists, manifests and segments.
+    ("application/vnd.apple.mpegurl", ".m3u8"),
+    ("video/mp2t", ".ts"),
+    ("application/dash+xml", ".mpd"),
+    ("video/iso.segment", ".m4s"),
+    ("video/mp4", ".mp4"),
 ):
     mimetypes.add_type(_type, _ext)
 
 _NAME = r"[\w-][\w.-]*"  # a file or folder name, never a dotfile
 SITE_FILES = re.compile(
     rf"(index\.html|main\.py|pyscript\.toml|media/{_NAME}|examples/{_NAME}|bench/pages/{_NAME}\.html"
-    rf"|vendor/{_NAME}(/{_NAME})*)"
+    rf"|vendor/{_NAME}(/{_NAME})*|streams/{_NAME}(/{_NAME})*)"
 )
+# The generated test streams live outside git, in build/streams/ (tests/streams.py), and are
+# served as /streams/.
+STREAMS_DIR = "build/streams/"
 IMMUTABLE = re.compile(r"^vendor/(pyodide|pyscript)-[\d.]+/")
 # Served precompressed when the build wrote a .br/.gz sibling (mediacollect's own files too).
 PRECOMPRESSED = re.compile(r"^vendor/((pyodide|pyscript|mediacollect)-[\d.]+|wheels)/")
@@ -67,8 +76,9 @@ CSP = (
     ("script-src", "'self' 'unsafe-eval'"),
     ("worker-src", "'self' blob:"),
     ("connect-src", "'self' blob:"),  # PyScript fetches inline Python (the examples') as a blob
-    ("media-src", "'self'"),
+    ("media-src", "'self' blob:"),  # adaptive players feed the element a MediaSource (a blob: URL)
     ("style-src", "'self'"),
+    ("font-src", "data:"),  # Video.js's icon font, inlined in its stylesheet
     ("img-src", "data:"),  # the pages' empty favicon (no request for /favicon.ico)
     ("base-uri", "'none'"),
     ("form-action", "'none'"),
@@ -110,6 +120,8 @@ class SiteFiles(StaticFiles):
             path = "index.html"
         if not SITE_FILES.fullmatch(path) or ".." in path.split("/"):
             raise HTTPException(status_code=404)
+        if path.startswith("streams/"):
+            path = STREAMS_DIR + path.removeprefix("streams/")
         response = self._precompressed(path, scope) or await super().get_response(path, scope)
         if self.isolated:
             response.headers["Cross-Origin-Opener-Policy"] = "same-origin"

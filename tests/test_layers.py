@@ -27,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "mediacollect"
 CORE = {"__init__", "_config", "_errors", "_events", "_http", "_lazy", "_state", "_tracker", "_version",
-        "_wire", "rules", "_pings", "_seeks", "_stall", "_context", "_qoe", "_urls"}
+        "_wire", "rules", "_pings", "_seeks", "_stall", "_context", "_qoe", "_stream", "_urls"}
 SANS_IO_DELIVERY = {"_retry", "_outbox"}
 DELIVERY = SANS_IO_DELIVERY | {"_driver", "transport"}
 BINDING = {"_ads", "_chapters", "_page", "_player", "_handover", "browser"}

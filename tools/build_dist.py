@@ -8,7 +8,8 @@
           README.md                   the README's "Add it to your site", what is where
           site/                       copy its contents to the web root
             vendor/                   the runtime from vendor/ (versioned folders, .br/.gz
-                                      beside each file; the wheels and their lock)
+                                      beside each file; the wheels and their lock; players/:
+                                      hls.js, dash.js and Video.js, for pages that use one)
             pyscript.toml, main.py    the config the pages name, and the Python they run
             mediacollect-isolation.js isolation through a service worker, for hosts without
                                       header control (a service worker's scope is its folder:
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "vendor"
 DIST = ROOT / "dist"
 HOSTING = ROOT / "examples" / "hosting"
-RUNTIME = re.compile(r"^(pyodide|pyscript|mediacollect)-[\d.]+$|^wheels$")
+RUNTIME = re.compile(r"^(pyodide|pyscript|mediacollect)-[\d.]+$|^(wheels|players)$")
 
 
 def version() -> str:

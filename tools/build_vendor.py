@@ -19,6 +19,9 @@ revalidated; the lock's sha256 says which build a page may load):
                                 started from a start-up snapshot kept in Cache Storage
     vendor/mediacollect-<version>/pyodide-no-snapshot.mjs   the same without the snapshot
     vendor/mediacollect-<version>/snapshot-worker.mjs       where pyodide.mjs makes the snapshot
+    vendor/mediacollect-<version>/players.js   the adaptive players' adapter (pages with a player)
+    vendor/players/             hls.js, dash.js and Video.js (script and stylesheet), as npm
+                                ships them built; only the pages that use a player load them
 
 The npm lock's sha256 values describe Pyodide's repacked wheels, not PyPI's files, and the
 browser enforces them (Subresource Integrity), so the lock is rewritten with the real hashes.
@@ -41,6 +44,12 @@ ROOT = Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "vendor"
 NODE_MODULES = ROOT / "node_modules"
 PYODIDE_FILES = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip"]
+# The adaptive players (package.json pins each exactly): their built browser files, by package.
+PLAYER_FILES = {
+    "hls.js": ["dist/hls.min.js"],
+    "dashjs": ["dist/modern/umd/dash.all.min.js"],
+    "video.js": ["dist/video.min.js", "dist/video-js.min.css"],
+}
 
 
 def npm_version(package: str) -> str:
@@ -69,6 +78,18 @@ def copy_pyscript(version: str) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("*.map"))
+    return dest
+
+
+def copy_players() -> Path:
+    dest = VENDOR / "players"
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for package, files in PLAYER_FILES.items():
+        npm_version(package)  # installed by npm ci, or say so
+        for name in files:
+            shutil.copy2(NODE_MODULES / package / name, dest / Path(name).name)
     return dest
 
 
@@ -109,7 +130,7 @@ def copy_own_files(pyodide_version: str, stdlib: str) -> Path:
     dest = VENDOR / f"mediacollect-{version}"
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "mediacollect" / "shim.js", dest / "shim.js")
-    for module in ("pyodide-no-snapshot.mjs", "snapshot-worker.mjs"):
+    for module in ("pyodide-no-snapshot.mjs", "snapshot-worker.mjs", "players.js"):
         shutil.copy2(ROOT / "mediacollect" / module, dest / module)
     loader = ((ROOT / "mediacollect" / "pyodide.mjs").read_text()
               .replace("@PYODIDE_VERSION@", pyodide_version).replace("@STDLIB_ZIP@", stdlib))
@@ -185,11 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     write_lock(pyodide_dir, wheels)
     stdlib = compile_stdlib(pyodide_dir, wheels)
     precompress(copy_own_files(pyodide_version, stdlib))
+    players_dir = copy_players()
     precompress(wheels_dir)
     precompress(pyodide_dir)
     precompress(pyscript_dir)
     size = sum(f.stat().st_size for f in VENDOR.rglob("*") if f.is_file() and f.suffix not in (".br", ".gz"))
-    print(f"vendor/ ready: {pyodide_dir.name}, {pyscript_dir.name}, "
+    print(f"vendor/ ready: {pyodide_dir.name}, {pyscript_dir.name}, {players_dir.name}/, "
           f"{', '.join(w.name for w in wheels)} ({size / 1e6:.1f} MB)")
     return 0
 

@@ -187,6 +187,11 @@ def test_nginx_serves_the_bundle_with_the_headers_it_needs(nginx: str, unpacked:
     (wheel,) = (unpacked.www / "vendor" / "wheels").glob("mediacollect-*.whl")
     status, served = get(f"{nginx}/vendor/wheels/{wheel.name}")
     assert served["content-type"] == "application/zip" and served["cache-control"] == "no-cache"
+    # The players the adaptive-stream pages load ship in the bundle too, revalidated (unversioned names).
+    for player in ("hls.min.js", "dash.all.min.js", "video.min.js"):
+        status, script = get(f"{nginx}/vendor/players/{player}", **{"Accept-Encoding": "gzip"})
+        assert status == 200 and script["content-type"] == "text/javascript", player
+        assert script["content-encoding"] == "gzip" and script["cache-control"] == "no-cache", player
 
 
 def test_nginx_recipe_tracks_a_play(context: BrowserContext, page: Page, nginx: str, emulator: Emulator) -> None:

@@ -11,7 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mediacollect import ApiEvent, MediaConfig, Observation, PlayerEvent, Tracker, TrackerConfig, to_body
+from mediacollect import (
+    ApiEvent,
+    Driver,
+    MediaConfig,
+    Observation,
+    Outbox,
+    PlayerEvent,
+    Tracker,
+    TrackerConfig,
+    to_body,
+)
+from mediacollect.transport import UrllibTransport
 
 T0 = 1_700_000_000_000  # a session start that is not a whole minute, to catch grid mistakes
 
@@ -69,3 +80,15 @@ class Run:
 
 def seconds(event: ApiEvent) -> float:
     return (event.ts - T0) / 1000
+
+
+class RecordingDriver(Driver):
+    """A driver that never sends: it keeps what the tracker produced, in order."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        super().__init__(tracker, Outbox(CONFIG.api_base), UrllibTransport(), lambda: T0)
+        self.events: list[ApiEvent] = []
+
+    def _queue(self, events: list[ApiEvent]) -> list[ApiEvent]:
+        self.events += events
+        return events

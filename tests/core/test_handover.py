@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from typing import Any
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mediacollect import EventType, Observation, Outbox, PlayerEvent, Tracker, _handover, _wire
+from mediacollect import EventType, MediaConfig, Observation, Outbox, PlayerEvent, Tracker, _handover, _wire
 from mediacollect.transport import HttpResponse
 from tests.core.harness import CONFIG, T0
 from tests.core.test_event_time import MEDIA, viewing
@@ -34,8 +35,27 @@ def fill(text: str, **slots: Any) -> str:
     return re.sub(r'"@(\w+)"', lambda m: js(slots[m[1]]) if m[1] in slots else m[0], text)
 
 
-def watched(actions: list[tuple[str, int]]) -> tuple[Tracker, int]:
-    tracker = Tracker(CONFIG, MEDIA)
+def shim_playhead(plan: dict[str, Any], template: dict[str, Any], ts: int, position: float) -> float:
+    """The playhead the shim puts in a template's slot (shim.js ``emit``), in the same IEEE
+    operations: the frozen one, the live second of the day (of the stream position when the plan
+    has the stream's clock, else of ``ts``) or the position, to the millisecond halves up."""
+    clock = plan["clock"]
+    if template["frozen"] is not None:
+        at = template["frozen"]
+    elif clock is None:
+        at = position
+    else:
+        origin = clock["origin"]
+        at = ((ts if origin is None else origin + math.floor(position * 1000 + 0.5)) % 86_400_000) / 1000
+    return math.floor(at * 1000 + 0.5) / 1000
+
+
+def watched(actions: list[tuple[str, int]], *, live: bool = False, origin: int | None = None) -> tuple[Tracker, int]:
+    """A tracker after a generated viewing; ``live``: of a live stream (the player says so, and
+    gives the stream's clock when ``origin`` is set)."""
+    tracker = Tracker(CONFIG, MediaConfig(id=MEDIA.id) if live else MEDIA)
+    if live:
+        tracker.note_stream(T0, live=True, origin=origin)
     last = T0
     for obs in viewing(actions):
         tracker.tick(obs.ts)
@@ -48,14 +68,22 @@ actions = st.lists(st.tuples(st.sampled_from(["play", "pause", "seek", "wait"]),
                    max_size=8)
 
 
-@settings(max_examples=60, deadline=None)
-@given(actions, st.integers(1, 3000), st.floats(0.0, 500.0).map(lambda p: round(p, 3)))
+# Any position, not only whole milliseconds: the shim and the tracker round each the same way,
+# exact halves of a millisecond included (n/16 s: 62.5 ms steps, a tie at every odd n).
+positions = st.one_of(st.floats(0.0, 500.0), st.integers(0, 8000).map(lambda n: n / 16))
+clocks = st.one_of(st.none(), st.just("wall"), st.integers(0, 2**41))
+
+
+@settings(max_examples=80, deadline=None)
+@given(actions, st.integers(1, 3000), positions, clocks)
 def test_a_template_filled_in_is_the_body_the_tracker_would_send(steps: list[tuple[str, int]], gap: int,
-                                                                 playhead: float) -> None:
+                                                                 playhead: float, clock: int | str | None) -> None:
     """For every kind of record a template is made for, in whatever state a generated viewing
-    left the tracker: the filled template equals, byte for byte, what the tracker itself emits
-    for that record at that moment and position."""
-    tracker, last = watched(steps)
+    left the tracker (VOD, or live with or without the stream's clock): the template filled in as
+    the shim does equals, byte for byte, what the tracker itself emits for that record at that
+    moment and position."""
+    tracker, last = watched([("play", 40), *steps], live=clock is not None,
+                            origin=clock if isinstance(clock, int) else None)
     if tracker.page_close_spec() is None:
         return  # no session: the plan carries no template (a play would open one)
     now = last + gap
@@ -67,7 +95,9 @@ def test_a_template_filled_in_is_the_body_the_tracker_would_send(steps: list[tup
                           paused=paused,
                           ended=event is PlayerEvent.ENDED, seeking=event is PlayerEvent.SEEKING)
         expected = [_wire.encode(_wire.to_body(e)).decode() for e in real.observe(obs)]
-        made = [fill(t["body"], ts=now + t["dt"], playhead=playhead if t["frozen"] is None else round(t["frozen"], 3))
+        plan = _handover.plan(tracker, Outbox(CONFIG.api_base), store="s", next_events={})
+        assert plan is not None
+        made = [fill(t["body"], ts=now + t["dt"], playhead=shim_playhead(plan, t, now + t["dt"], playhead))
                 for t in table[kind]]
         assert made == expected, kind
 

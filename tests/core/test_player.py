@@ -6,12 +6,11 @@ from typing import Any
 
 import pytest
 
-from mediacollect import ApiEvent, ConfigError, Driver, MediaConfig, Outbox, Tracker
+from mediacollect import ConfigError, MediaConfig, Tracker
 from mediacollect._ads import parse_schedule
 from mediacollect._chapters import Chapters
 from mediacollect._player import Command, Mode, Player
-from mediacollect.transport import UrllibTransport
-from tests.core.harness import CONFIG, T0
+from tests.core.harness import CONFIG, T0, RecordingDriver
 
 SCHEDULE = {"breaks": [
     {"offset": 15, "name": "mid-roll", "ads": [
@@ -22,18 +21,6 @@ SCHEDULE = {"breaks": [
 ]}
 CUES = [{"start": 0, "end": 10, "text": "Opening"}, {"start": 10, "end": 20, "text": "Middle"},
         {"start": 12, "end": 14, "text": "nested, dropped"}, {"start": 20, "end": 30, "text": " The\nend "}]
-
-
-class RecordingDriver(Driver):
-    """A driver that never sends: it keeps what the tracker produced, in order."""
-
-    def __init__(self, tracker: Tracker) -> None:
-        super().__init__(tracker, Outbox(CONFIG.api_base), UrllibTransport(), lambda: T0)
-        self.events: list[ApiEvent] = []
-
-    def _queue(self, events: list[ApiEvent]) -> list[ApiEvent]:
-        self.events += events
-        return events
 
 
 class Viewing:

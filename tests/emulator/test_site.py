@@ -213,3 +213,43 @@ def test_an_allowed_endpoint_must_be_an_origin(value: str) -> None:
     result = subprocess.run([sys.executable, "-m", "mediacollect_emulator", "--allow-endpoint", value],
                             capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert result.returncode == 2 and "--allow-endpoint:" in result.stderr and "is not an origin" in result.stderr
+
+
+@pytest.mark.parametrize(("name", "content_type"), [
+    ("vod/master.m3u8", "application/vnd.apple.mpegurl"), ("vod/r0/seg000.ts", "video/mp2t"),
+    ("dash/manifest.mpd", "application/dash+xml"), ("dash/chunk-0-00001.m4s", "video/iso.segment"),
+])
+def test_the_generated_streams_are_served_from_build_as_streams(client: TestClient, tmp_path: Path, name: str,
+                                                                content_type: str) -> None:
+    """tests/streams.py writes build/streams/ (outside git); the pages load it as /streams/, with
+    types the players accept, revalidated every time (a live playlist changes every second)."""
+    target = tmp_path / "build" / "streams" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"#EXTM3U\n")
+    response = client.get(f"/streams/{name}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].split(";")[0] == content_type
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["cross-origin-resource-policy"] == "same-origin"
+    assert client.get(f"/build/streams/{name}").status_code == 404  # the rest of build/ stays private
+    assert client.get("/streams/../secret.txt").status_code == 404
+    assert client.get("/streams/.hidden").status_code == 404
+
+
+def test_player_pages_load_players_from_this_origin_only_and_media_through_blob_urls(client: TestClient) -> None:
+    """An adaptive player hands the element a MediaSource (a blob: URL); Video.js's icon font is
+    inlined in its stylesheet. Everything else stays as strict as before."""
+    directives = dict(part.strip().split(" ", 1) for part in client.get("/").headers["content-security-policy"]
+                      .split(";"))
+    assert directives["media-src"] == "'self' blob:"
+    assert directives["font-src"] == "data:"
+    pins = __import__("json").loads((ROOT / "package.json").read_text())["dependencies"]
+    assert all("^" not in pins[p] and "~" not in pins[p] for p in ("hls.js", "dashjs", "video.js"))  # exact pins
+    for page, library in (("hls.html", "hls.min.js"), ("live.html", "hls.min.js"), ("dash.html", "dash.all.min.js"),
+                          ("videojs.html", "video.min.js")):
+        html = (ROOT / "examples" / page).read_text()
+        assert f'<script src="/vendor/players/{library}"></script>' in html, page
+        assert "/players.js\"></script>" in html, page
+    for page in ("basic.html", "two-players.html", "track-from-python.html"):  # not loaded where unused
+        assert "/vendor/players/" not in (ROOT / "examples" / page).read_text()
+    assert "/vendor/players/" not in (ROOT / "index.html").read_text()

@@ -13,9 +13,10 @@ import pytest
 from tests.helpers import ROOT
 
 INPUTS = ["package-lock.json", "pyproject.toml", "mediacollect/_tracker.py", "mediacollect/shim.js",
-          "mediacollect/pyodide.mjs", "tools/build_vendor.py", "tools/seal_runtime.py", "tools/compile_stdlib.mjs"]
+          "mediacollect/players.js", "mediacollect/pyodide.mjs", "tools/build_vendor.py", "tools/seal_runtime.py",
+          "tools/compile_stdlib.mjs"]
 NOT_INPUTS = ["README.md", "docs/hosting.md", "tests/helpers.py", "mediacollect_emulator/site.py",
-              "tools/build_dist.py", "index.html", "mediacollect/isolation.js"]
+              "tools/build_dist.py", "index.html", "mediacollect/isolation.js", "tests/streams.py", "examples/hls.html"]
 
 
 @pytest.fixture
