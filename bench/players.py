@@ -13,9 +13,9 @@ tests/streams.py. Two measurements:
    (shim.js, players.js, PyScript's runtime and the worker's answers to it).
 2. The worker's cost per record: each player's page played for ``--per-player`` seconds with a
    forced rendition switch halfway, Python's handling of every shim record timed in the worker
-   (``Page._take``: the tracker, the queueing, the panel), by record type, without and with the
-   requests its events start (a worker's request is a synchronous XHR: the worker waits for the
-   answer, the page does not).
+   (``Page._take``: the player logic, the tracker, the queueing, the panel), by record type. The
+   requests its events start leave through the shim, from the page's thread: the worker does not
+   wait for them.
 
 Prints two Markdown tables (docs/benchmarks.md "Adaptive players").
 """
@@ -66,25 +66,13 @@ from mediacollect import browser
 
 costs = {}
 take = browser.Page._take
-send = browser.PyodideHttpTransport.send
-sending = [0.0]
-
-async def timed_send(self, request, timeout):
-    started = time.perf_counter()
-    try:
-        return await send(self, request, timeout)
-    finally:
-        sending[0] += time.perf_counter() - started
 
 def timed(self, record):
-    started, sent = time.perf_counter(), sending[0]
+    started = time.perf_counter()
     take(self, record)
-    total = time.perf_counter() - started
-    requests = sending[0] - sent
-    costs.setdefault(str(record.get("type")), []).append(((total - requests) * 1e6, total * 1e6))
+    costs.setdefault(str(record.get("type")), []).append((time.perf_counter() - started) * 1e6)
 
 browser.Page._take = timed
-browser.PyodideHttpTransport.send = timed_send
 
 def publish():
     window.benchWorkerCosts = json.dumps(costs)
@@ -118,8 +106,7 @@ def long_tasks(browser: Browser, emulator: Emulator, html: str, seconds: float) 
             ctx.add_init_script(NO_TRACKING)
         page = ctx.new_page()
         if TRACKER_SCRIPT not in html:
-            # The page without tracking, served in the tracked one's place. Only then: a route
-            # makes the worker's synchronous requests fail in Chromium.
+            # The page without tracking, served in the tracked one's place.
             page.route(lambda address: address.split("?")[0] == url,
                        lambda route: route.fulfill(status=200, content_type="text/html", body=html,
                                                    headers={"Cross-Origin-Opener-Policy": "same-origin",
@@ -146,7 +133,7 @@ def long_tasks(browser: Browser, emulator: Emulator, html: str, seconds: float) 
             "ours_longest": max((s["duration"] for s in ours), default=0.0)}
 
 
-def worker_costs(browser: Browser, emulator: Emulator, name: str, seconds: float) -> dict[str, list[list[float]]]:
+def worker_costs(browser: Browser, emulator: Emulator, name: str, seconds: float) -> dict[str, list[float]]:
     html = page_text(f"/examples/{name}.html")
     if TRACKER_SCRIPT not in html:
         raise SystemExit(f"examples/{name}.html: the tracker's script is not as expected; update bench/players.py")
@@ -163,7 +150,7 @@ def worker_costs(browser: Browser, emulator: Emulator, name: str, seconds: float
     page.wait_for_timeout(seconds * 500)
     page.evaluate("window.benchPublish()")
     page.wait_for_function("window.benchWorkerCosts !== undefined")
-    costs: dict[str, list[list[float]]] = json.loads(page.evaluate("window.benchWorkerCosts"))
+    costs: dict[str, list[float]] = json.loads(page.evaluate("window.benchWorkerCosts"))
     ctx.close()
     path.unlink()
     return costs
@@ -207,16 +194,15 @@ def main() -> None:
         print(f"| {name} | {r['played']:.0f} | {r['sent']} ({r['pings']}) | {r['tasks']} | {r['task_ms']:.0f} | "
               f"{r['longest']:.0f} | {r['frames']} | {r['ours_ms']:.0f} |")
     print(f"\nWorker time per shim record, µs (median / p95 / max), {args.per_player:.0f} s of playback "
-          "with one forced switch; the last column with the requests the record's events started:\n")
-    print("| player | records | player reports | timeupdate | other media events | all, with requests |")
+          "with one forced switch:\n")
+    print("| player | records | all | player reports | timeupdate | other media events |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, by_type in costs.items():
-        def alone(kinds: Callable[[str], bool], by_type: dict[str, list[list[float]]] = by_type) -> list[float]:
-            return [pair[0] for kind, pairs in by_type.items() if kinds(kind) for pair in pairs]
-        every = [pair[1] for pairs in by_type.values() for pair in pairs]
-        print(f"| {name} | {len(every)} | {cell(alone(lambda k: k == 'player'))} | "
-              f"{cell(alone(lambda k: k == 'timeupdate'))} | "
-              f"{cell(alone(lambda k: k not in ('player', 'timeupdate')))} | {cell(every)} |")
+        def of(kinds: Callable[[str], bool], by_type: dict[str, list[float]] = by_type) -> list[float]:
+            return [cost for kind, values in by_type.items() if kinds(kind) for cost in values]
+        every = of(lambda k: True)
+        print(f"| {name} | {len(every)} | {cell(every)} | {cell(of(lambda k: k == 'player'))} | "
+              f"{cell(of(lambda k: k == 'timeupdate'))} | {cell(of(lambda k: k not in ('player', 'timeupdate')))} |")
 
 
 if __name__ == "__main__":
