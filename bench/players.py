@@ -127,6 +127,11 @@ def long_tasks(browser: Browser, emulator: Emulator, html: str, seconds: float) 
         ctx.close()
     sent = [e["event_type"] for session in emulator.sessions() for e in session["events"]]
     return {"sent": len(sent), "pings": sent.count("ping"), "played": played, "tasks": len(tasks),
+            "task_list": [(round((t["start"] - began) / 1000, 1), round(t["duration"])) for t in tasks],
+            "frame_list": [(round((f["start"] - began) / 1000, 1), round(f["duration"]),
+                            [(s["invoker"], (s["url"] or "").rsplit("/", 1)[-1], round(s["duration"]))
+                             for s in f["scripts"]])
+                           for f in frames],
             "task_ms": sum(t["duration"] for t in tasks),
             "longest": max((t["duration"] for t in tasks), default=0.0), "frames": len(frames),
             "ours_ms": sum(s["duration"] for s in ours),
@@ -193,6 +198,11 @@ def main() -> None:
     for name, r in rows.items():
         print(f"| {name} | {r['played']:.0f} | {r['sent']} ({r['pings']}) | {r['tasks']} | {r['task_ms']:.0f} | "
               f"{r['longest']:.0f} | {r['frames']} | {r['ours_ms']:.0f} |")
+    for name, r in rows.items():
+        for at, duration in r["task_list"]:
+            print(f"- {name}: long task at +{at} s, {duration} ms")
+        for at, duration, scripts in r["frame_list"]:
+            print(f"- {name}: long frame at +{at} s, {duration} ms; scripts (invoker, file, ms): {scripts}")
     print(f"\nWorker time per shim record, µs (median / p95 / max), {args.per_player:.0f} s of playback "
           "with one forced switch:\n")
     print("| player | records | all | player reports | timeupdate | other media events |")
