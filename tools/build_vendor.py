@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     precompress(copy_own_files(pyodide_version, stdlib))
     players_dir = copy_players()
     precompress(wheels_dir)
+    precompress(players_dir)
     precompress(pyodide_dir)
     precompress(pyscript_dir)
     size = sum(f.stat().st_size for f in VENDOR.rglob("*") if f.is_file() and f.suffix not in (".br", ".gz"))
