@@ -92,3 +92,41 @@ class RecordingDriver(Driver):
     def _queue(self, events: list[ApiEvent]) -> list[ApiEvent]:
         self.events += events
         return events
+
+
+# A ten-minute clip and the observations a viewer makes watching it (generated viewings).
+CLIP = MediaConfig(id="clip", length=600.0)
+
+
+def viewing(actions: list[tuple[str, int]]) -> list[Observation]:
+    """The observations a player makes: each action after a gap (ms); timeupdates every 250 ms
+    of playback, as elements fire them."""
+    out: list[Observation] = []
+    t, playhead, playing = T0 + 7, 0.0, False
+
+    def emit(event: PlayerEvent, at: int, **extra: object) -> None:
+        out.append(Observation(event, at, round(playhead, 3), duration=CLIP.length, paused=not playing,
+                               **extra))  # type: ignore[arg-type]
+
+    for action, gap in actions:
+        end = t + gap
+        while playing and t + 250 < end:
+            t += 250
+            playhead += 0.25
+            emit(PlayerEvent.TIMEUPDATE, t)
+        playhead += (end - t) / 1000 if playing else 0
+        t = end
+        if action == "play" and not playing:
+            emit(PlayerEvent.PLAY, t)
+            playing = True
+            t += 40
+            emit(PlayerEvent.PLAYING, t)
+        elif action == "pause" and playing:
+            playing = False
+            emit(PlayerEvent.PAUSE, t)
+        elif action == "seek":
+            emit(PlayerEvent.SEEKING, t)
+            playhead = min(playhead + 30, CLIP.length - 60)
+            t += 60
+            emit(PlayerEvent.SEEKED, t)
+    return out

@@ -27,48 +27,14 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
-from mediacollect import ApiEvent, Driver, EventType, MediaConfig, Observation, Outbox, PlayerEvent, Tracker
+from mediacollect import ApiEvent, Driver, EventType, Observation, Outbox, PlayerEvent, Tracker
 from mediacollect.transport import HttpRequest, HttpResponse
-from tests.core.harness import CONFIG, T0
+from tests.core.harness import CLIP as MEDIA
+from tests.core.harness import CONFIG, T0, viewing
 
 P = PlayerEvent
-MEDIA = MediaConfig(id="clip", length=600.0)
 BUMP_MS = 5  # events born of one observation sit 1 ms apart (sessionStart, stateStart, play...)
 GRID_MS = int(CONFIG.content_ping_interval * 1000)
-
-
-def viewing(actions: list[tuple[str, int]]) -> list[Observation]:
-    """The observations a player makes: each action after a gap (ms); timeupdates every 250 ms
-    of playback, as elements fire them."""
-    out: list[Observation] = []
-    t, playhead, playing = T0 + 7, 0.0, False
-
-    def emit(event: PlayerEvent, at: int, **extra: object) -> None:
-        out.append(Observation(event, at, round(playhead, 3), duration=MEDIA.length, paused=not playing,
-                               **extra))  # type: ignore[arg-type]
-
-    for action, gap in actions:
-        end = t + gap
-        while playing and t + 250 < end:
-            t += 250
-            playhead += 0.25
-            emit(P.TIMEUPDATE, t)
-        playhead += (end - t) / 1000 if playing else 0
-        t = end
-        if action == "play" and not playing:
-            emit(P.PLAY, t)
-            playing = True
-            t += 40
-            emit(P.PLAYING, t)
-        elif action == "pause" and playing:
-            playing = False
-            emit(P.PAUSE, t)
-        elif action == "seek":
-            emit(P.SEEKING, t)
-            playhead = min(playhead + 30, MEDIA.length - 60)
-            t += 60
-            emit(P.SEEKED, t)
-    return out
 
 
 @dataclass

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from mediacollect import EventType, MediaConfig, Observation, Outbox, PlayerEvent, Tracker, _handover, _wire
 from mediacollect.transport import HttpResponse
-from tests.core.harness import CONFIG, T0
-from tests.core.test_event_time import MEDIA, viewing
+from tests.core.harness import CLIP as MEDIA
+from tests.core.harness import CONFIG, T0, viewing
 
 KINDS = frozenset({"pause", "play", "waiting", "ended"})
 RECORD = {"pause": (PlayerEvent.PAUSE, True), "play": (PlayerEvent.PLAY, False),
