@@ -151,3 +151,16 @@ def test_the_delivery_names_of_the_package_are_loaded_on_first_use() -> None:
     assert mediacollect.Driver is Driver
     with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
         mediacollect.Nothing  # noqa: B018
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared fixtures and helpers live in one place (tests/helpers.py, a folder's conftest.py or
+    harness): a test module imported by another would run its tests twice and tie them together."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            offenders += [f"{path.relative_to(ROOT)}: {name}" for name in names
+                          if name.startswith("tests.") and name.rsplit(".", 1)[-1].startswith("test_")]
+    assert offenders == []
