@@ -101,7 +101,6 @@ class PageClose:
 
     body: str  # the sessionEnd body, its ts and playhead as slots (_wire.template)
     frozen: float | None  # the playhead to report, when it is frozen (an ad)
-    live: bool  # a live playhead is the second of the day at the moment of closing
 
 
 class Tracker:
@@ -608,13 +607,13 @@ class Tracker:
     def page_close_spec(self) -> PageClose | None:
         """What a page needs to end this session itself when it is closed (spec §4.13), or None
         when there is no session to end: the sessionEnd body (validated here, with ts and
-        playhead left for the page), the playhead to report if it is frozen (an ad), and
-        whether it is live (second of the day)."""
+        playhead left for the page) and the playhead to report if it is frozen (an ad). A live
+        playhead is the page's to work out from the stream's clock (``stream_origin``)."""
         if self.state not in ENDABLE_STATES:
             return None
         end = ApiEvent(EventType.SESSION_END, self.playhead_at(self._last_ts), self._last_ts + 1, self.session)
         self._check(end)
-        return PageClose(_wire.template(end), self._context.frozen_playhead, self.is_live)
+        return PageClose(_wire.template(end), self._context.frozen_playhead)
 
     @_in_time
     def renew(self, now: int, playhead: float | None = None) -> list[ApiEvent]:
