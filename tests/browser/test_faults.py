@@ -11,7 +11,16 @@ import time
 from playwright.sync_api import BrowserContext, Page
 
 from mediacollect._state import SEEK_SETTLE_MS
-from tests.browser.conftest import accepted, assert_no_duplicates, press_play, start, video, wait_ready, watch
+from tests.browser.conftest import (
+    accepted,
+    assert_no_duplicates,
+    press_play,
+    start,
+    video,
+    wait_ready,
+    watch,
+    with_settings,
+)
 from tests.helpers import BASIC_PAGE, Emulator, holds, wait_for
 
 LONG_TASKS = """
@@ -133,16 +142,8 @@ def test_a_400_for_one_event_is_reported_and_the_rest_delivered(page: Page, fres
     assert_no_duplicates(fresh)
 
 
-# Settings merged into the page's block before the tracker reads it (an init script, rather than
-# rewriting the served page).
-SETTINGS = """
-document.addEventListener("DOMContentLoaded", () => {
-  const block = document.getElementById("mediacollect-config");
-  block.textContent = JSON.stringify({...JSON.parse(block.textContent), ...%s});
-});
-"""
 # What a consent manager does before the tracker starts: the page's settings say "pending".
-PENDING_CONSENT = SETTINGS % '{"consent": "pending"}'
+PENDING_CONSENT = with_settings(consent="pending")
 
 
 def test_nothing_before_consent_then_in_order_and_nothing_after_opt_out(context: BrowserContext,
@@ -205,7 +206,7 @@ def test_a_worker_that_wakes_late_keeps_its_pings_on_their_grid(context: Browser
     intervals after the session start), never as a burst with the time they were sent. The page
     pings every 2 s instead of 10 s: the same mechanism, a fifth of the wait. (CDP's page freezing
     does not freeze dedicated workers, so it cannot emulate this.)"""
-    context.add_init_script(SETTINGS % '{"content_ping_interval": 2}')
+    context.add_init_script(with_settings(content_ping_interval=2))
     page = context.new_page()
     start(page, fresh)
     video(page, "v.loop = true")  # the 30 s clip must not end the session meanwhile
