@@ -201,23 +201,26 @@ def pings(emulator: Emulator) -> list[int]:
 
 def test_a_worker_that_wakes_late_keeps_its_pings_on_their_grid(context: BrowserContext, fresh: Emulator) -> None:
     """What a throttled background tab does to timers, reproduced by stalling the worker: three
-    requests that take 4.5 s each (under the 10 s timeout, over two ping intervals) keep it from
-    waking on time. Pings that fell due meanwhile are stamped on their grid (a whole number of
+    requests that take 2.25 ping intervals each (under the request timeout) keep it from waking
+    on time. Pings that fell due meanwhile are stamped on their grid (a whole number of
     intervals after the session start), never as a burst with the time they were sent. The page
-    pings every 2 s instead of 10 s: the same mechanism, a fifth of the wait. (CDP's page freezing
-    does not freeze dedicated workers, so it cannot emulate this.)"""
-    context.add_init_script(with_settings(content_ping_interval=2))
+    pings every second (its content_ping_interval setting, the least it accepts) instead of
+    every 10 s: the same mechanism, a tenth of the wait. (CDP's page freezing does not freeze
+    dedicated workers, so it cannot emulate this.)"""
+    interval_ms = 1_000
+    context.add_init_script(with_settings(content_ping_interval=interval_ms / 1000))
     page = context.new_page()
     start(page, fresh)
     video(page, "v.loop = true")  # the 30 s clip must not end the session meanwhile
     wait_for(lambda: len(pings(fresh)) >= 1, timeout=15)
-    fresh.post("/_emulator/faults", {"delay_ms": 4500, "count": 3})
+    fresh.post("/_emulator/faults", {"delay_ms": interval_ms * 9 // 4, "count": 3})
     wait_for(lambda: len(pings(fresh)) >= 8, timeout=60)
     [session] = fresh.sessions()
     begun = session["events"][0]["body"]["playerTime"]["ts"]
     times = pings(fresh)
-    assert all((t - begun) % 2_000 == 0 for t in times), f"pings off their grid: {[t - begun for t in times]}"
+    assert all((t - begun) % interval_ms == 0 for t in times), f"pings off their grid: {[t - begun for t in times]}"
     assert all(b > a for a, b in zip(times, times[1:], strict=False)), "pings sent twice or out of order"
     arrivals = [e["received_at"] for e in session["events"] if e["event_type"] == "ping"]
-    assert max(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) > 4.0, "the stall delayed no ping"
+    assert max(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) > 2 * interval_ms / 1000, \
+        "the stall delayed no ping"
     assert_no_duplicates(fresh)
