@@ -56,6 +56,21 @@ def page(context: BrowserContext) -> Page:
     return page
 
 
+# Settings merged into the page's block before the tracker reads it (an init script, rather than
+# rewriting the served page).
+_SETTINGS = """
+document.addEventListener("DOMContentLoaded", () => {
+  const block = document.getElementById("mediacollect-config");
+  block.textContent = JSON.stringify({...JSON.parse(block.textContent), ...%s});
+});
+"""
+
+
+def with_settings(**settings: Any) -> str:
+    """An init script that sets these fields of the page's settings (the tracker's config block)."""
+    return _SETTINGS % json.dumps(settings)
+
+
 def wait_ready(page: Page) -> None:
     page.wait_for_function("document.getElementById('tracker-status').textContent === 'ready'",
                            timeout=READY_TIMEOUT_MS)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from tests.browser.conftest import press_play, video_time_past, wait_ready
+from tests.browser.conftest import press_play, video_time_past, wait_ready, with_settings
 from tests.helpers import START, Emulator, start_emulator, stop_emulator, wait_for
 
 
@@ -60,6 +60,9 @@ def test_a_playing_session_appears_live_and_its_timeline_is_drawn(own_emulator: 
     ui.wait_for_selector("[data-testid=config]:has-text('time scale')")
     assert ui.locator("[data-testid=session-row]").count() == 0
 
+    # The page pings every 3 s in content (its content_ping_interval setting; 10 s by default):
+    # the timeline has a content ping without the wait for a 10 s one.
+    page.add_init_script(with_settings(content_ping_interval=3))
     page.goto(own_emulator.page_url())
     wait_ready(page)
     press_play(page)
@@ -67,7 +70,7 @@ def test_a_playing_session_appears_live_and_its_timeline_is_drawn(own_emulator: 
     page.evaluate("document.getElementById('video').pause()")
     wait_for(lambda: "pauseStart" in kinds(own_emulator))
     page.evaluate("document.getElementById('video').play()")
-    # Past the first 10 s ping, which falls in the content (the 1 s ad pings come before it).
+    # Past the first content ping, 3 s after the pre-roll (the 1 s ad pings come before it).
     wait_for(lambda: "ping" in content_events(own_emulator), timeout=20)
 
     # The session shows up in the already open UI, without a reload.

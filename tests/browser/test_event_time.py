@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.conftest import press_play, wait_ready
+from tests.browser.conftest import press_play, wait_ready, with_settings
 from tests.helpers import BASIC_PAGE, Emulator, wait_for
 
 SLACK_MS = 150  # from the test's clock read to the shim's stamp in the element's event handler
+PING_MS = 4_000  # the content ping interval where a test sets it: a ping soon, after the session has opened
 
 
 def act(page: Page, script: str) -> int:
@@ -61,22 +62,25 @@ def play_basic(page: Page, emulator: Emulator) -> int:
 
 
 def test_a_slow_answer_spanning_a_ping_keeps_every_event_at_its_own_time(page: Page, fresh: Emulator) -> None:
-    """The worker is blocked 2.5 s in a request across the 10 s ping while the viewer pauses and
-    resumes twice: the ping on its grid, each pause and play at the moment it happened."""
+    """The worker is blocked 2.5 s in a request across a content ping while the viewer pauses and
+    resumes twice: the ping on its grid, each pause and play at the moment it happened. The page
+    pings every 4 s instead of 10 s (its content_ping_interval setting): the same timeline around
+    the ping, 1.5 s before it to 0.9 s after, without waiting for a 10 s one."""
+    page.add_init_script(with_settings(content_ping_interval=PING_MS / 1000))
     begun = play_basic(page, fresh)
-    page.wait_for_function(f"Date.now() >= {begun + 8_500}")
+    page.wait_for_function(f"Date.now() >= {begun + PING_MS - 1_500}")
     fresh.post("/_emulator/faults", {"delay_ms": 2_500, "count": 1, "endpoint": "events"})
     moments = [act(page, "v.pause()")]
-    for wait_until, script in ((9_400, "v.play()"), (10_300, "v.pause()"), (10_900, "v.play()")):
-        page.wait_for_function(f"Date.now() >= {begun + wait_until}")
+    for from_ping, script in ((-600, "v.play()"), (300, "v.pause()"), (900, "v.play()")):
+        page.wait_for_function(f"Date.now() >= {begun + PING_MS + from_ping}")
         moments.append(act(page, script))
     items = wait_for(lambda: (b := bodies(fresh)) and kinds(b).count("play") == 3 and "ping" in kinds(b) and b,
                      timeout=30)
     assert_in_time(items)
-    assert_grid(items, 10_000)
+    assert_grid(items, PING_MS)
     sent = [(b["eventType"], ts(b)) for b in items[3:] if b["eventType"] != "stateStart"]
     assert [k for k, _ in sent[:5]] == ["pauseStart", "play", "ping", "pauseStart", "play"]
-    assert sent[2][1] == begun + 10_000
+    assert sent[2][1] == begun + PING_MS
     for (kind, stamp), moment in zip([s for s in sent if s[0] != "ping"], moments, strict=False):
         assert 0 <= stamp - moment < SLACK_MS, f"{kind} stamped {stamp - moment} ms after it happened"
     playheads = [b["playerTime"]["playhead"] for b in items]
@@ -105,15 +109,17 @@ def test_a_slow_answer_during_an_ad_keeps_its_pings_on_the_second(page: Page, fr
 
 def test_a_session_start_answered_after_the_request_timeout_opens_one_session(
         page: Page, fresh: Emulator) -> None:
-    """The API answers the sessionStart after 12 s, past the 10 s request timeout: the tracker
-    waits for that answer (a retry would open a second session for the same viewing)."""
+    """The API answers the sessionStart 1.5 s past the request timeout: the tracker waits for
+    that answer (a retry would open a second session for the same viewing). The page sets its
+    request_timeout to 3 s (10 s by default), so the answer comes after 4.5 s, not 12."""
+    page.add_init_script(with_settings(request_timeout=3))
     page.goto(fresh.page_url(BASIC_PAGE))
     wait_ready(page)
-    fresh.post("/_emulator/faults", {"delay_ms": 12_000, "count": 1, "endpoint": "sessions"})
+    fresh.post("/_emulator/faults", {"delay_ms": 4_500, "count": 1, "endpoint": "sessions"})
     pressed = act(page, "v.play()")
     page.wait_for_function(f"Date.now() >= {pressed + 2_000}")
     paused = act(page, "v.pause()")
-    items = wait_for(lambda: (b := bodies(fresh)) and "pauseStart" in kinds(b) and b, timeout=40)
+    items = wait_for(lambda: (b := bodies(fresh)) and "pauseStart" in kinds(b) and b, timeout=30)
     assert len(fresh.sessions()) == 1
     assert kinds(items)[:4] == ["sessionStart", "stateStart", "play", "pauseStart"]
     assert 0 <= ts(items[0]) - pressed < SLACK_MS and 0 <= ts(items[3]) - paused < SLACK_MS

@@ -11,7 +11,16 @@ import time
 from playwright.sync_api import BrowserContext, Page
 
 from mediacollect._state import SEEK_SETTLE_MS
-from tests.browser.conftest import accepted, assert_no_duplicates, press_play, start, video, wait_ready, watch
+from tests.browser.conftest import (
+    accepted,
+    assert_no_duplicates,
+    press_play,
+    start,
+    video,
+    wait_ready,
+    watch,
+    with_settings,
+)
 from tests.helpers import BASIC_PAGE, Emulator, holds, wait_for
 
 LONG_TASKS = """
@@ -81,7 +90,9 @@ def test_a_slow_api_never_blocks_the_page(context: BrowserContext, fresh: Emulat
     page = context.new_page()
     start(page, fresh)
     ready_at = page.evaluate("performance.now()")
-    fresh.post("/_emulator/faults", {"delay_ms": 2000, "count": 10})
+    # Each request takes 1 s: a page that waited for one would freeze twice as long as the
+    # answer below may take, and show a long task twenty times the threshold.
+    fresh.post("/_emulator/faults", {"delay_ms": 1000, "count": 10})
     # Each action taken in by Python before the next.
     video(page, "v.pause()")
     state_is(page, "paused")
@@ -92,7 +103,7 @@ def test_a_slow_api_never_blocks_the_page(context: BrowserContext, fresh: Emulat
     state_is(page, "paused")
     video(page, "v.play()")
     state_is(page, "playing")
-    # The page answers at once while requests take 2 s each.
+    # The page answers at once while requests take 1 s each.
     started = time.monotonic()
     assert video(page, "v.paused") is False
     assert time.monotonic() - started < 0.5
@@ -133,16 +144,8 @@ def test_a_400_for_one_event_is_reported_and_the_rest_delivered(page: Page, fres
     assert_no_duplicates(fresh)
 
 
-# Settings merged into the page's block before the tracker reads it (an init script, rather than
-# rewriting the served page).
-SETTINGS = """
-document.addEventListener("DOMContentLoaded", () => {
-  const block = document.getElementById("mediacollect-config");
-  block.textContent = JSON.stringify({...JSON.parse(block.textContent), ...%s});
-});
-"""
 # What a consent manager does before the tracker starts: the page's settings say "pending".
-PENDING_CONSENT = SETTINGS % '{"consent": "pending"}'
+PENDING_CONSENT = with_settings(consent="pending")
 
 
 def test_nothing_before_consent_then_in_order_and_nothing_after_opt_out(context: BrowserContext,
@@ -200,23 +203,26 @@ def pings(emulator: Emulator) -> list[int]:
 
 def test_a_worker_that_wakes_late_keeps_its_pings_on_their_grid(context: BrowserContext, fresh: Emulator) -> None:
     """What a throttled background tab does to timers, reproduced by stalling the worker: three
-    requests that take 4.5 s each (under the 10 s timeout, over two ping intervals) keep it from
-    waking on time. Pings that fell due meanwhile are stamped on their grid (a whole number of
+    requests that take 2.25 ping intervals each (under the request timeout) keep it from waking
+    on time. Pings that fell due meanwhile are stamped on their grid (a whole number of
     intervals after the session start), never as a burst with the time they were sent. The page
-    pings every 2 s instead of 10 s: the same mechanism, a fifth of the wait. (CDP's page freezing
-    does not freeze dedicated workers, so it cannot emulate this.)"""
-    context.add_init_script(SETTINGS % '{"content_ping_interval": 2}')
+    pings every second (its content_ping_interval setting, the least it accepts) instead of
+    every 10 s: the same mechanism, a tenth of the wait. (CDP's page freezing does not freeze
+    dedicated workers, so it cannot emulate this.)"""
+    interval_ms = 1_000
+    context.add_init_script(with_settings(content_ping_interval=interval_ms / 1000))
     page = context.new_page()
     start(page, fresh)
     video(page, "v.loop = true")  # the 30 s clip must not end the session meanwhile
     wait_for(lambda: len(pings(fresh)) >= 1, timeout=15)
-    fresh.post("/_emulator/faults", {"delay_ms": 4500, "count": 3})
+    fresh.post("/_emulator/faults", {"delay_ms": interval_ms * 9 // 4, "count": 3})
     wait_for(lambda: len(pings(fresh)) >= 8, timeout=60)
     [session] = fresh.sessions()
     begun = session["events"][0]["body"]["playerTime"]["ts"]
     times = pings(fresh)
-    assert all((t - begun) % 2_000 == 0 for t in times), f"pings off their grid: {[t - begun for t in times]}"
+    assert all((t - begun) % interval_ms == 0 for t in times), f"pings off their grid: {[t - begun for t in times]}"
     assert all(b > a for a, b in zip(times, times[1:], strict=False)), "pings sent twice or out of order"
     arrivals = [e["received_at"] for e in session["events"] if e["event_type"] == "ping"]
-    assert max(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) > 4.0, "the stall delayed no ping"
+    assert max(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) > 2 * interval_ms / 1000, \
+        "the stall delayed no ping"
     assert_no_duplicates(fresh)

@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
-from tests.browser.conftest import READY_TIMEOUT_MS, accepted, assert_no_duplicates, start, video, wait_ready, watch
+from tests.browser.conftest import (
+    READY_TIMEOUT_MS,
+    accepted,
+    assert_no_duplicates,
+    start,
+    video,
+    wait_ready,
+    watch,
+)
 from tests.helpers import BASIC_PAGE, CHROMIUM, CHROMIUM_ARGS, Emulator, wait_for
 
 OPENED = ["sessionStart", "stateStart:mute", "play"]
@@ -42,15 +50,17 @@ def events_of(emulator: Emulator, kind: str) -> list[dict[str, Any]]:
 
 
 def pause_on_a_slow_api(page: Page, emulator: Emulator) -> dict[str, float]:
-    """The API answers events only after 8 s; the viewer unmutes (its stateEnd is then on its
-    way for 8 s) and pauses (its pauseStart waits behind it). Returns the pause's moment."""
+    """The API answers events only after 4 s; the viewer unmutes (its stateEnd is then on its
+    way for 4 s) and pauses (its pauseStart waits behind it). Returns the pause's moment, with
+    the stateEnd still unanswered."""
     start(page, emulator)
-    emulator.post("/_emulator/faults", {"delay_ms": 8000, "count": 20, "endpoint": "events"})
+    emulator.post("/_emulator/faults", {"delay_ms": 4000, "count": 20, "endpoint": "events"})
     video(page, "v.muted = false")
     page.wait_for_selector('#request-log .request[data-event-type="stateStart"]')
     paused: dict[str, float] = video(page, "(v.pause(), {ts: Date.now(), playhead: v.currentTime})")
     page.wait_for_function("document.getElementById('playback-state').textContent === 'paused'")
     watch(page, 0.5, "the scenario: the tab is closed half a second after the pause")
+    assert accepted(emulator) == [OPENED], "the stateEnd must still be on its way when the tab goes"
     return paused
 
 
