@@ -82,6 +82,11 @@ RESTART_WINDOW_S = 60.0
 # stuck on a stalled disk): killed and restarted like a dead one, so no request waits for ever.
 # A 20,000-event batch commits in ~0.1 s.
 WRITER_DEADLINE_S = 10.0
+# A writer just started is a new interpreter importing and opening the database: on a loaded
+# machine that takes seconds. Until it says it is ready (acknowledges batch READY) its clock is
+# this one, so a slow start is not taken for a hang and killed again.
+WRITER_START_S = 60.0
+READY = 0  # the batch number a writer acknowledges once it has opened the database (batches count from 1)
 LOG_EVERY_S = 10.0  # at most one line per this many seconds about a store that stays broken
 
 # Idempotent, so a batch can be applied again after a writer died before acknowledging it.
@@ -234,6 +239,7 @@ def _writer_main(path: str, requests: Connection, acks: Connection) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     db = _open(path)
     db.execute("PRAGMA wal_autocheckpoint=0")  # a checkpoint inside a commit would delay its ack
+    acks.send_bytes(pickle.dumps((READY, [])))
     stop = threading.Event()
     checkpointer = threading.Thread(target=_checkpoint_loop, args=(path, stop), daemon=True)
     checkpointer.start()
@@ -294,6 +300,7 @@ class Store:
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         self._writer: multiprocessing.process.BaseProcess | None = None
+        self._writer_ready = False  # the writer acknowledged READY: it has opened the database
         self._pipe: Connection | None = None  # batches to the writer (blocking)
         self._acks: Connection | None = None  # its acknowledgements (watched by the event loop)
         # Batches sent and not acknowledged: their waiters, and their groups to send again if
@@ -322,6 +329,7 @@ class Store:
         self._writer = context.Process(target=_writer_main, args=(self.path, requests_in, acks_out), daemon=True,
                                        name="mediacollect-writer")
         self._writer.start()
+        self._writer_ready = False
         requests_in.close()
         acks_out.close()
         # A bigger pipe (Linux: up to 1 MiB) so a writer busy with a checkpoint does not block
@@ -429,15 +437,19 @@ class Store:
     def _arm_deadline(self, loop: asyncio.AbstractEventLoop) -> None:
         """Check, once the deadline has passed, that the writer still acknowledges batches."""
         if self._deadline_timer is None and self._inflight:
-            delay = max(0.0, self._progress_at + self.writer_deadline - time.monotonic())
+            delay = max(0.0, self._progress_at + self._allowed() - time.monotonic())
             self._deadline_timer = loop.call_later(delay, self._check_progress)
+
+    def _allowed(self) -> float:
+        """How long the writer may go without an acknowledgement: longer while it starts."""
+        return self.writer_deadline if self._writer_ready else max(self.writer_deadline, WRITER_START_S)
 
     def _check_progress(self) -> None:
         self._deadline_timer = None
         if not self._inflight or self._writer is None:
             return
-        if time.monotonic() - self._progress_at >= self.writer_deadline:
-            log.error("store: the writer process acknowledged nothing for %g s; killing it", self.writer_deadline)
+        if time.monotonic() - self._progress_at >= self._allowed():
+            log.error("store: the writer process acknowledged nothing for %g s; killing it", self._allowed())
             with contextlib.suppress(OSError):
                 self._writer.kill()
             self._writer_died()
@@ -475,6 +487,13 @@ class Store:
             return None
         waiters, _ = self._inflight.pop(batch, ([], []))
         self._progress_at = time.monotonic()
+        if not self._writer_ready:  # started: from now on the plain deadline, counted from now
+            self._writer_ready = True
+            if self._deadline_timer is not None:
+                self._deadline_timer.cancel()
+                self._deadline_timer = None
+            with contextlib.suppress(RuntimeError):  # no running loop: a synchronous write waits itself
+                self._arm_deadline(asyncio.get_running_loop())
         _resolve(waiters, errors)
         if batch in self._sync_errors:
             self._sync_errors[batch] = errors

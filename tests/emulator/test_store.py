@@ -127,6 +127,7 @@ def test_a_hung_writer_is_killed_and_restarted_and_nobody_waits_for_ever(
     store = Store(tmp_path / "store.sqlite3", writer_process=True, writer_deadline=0.5)
 
     async def scenario() -> None:
+        await store.write_future([row(store, "/working")])  # a writer that was working, then stops
         pid = store.writer_pid
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)
@@ -137,7 +138,7 @@ def test_a_hung_writer_is_killed_and_restarted_and_nobody_waits_for_ever(
     try:
         with caplog.at_level(logging.ERROR, logger="mediacollect_emulator"):
             run_async(scenario)
-        assert store.query("SELECT COUNT(*) AS n FROM requests")[0]["n"] == 20
+        assert store.query("SELECT COUNT(*) AS n FROM requests")[0]["n"] == 21
         assert store.writer_restarts == 1 and store.unavailable is None
         assert [r for r in caplog.records if "acknowledged nothing" in r.getMessage()]
     finally:
