@@ -7,7 +7,9 @@
 - WebKitGTK: Debian's ``WebKitWebDriver`` (webkit2gtk-driver) with Selenium, on a virtual X
   display (``Xvfb``): WebKitGTK's MiniBrowser has no headless mode.
 
-Every browser gets a new profile per test (cold caches, empty storage). Scripts are function
+Every browser gets a new profile per test (cold caches, empty storage), and a browser per test:
+one kept across tests would carry a page's way out (its ``pagehide`` requests, what it stored)
+into the next test, and a launch costs about 1 s in Firefox, 0.3 s in WebKit. Scripts are function
 bodies (``return ...``); a returned promise is awaited. Nothing is downloaded at run time.
 """
 
@@ -39,7 +41,7 @@ WEBKIT_DRIVER = os.environ.get("MEDIACOLLECT_WEBKIT_DRIVER", "/usr/bin/WebKitWeb
 MINIBROWSER = os.environ.get("MEDIACOLLECT_MINIBROWSER", "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser")
 XVFB = "/usr/bin/Xvfb"
 START_TIMEOUT = 60.0
-LAUNCH_TIMEOUT = 20.0  # a WebKit session starts in about 0.3 s (at most 2 s here, under load)
+LAUNCH_TIMEOUT = 20.0  # a WebKit session starts in about 0.3 s (under 1 s in every run here)
 LAUNCH_ATTEMPTS = 2
 KILL_GRACE = 5.0
 CONSOLE_LINES = 200
@@ -387,8 +389,8 @@ def launch_within(make_service: Callable[[], _S], connect: Callable[[_S], _D], t
     has its driver process killed with everything under it (the browser), which ends the
     attempt, and the launch is made again. At most ``attempts`` launches, so at most
     ``attempts * (timeout + KILL_GRACE)`` seconds whatever the driver does; an attempt that
-    fails is raised at once. Now and then (3 launches in about 130 here) WebKitWebDriver never
-    answers the new session."""
+    fails is raised at once. Now and then WebKitWebDriver never answers the new session (1
+    launch in 27 in one run here)."""
     for _ in range(attempts):
         service = make_service()
         started: dict[str, Any] = {}

@@ -219,7 +219,7 @@ def test_play_after_ready_opens_a_session_stamped_at_the_press(engine: Engine, f
     assert len(session_starts(fresh)) == 1
 
 
-def test_play_pressed_before_python_is_ready_keeps_its_time(engine: Engine, fresh: Emulator) -> None:
+def test_play_pressed_before_python_is_ready_keeps_its_time(engine: Engine, engine_name: str, fresh: Emulator) -> None:
     """The page's Python (``main.py``) is held at the server until the viewer has pressed play
     and the video has played on for a second: the runtime is up, Python is not. The session must
     carry the moment and position of the play, not of Python's start."""
@@ -242,7 +242,19 @@ def test_play_pressed_before_python_is_ready_keeps_its_time(engine: Engine, fres
     assert_session_start_matches(body, fired)  # stamped when play fired, not when Python woke
     assert fired["playhead"] == pytest.approx(2.5, abs=0.1)
     assert 0 <= body["playerTime"]["ts"] - pressed["ts"] < 1000
-    wait_for(lambda: accepted(fresh) == [["sessionStart", "stateStart:mute", "play"]])
+    opened = ["sessionStart", "stateStart:mute", "play"]
+    if MODE[engine_name] == "main thread":
+        # Python's start-up on the page's thread freezes the page (README, "Browsers"), and the
+        # video playing meanwhile may stall on that (waiting, then playing): a buffering, which
+        # the tracker reports after the play, at the moment and position it happened.
+        def one_session_opened() -> list[str] | None:
+            sessions = accepted(fresh)
+            return sessions[0] if len(sessions) == 1 and sessions[0][:3] == opened else None
+
+        names = wait_for(one_session_opened)
+        assert names[3:] in ([], ["bufferStart"], ["bufferStart", "play"]), names
+    else:
+        wait_for(lambda: accepted(fresh) == [opened])
     play = next(e["body"] for e in fresh.sessions()[0]["events"] if e["event_type"] == "play")
     assert play["playerTime"]["playhead"] == pytest.approx(2.5, abs=0.5), "the play is where the viewer pressed"
 
