@@ -121,6 +121,11 @@ PAGE_STATE_JS = """
         shim: window.mediacollectShim ? JSON.parse(window.mediacollectShim.stats()) : null,
         log: [...document.querySelectorAll('#request-log .request')].map(r => r.textContent.trim()),
         stored: Object.fromEntries(Object.keys(localStorage).map(k => [k, localStorage.getItem(k)])),
+        // What the page fetched, and when (ms from navigation): where a start-up stopped.
+        loaded: performance.getEntriesByType('resource').map(r =>
+            `${r.name.split('?')[0].split('/').slice(-2).join('/')} `
+            + `${Math.round(r.startTime)}-${Math.round(r.responseEnd)}`),
+        now: Math.round(performance.now()),
     }, null, 1);"""
 
 
