@@ -51,15 +51,7 @@ READY_TIMEOUT = 90.0  # ready takes 1-4 s (bench/engines.py); the machine is sha
 # Differences found and not yet fixed: (reason, strict). Each still runs. A strict one must
 # fail: the day it passes, its entry has to go. An intermittent one is reported either way
 # (XFAIL/XPASS in -rxX). README, "Browsers", says what a viewer meets.
-KNOWN_FAILURES: dict[tuple[str, str], tuple[str, bool]] = {
-    ("test_a_reload_mid_session_delivers_what_was_waiting", "webkit-sab"): (
-        "WebKit in a worker, seen intermittently before the page-death rewrite: the play queued behind the "
-        "refused pauseStart lost across the reload (pauseStart, then sessionEnd arrived; nothing left stored)",
-        False),
-    ("test_a_reload_mid_session_delivers_what_was_waiting", "webkit"): (
-        "WebKitGTK, main thread, intermittent (1 run of 2 with the page-death hand-over): the pauseStart the "
-        "API refused (503 twice) is never sent again: the next load sends play, then sessionEnd", False),
-}
+KNOWN_FAILURES: dict[tuple[str, str], tuple[str, bool]] = {}
 
 
 @pytest.fixture(autouse=True)
