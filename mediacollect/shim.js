@@ -68,11 +68,15 @@
   let keptAlive = 0, keptAliveRequests = 0, hidden = false;
   const encoder = new TextEncoder();
   const fits = (size) => keptAlive + size <= KEEPALIVE_BYTES && keptAliveRequests < KEEPALIVE_REQUESTS;
-  const post = (url, body, headers, timeoutMs, onOutcome) => {
+  // ``note.sent`` is set the moment the request has left (no call in between, so nothing can
+  // stop the script there: see the page-close hand-over).
+  const post = (url, body, headers, timeoutMs, onOutcome, note) => {
     const size = encoder.encode(body).length, keepalive = fits(size);
     if (keepalive) { keptAlive += size; keptAliveRequests++; }
-    fetch(url, { method: "POST", body, headers, keepalive, credentials: "omit", cache: "no-store",
-                 signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined })
+    const sending = fetch(url, { method: "POST", body, headers, keepalive, credentials: "omit", cache: "no-store",
+                                 signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined });
+    if (note) note.sent = true;
+    sending
       .then(async (r) => ({ status: r.status, headers: Object.fromEntries(r.headers), body: await r.text() }))
       .catch((e) => ({ error: `${e?.name ?? "Error"}: ${e?.message ?? e}` }))
       .then((outcome) => {
@@ -279,7 +283,7 @@
   const fill = (text, slots) => text.replace(/"@(\w+)"/g, (slot, name) => (name in slots ? JSON.stringify(slots[name]) : slot));
   const handOver = (key, { plan, through }, v) => {
     const stored = [];
-    const all = [...flights.values(), ...leaving.values()];
+    const all = [...flights.values(), ...[...leaving.values()].filter((out) => out.sent)];
     const sent = new Map(all.map((flight) => [flight.body, flight]));
     const underWay = (flight) => flight.keepalive && !flight.outcome;
     let sending = plan.send && navigator.onLine !== false, last = plan.after;
@@ -291,9 +295,11 @@
       const answered = flight?.outcome?.status && !plan.retry.includes(flight.outcome.status);
       if (answered || (flight && underWay(flight) && plan.send)) return;
       if (sending && url && room > 0 && fits(encoder.encode(body).length)) {
-        const out = { body, keepalive: true, outcome: null };
-        post(url, body, plan.headers, 0, (outcome) => { out.outcome = outcome; });
-        leaving.set(body, out);  // once it left: a cut before that leaves it to the finishing run
+        // Noted before it leaves, marked sent the moment it left: a run stopped in between
+        // (Firefox stops a script at a function's end too) leaves the finishing run to know.
+        const out = { body, keepalive: true, outcome: null, sent: false };
+        leaving.set(body, out);
+        post(url, body, plan.headers, 0, (outcome) => { out.outcome = outcome; }, out);
         room--;
         return;
       }
