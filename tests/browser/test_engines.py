@@ -238,7 +238,10 @@ def test_play_pressed_before_python_is_ready_keeps_its_time(engine: Engine, engi
     body = session["events"][0]["body"]
     assert_session_start_matches(body, fired)  # stamped when play fired, not when Python woke
     assert fired["playhead"] == pytest.approx(2.5, abs=0.1)
-    assert 0 <= body["playerTime"]["ts"] - pressed["ts"] < 1000
+    # Not before the press, to the clock's grain: Firefox coarsens Date.now() to 1 ms with jitter
+    # (privacy.reduceTimerPrecision), and the test's script and the page's are two realms (seen:
+    # the stamp 1 ms before the press).
+    assert -1 <= body["playerTime"]["ts"] - pressed["ts"] < 1000
     opened = ["sessionStart", "stateStart:mute", "play"]
     if MODE[engine_name] == "main thread":
         # Python's start-up on the page's thread freezes the page (README, "Browsers"), and the
