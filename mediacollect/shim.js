@@ -68,11 +68,15 @@
   let keptAlive = 0, keptAliveRequests = 0, hidden = false;
   const encoder = new TextEncoder();
   const fits = (size) => keptAlive + size <= KEEPALIVE_BYTES && keptAliveRequests < KEEPALIVE_REQUESTS;
-  const post = (url, body, headers, timeoutMs, onOutcome) => {
+  // ``note.sent`` is set the moment the request has left (no call in between, so nothing can
+  // stop the script there: see the page-close hand-over).
+  const post = (url, body, headers, timeoutMs, onOutcome, note) => {
     const size = encoder.encode(body).length, keepalive = fits(size);
     if (keepalive) { keptAlive += size; keptAliveRequests++; }
-    fetch(url, { method: "POST", body, headers, keepalive, credentials: "omit", cache: "no-store",
-                 signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined })
+    const sending = fetch(url, { method: "POST", body, headers, keepalive, credentials: "omit", cache: "no-store",
+                                 signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined });
+    if (note) note.sent = true;
+    sending
       .then(async (r) => ({ status: r.status, headers: Object.fromEntries(r.headers), body: await r.text() }))
       .catch((e) => ({ error: `${e?.name ?? "Error"}: ${e?.message ?? e}` }))
       .then((outcome) => {
@@ -279,10 +283,11 @@
   const fill = (text, slots) => text.replace(/"@(\w+)"/g, (slot, name) => (name in slots ? JSON.stringify(slots[name]) : slot));
   const handOver = (key, { plan, through }, v) => {
     const stored = [];
-    const sent = new Map([...flights.values()].map((flight) => [flight.body, flight]));
+    const all = [...flights.values(), ...[...leaving.values()].filter((out) => out.sent)];
+    const sent = new Map(all.map((flight) => [flight.body, flight]));
     const underWay = (flight) => flight.keepalive && !flight.outcome;
     let sending = plan.send && navigator.onLine !== false, last = plan.after;
-    let room = plan.window - [...flights.values()].filter(underWay).length;
+    let room = plan.window - all.filter(underWay).length;
     const go = (url, body, entry) => {
       // Answered: not again. On its way: not again while the API answers; while it fails, that
       // attempt will likely fail too, unseen, so it is also stored (at least once).
@@ -290,7 +295,11 @@
       const answered = flight?.outcome?.status && !plan.retry.includes(flight.outcome.status);
       if (answered || (flight && underWay(flight) && plan.send)) return;
       if (sending && url && room > 0 && fits(encoder.encode(body).length)) {
-        post(url, body, plan.headers, 0);
+        // Noted before it leaves, marked sent the moment it left: a run stopped in between
+        // (Firefox stops a script at a function's end too) leaves the finishing run to know.
+        const out = { body, keepalive: true, outcome: null, sent: false };
+        leaving.set(body, out);
+        post(url, body, plan.headers, 0, (outcome) => { out.outcome = outcome; }, out);
         room--;
         return;
       }
@@ -323,14 +332,23 @@
         }
       }
     }
-    if (plan.end) emit(plan.end, Date.now(), v.currentTime);
+    if (!closedAt.has(key)) closedAt.set(key, { ts: Date.now(), playhead: v.currentTime });
+    if (plan.end) emit(plan.end, closedAt.get(key).ts, closedAt.get(key).playhead);
     const text = stored.length ? plan.snapshot.replace('"@items"', `[${stored.join(",")}]`) : null;
     writeEntry(`${plan.store}@${PAGE}`, text && { released: true, expires: Date.now() + plan.keep, text });
     for (const name of storeNames()) if (name.startsWith(`${plan.store}@${PAGE}~`)) writeEntry(name, null);
   };
   // The element's page-close plan (null: none), reflecting every record up to seq.
   const arm = (key, plan, seq) => { if (plan) armed.set(key, { plan: JSON.parse(plan), through: seq }); else armed.delete(key); };
-  addEventListener("pagehide", () => {
+  // Firefox may stop a script that a closing tab runs, wherever it is ("Script terminated by
+  // timeout" in its log: in the hand-over, for about 1 closed tab in 3 here); the listeners
+  // after it still run. So a listener behind this one finishes a hand-over cut short, from the
+  // same plan: what left already (leaving) is not sent again, the close keeps its first moment
+  // (closedAt), what is stored is written whole again.
+  const leaving = new Map(), closedAt = new Map();  // bodies sent on the way out; per element
+  let handedOver = true;
+  const onPageHide = () => {
+    handedOver = false;
     hidden = true;
     for (const [key, { v }] of watched) {
       const armedPlan = armed.get(key);
@@ -343,7 +361,10 @@
       }
     }
     release();
-  });
+    handedOver = true;
+  };
+  addEventListener("pagehide", onPageHide);
+  addEventListener("pagehide", () => { if (!handedOver) onPageHide(); });
   // Python failing to start (a wheel the browser refused, the runtime unreachable) reaches the
   // page only as an uncaught error thrown from the vendored runtime's files: until Python
   // connects, the shim shows such an error in the page's own panel, as text.
@@ -360,6 +381,8 @@
   addEventListener("pageshow", (e) => {
     if (!e.persisted) return;
     hidden = false;
+    leaving.clear();
+    closedAt.clear();
     reclaim().then(() => signal("pageshow"));
   });
   document.addEventListener("visibilitychange", () => signal(document.hidden ? "hidden" : "visible"));

@@ -17,10 +17,28 @@ _T = TypeVar("_T")
 READY_TIMEOUT_MS = 60_000
 
 
+# What a test's fixtures can tell about a failure (the page's panel, the emulator's read-back):
+# asked while the browser is still up, and shown with the failure.
+DIAGNOSE = pytest.StashKey[Callable[[], str]]()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).parent == Path(__file__).parent:
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    report: pytest.TestReport = yield
+    diagnose = item.stash.get(DIAGNOSE, None)
+    if report.when == "call" and diagnose is not None and (report.failed or hasattr(report, "wasxfail")):
+        try:
+            text = diagnose()
+        except Exception as err:  # the browser may be gone: say so, keep the failure as it is
+            text = f"(no diagnosis: {err!r})"
+        report.sections.append(("what the browser and the emulator showed", text))
+    return report
 
 
 @pytest.fixture(scope="session")

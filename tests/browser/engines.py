@@ -7,7 +7,9 @@
 - WebKitGTK: Debian's ``WebKitWebDriver`` (webkit2gtk-driver) with Selenium, on a virtual X
   display (``Xvfb``): WebKitGTK's MiniBrowser has no headless mode.
 
-Every browser gets a new profile per test (cold caches, empty storage). Scripts are function
+Every browser gets a new profile per test (cold caches, empty storage), and a browser per test:
+one kept across tests would carry a page's way out (its ``pagehide`` requests, what it stored)
+into the next test, and a launch costs about 1 s in Firefox, 0.3 s in WebKit. Scripts are function
 bodies (``return ...``); a returned promise is awaited. Nothing is downloaded at run time.
 """
 
@@ -15,27 +17,34 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from playwright.sync_api import Browser
 
 from tests.helpers import free_port
+
+_S = TypeVar("_S")
+_D = TypeVar("_D")
 
 FIREFOX = os.environ.get("MEDIACOLLECT_FIREFOX", "/usr/bin/firefox-esr")
 WEBKIT_DRIVER = os.environ.get("MEDIACOLLECT_WEBKIT_DRIVER", "/usr/bin/WebKitWebDriver")
 MINIBROWSER = os.environ.get("MEDIACOLLECT_MINIBROWSER", "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser")
 XVFB = "/usr/bin/Xvfb"
 START_TIMEOUT = 60.0
-LAUNCH_TIMEOUT = 60.0  # a WebKit session starts in about 0.3 s
+LAUNCH_TIMEOUT = 20.0  # a WebKit session starts in about 0.3 s (under 1 s in every run here)
+LAUNCH_ATTEMPTS = 2
+KILL_GRACE = 5.0
+CONSOLE_LINES = 200
 
 # A test profile that talks to nothing but loopback: every background service off, and any
 # other host sent to a dead proxy (loopback itself bypasses proxies). Media may play unmuted
@@ -73,6 +82,8 @@ FIREFOX_PREFS: dict[str, Any] = {
     "toolkit.telemetry.server": "",
     # Offline means offline for loopback too (by default Firefox keeps localhost reachable).
     "network.disable-localhost-when-offline": True,
+    # The page's console (and its workers') in the browser's log: read back when a test fails.
+    "devtools.console.stdout.content": True,
 }
 
 
@@ -97,6 +108,9 @@ class Engine(Protocol):
         """Take the browser's network away (or give it back), as the browser's own offline
         mode does: ``navigator.onLine`` and the ``offline``/``online`` events follow. False if
         the engine's driver cannot do that."""
+
+    def console(self) -> str:
+        """What the pages logged to the console (the last lines): to diagnose a failure."""
 
 
 def wait_until(engine: Engine, condition: str, timeout: float = START_TIMEOUT, *args: Any) -> Any:
@@ -127,6 +141,8 @@ class ChromiumEngine:
     def __init__(self, browser: Browser) -> None:
         self.version = browser.version
         self.context = browser.new_context()
+        self.messages: list[str] = []
+        self.context.on("console", lambda message: self.messages.append(f"{message.type}: {message.text}"))
         self.page = self.context.new_page()
         self.page.set_default_timeout(START_TIMEOUT * 1000)
 
@@ -151,6 +167,9 @@ class ChromiumEngine:
     def offline(self, on: bool) -> bool:
         self.context.set_offline(on)
         return True
+
+    def console(self) -> str:
+        return "\n".join(self.messages[-CONSOLE_LINES:])
 
     def close(self) -> None:
         self.context.close()
@@ -214,14 +233,20 @@ class Marionette:
 class FirefoxEngine:
     name = "firefox"
 
-    def __init__(self, profile: Path) -> None:
+    def __init__(self, profile: Path, template: Path | None = None) -> None:
+        """A new browser on a new profile; ``template``, a profile a browser has started on
+        (``firefox_template``), spares this one Firefox's set-up of a new profile (about 1 s): it
+        holds no site's data or cache, as it never opened a page."""
         port = free_port()
         prefs = {**FIREFOX_PREFS, "marionette.port": port, "network.proxy.http_port": free_port(),
                  "network.proxy.ssl_port": free_port()}
+        if template is not None:
+            shutil.copytree(template, profile, ignore=shutil.ignore_patterns("lock", ".parentlock", "firefox.log"))
         profile.mkdir(parents=True, exist_ok=True)
         (profile / "user.js").write_text("".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n"
                                                  for k, v in prefs.items()))
-        self.log = (profile / "firefox.log").open("w")
+        self.log_path = profile / "firefox.log"
+        self.log = self.log_path.open("w")
         self.process = subprocess.Popen(
             # System access: the offline switch lives in Firefox's chrome scope (below).
             [FIREFOX, "--headless", "--marionette", "--remote-allow-system-access", "--no-remote",
@@ -239,6 +264,12 @@ class FirefoxEngine:
 
     def goto(self, url: str) -> None:
         self.wire.call("WebDriver:Navigate", {"url": url})
+
+    @classmethod
+    def template(cls, profile: Path) -> Path:
+        """A profile Firefox has set up (started on it once, about:blank only), to copy."""
+        cls(profile).close()
+        return profile
 
     def evaluate(self, body: str, *args: Any) -> Any:
         return self.wire.call("WebDriver:ExecuteScript", {"script": body, "args": list(args)})["value"]
@@ -266,6 +297,9 @@ class FirefoxEngine:
             self.wire.call("Marionette:SetContext", {"value": "content"})
         return True
 
+    def console(self) -> str:
+        return tail(self.log_path)
+
     def close(self) -> None:
         if hasattr(self, "wire"):
             with suppress(OSError, EngineScriptError):
@@ -285,7 +319,8 @@ class FirefoxEngine:
 class WebKitEngine:
     name = "webkit"
 
-    def __init__(self, display: str, *, shared_array_buffer: bool = False) -> None:
+    def __init__(self, display: str, log: Path, *, shared_array_buffer: bool = False, driver: str = WEBKIT_DRIVER,
+                 launch_timeout: float = LAUNCH_TIMEOUT) -> None:
         from selenium import webdriver
         from selenium.webdriver.webkitgtk.options import Options
         from selenium.webdriver.webkitgtk.service import Service
@@ -293,6 +328,7 @@ class WebKitEngine:
         options = Options()
         options.binary_location = MINIBROWSER
         options.add_argument("--automation")
+        options.add_argument("--enable-write-console-messages-to-stdout=true")  # into the driver's log
         # "eager" hangs WebKitWebDriver's next command; "normal" returns at the load event, which
         # the page reaches before Python is ready (PyScript starts it asynchronously).
         env = {**os.environ, "DISPLAY": display}
@@ -303,30 +339,10 @@ class WebKitEngine:
         with warnings.catch_warnings():
             # Selenium's own WebKitGTK class still passes an argument Selenium deprecated.
             warnings.filterwarnings("ignore", "setting remote_server_addr", DeprecationWarning)
-            # Now and then (1 launch in about 100 here) WebKitWebDriver never answers the new
-            # session: that launch is killed after LAUNCH_TIMEOUT and made again, once.
-            for _ in range(2):
-                service = Service(executable_path=WEBKIT_DRIVER, env=env)
-                started: dict[str, Any] = {}
-
-                def start(service: Service = service, started: dict[str, Any] = started) -> None:
-                    try:
-                        started["driver"] = webdriver.WebKitGTK(options=options, service=service)
-                    except Exception as err:  # raised below, in the test's thread
-                        started["error"] = err
-
-                thread = threading.Thread(target=start, daemon=True)
-                thread.start()
-                thread.join(LAUNCH_TIMEOUT)
-                if not thread.is_alive():
-                    break
-                process = getattr(service, "process", None)
-                if process is not None:
-                    kill_tree(process.pid)
-                thread.join(10)
-            if "driver" not in started:
-                raise started.get("error") or RuntimeError(f"WebKitWebDriver started no session in {LAUNCH_TIMEOUT} s")
-            self.driver = started["driver"]
+            self.driver = launch_within(
+                lambda: Service(executable_path=driver, env=env, log_output=str(log)),
+                lambda service: webdriver.WebKitGTK(options=options, service=service), launch_timeout)
+        self.log_path = log
         self.version = self.driver.capabilities.get("browserVersion", "?")
         if shared_array_buffer:
             self.name = "webkit-sab"
@@ -356,8 +372,53 @@ class WebKitEngine:
     def offline(self, on: bool) -> bool:
         return False  # WebDriver (classic) has no network emulation, and WebKitWebDriver adds none
 
+    def console(self) -> str:
+        return tail(self.log_path)
+
     def close(self) -> None:
         self.driver.quit()
+
+
+class LaunchHung(RuntimeError):
+    pass
+
+
+def launch_within(make_service: Callable[[], _S], connect: Callable[[_S], _D], timeout: float,
+                  attempts: int = LAUNCH_ATTEMPTS) -> _D:
+    """``connect(service)``, in a thread; an attempt that has not returned within ``timeout``
+    has its driver process killed with everything under it (the browser), which ends the
+    attempt, and the launch is made again. At most ``attempts`` launches, so at most
+    ``attempts * (timeout + KILL_GRACE)`` seconds whatever the driver does; an attempt that
+    fails is raised at once. Now and then WebKitWebDriver never answers the new session (2
+    launches in 162 here: the second was killed at 20 s and the launch made again, which ran)."""
+    for _ in range(attempts):
+        service = make_service()
+        started: dict[str, Any] = {}
+
+        def start(service: _S = service, started: dict[str, Any] = started) -> None:
+            try:
+                started["driver"] = connect(service)
+            except BaseException as err:  # raised below, in the test's thread
+                started["error"] = err
+
+        thread = threading.Thread(target=start, daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if not thread.is_alive():
+            if "error" in started:
+                raise started["error"]
+            return started["driver"]  # type: ignore[no-any-return]
+        process = getattr(service, "process", None)
+        if process is not None:
+            kill_tree(process.pid)
+        thread.join(KILL_GRACE)  # the attempt fails on its closed connection; a daemon if not
+    raise LaunchHung(f"no session within {timeout} s, {attempts} times")
+
+
+def tail(path: Path) -> str:
+    with suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-CONSOLE_LINES:])
+    return ""
 
 
 def kill_tree(pid: int) -> None:

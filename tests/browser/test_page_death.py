@@ -81,6 +81,38 @@ def test_a_pause_then_a_closed_tab_on_a_slow_api_arrive_once(context: BrowserCon
     wait_for(lambda: len(fresh.get("/_emulator/requests")) == 6, timeout=10)  # nothing sent twice
 
 
+# The hand-over stopped at its n-th send, as Firefox stops a script a closing tab runs (its
+# "Script terminated by timeout"): before that send leaves, or just after (the fetch made, the
+# script stopped on its way back, as seen at the end of the shim's post).
+CUT_THE_HAND_OVER = """
+addEventListener("pagehide", () => {
+  const real = window.fetch;
+  let sends = 0;
+  window.fetch = function (...args) {
+    if (++sends < %d) return real.apply(this, args);
+    window.fetch = real;
+    if (!%s) throw new Error("cut short");
+    const sent = real.apply(this, args);
+    sent.then = () => { throw new Error("cut short"); };
+    return sent;
+  };
+});"""
+
+
+@pytest.mark.parametrize(("cut_at", "after_it_left"), [(1, False), (2, False), (1, True)],
+                         ids=["before-the-first-send", "before-the-second-send", "just-after-the-first-send"])
+def test_a_hand_over_cut_short_is_finished_once(context: BrowserContext, fresh: Emulator, cut_at: int,
+                                                after_it_left: bool) -> None:
+    """Cut before the pauseStart leaves, the rest of the hand-over would be lost; cut after it,
+    a hand-over made again from the start would send it twice."""
+    context.add_init_script(CUT_THE_HAND_OVER % (cut_at, "true" if after_it_left else "false"))
+    page = open_page(context, fresh)
+    paused = pause_on_a_slow_api(page, fresh)
+    page.close(run_before_unload=True)
+    assert_paused_then_ended(fresh, paused)
+    wait_for(lambda: len(fresh.get("/_emulator/requests")) == 6, timeout=10)  # nothing sent twice
+
+
 def test_a_pause_then_a_reload_on_a_slow_api_arrive_once(context: BrowserContext, fresh: Emulator) -> None:
     page = open_page(context, fresh)
     paused = pause_on_a_slow_api(page, fresh)
