@@ -13,7 +13,7 @@ tests/streams.py. Two measurements:
    (shim.js, players.js, PyScript's runtime and the worker's answers to it).
 2. The worker's cost per record: each player's page played for ``--per-player`` seconds with a
    forced rendition switch halfway, Python's handling of every shim record timed in the worker
-   (``Page._take``: the player logic, the tracker, the queueing, the panel), by record type. The
+   (``ShimLink._take``: the player logic, the tracker, the queueing, the panel), by record type. The
    requests its events start leave through the shim, from the page's thread: the worker does not
    wait for them.
 
@@ -65,14 +65,14 @@ from pyscript import window
 from mediacollect import browser
 
 costs = {}
-take = browser.Page._take
+take = browser.ShimLink._take
 
 def timed(self, record):
     started = time.perf_counter()
     take(self, record)
     costs.setdefault(str(record.get("type")), []).append((time.perf_counter() - started) * 1e6)
 
-browser.Page._take = timed
+browser.ShimLink._take = timed
 
 def publish():
     window.benchWorkerCosts = json.dumps(costs)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
-from . import _page
+from . import _inputs
 from ._ads import AdBreakPlan
 from ._chapters import Chapters
 from ._config import MediaConfig
@@ -121,12 +121,12 @@ class Player:
                 self.driver.call(self.tracker.update_qoe, now=int(ts), bitrate=bitrate)
             return []
         if kind == "player":
-            report = _page.player_report(raw)
+            report = _inputs.player_report(raw)
             return self._player_report(report) if report is not None else []
         if kind == "adskip":
             ts = raw.get("ts")
             return self._skip(int(ts)) if is_number(ts) else []
-        obs = _page.observation(raw)
+        obs = _inputs.observation(raw)
         if obs is None:
             return []
         src = raw.get("src")
@@ -143,19 +143,19 @@ class Player:
 
     # ------------------------------------------------------------------ player library
 
-    def _player_report(self, report: _page.PlayerReport) -> list[Command]:
+    def _player_report(self, report: _inputs.PlayerReport) -> list[Command]:
         """What an adaptive player said (players.js): its rendition, dropped frames and stream
         clock are QoE and stream facts at any time; its stalls, fatal errors and end are player
         events, handled as the element's own are (only the content's, not an ad's)."""
         ts = report.element.ts
-        if report.kind is _page.PlayerReportKind.RENDITION and report.bandwidth is not None:
+        if report.kind is _inputs.PlayerReportKind.RENDITION and report.bandwidth is not None:
             self.driver.call(self.tracker.update_qoe, now=ts, bitrate=report.bandwidth,
                              frames_per_second=report.fps)
-        elif report.kind is _page.PlayerReportKind.FRAMES and report.dropped is not None:
+        elif report.kind is _inputs.PlayerReportKind.FRAMES and report.dropped is not None:
             self.driver.call(self.tracker.update_qoe, now=ts, dropped_frames=report.dropped)
-        elif report.kind is _page.PlayerReportKind.STREAM:
+        elif report.kind is _inputs.PlayerReportKind.STREAM:
             self.driver.call(self.tracker.note_stream, now=ts, live=report.live, origin=report.origin)
-        elif report.kind is _page.PlayerReportKind.ERROR and not report.fatal and report.error_id is not None:
+        elif report.kind is _inputs.PlayerReportKind.ERROR and not report.fatal and report.error_id is not None:
             if self.tracker.state in OPEN_STATES:
                 self.driver.call(self.tracker.report_error, report.error_id, now=ts, source="player")
         elif (obs := report.event) is not None:

@@ -5,7 +5,7 @@ thread). Requests leave from the page's thread either way (``ShimTransport``). T
 (``shim.js``, loaded at the top of the page) stamps
 every media event on the main thread the moment it fires (``Date.now()``, ``currentTime``),
 keys it by element and queues it until Python connects; from then on it forwards each record
-as a JSON string. Everything decided about those records lives in ``_page`` and ``_player``
+as a JSON string. Everything decided about those records lives in ``_inputs`` and ``_player``
 (plain Python); this module only moves data between the shim and the drivers.
 
 Public API: ``auto()`` tracks every ``<video data-mediacollect>`` (``<audio>`` too), including
@@ -27,7 +27,7 @@ import js  # the worker's global scope (Date, console)
 from pyodide.ffi import create_proxy, jsnull
 from pyscript import RUNNING_IN_WORKER, document, window
 
-from . import _handover, _page
+from . import _handover, _inputs
 from ._ads import AdBreakPlan, parse_schedule
 from ._config import MediaConfig, TrackerConfig
 from ._driver import Driver
@@ -66,15 +66,15 @@ class ShimTransport:
 
     ANSWER_GRACE = 5.0  # seconds past the shim's own timeout before the answer is given up
 
-    def __init__(self, page: Page) -> None:
-        self._page = page
+    def __init__(self, link: ShimLink) -> None:
+        self._link = link
 
     @staticmethod
     def prepare_imports() -> None:
         from . import _urls  # noqa: F401  (for the first 201's Location and the first ad)
 
     async def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
-        flight, answer = self._page.expect_answer()
+        flight, answer = self._link.expect_answer()
         try:
             sent = _shim().send(flight, request.url, request.body.decode(), json.dumps(dict(request.headers)),
                                 int(timeout * 1000))
@@ -85,7 +85,7 @@ class ShimTransport:
             except TimeoutError:
                 raise TransportError(f"no answer within {timeout:.0f} s") from None
         finally:
-            self._page.forget_answer(flight)
+            self._link.forget_answer(flight)
         if "error" in outcome:
             raise TransportError(str(outcome["error"]))
         return HttpResponse(int(outcome["status"]), lower_headers(dict(outcome.get("headers") or {})),
@@ -118,7 +118,7 @@ class Panel:
             _shim().note(self.key, message)
 
     def report(self, report: Report) -> None:
-        line = _page.log_line(report)
+        line = _inputs.log_line(report)
         if report.kind == "session" and report.sid:
             self.show("sid", report.sid)
         shown = line.shown_at(self.log_level)
@@ -143,7 +143,7 @@ def page_status(text: str) -> None:
         _shim().text("tracker-status", text)
 
 
-class Page:
+class ShimLink:
     """The worker's one connection to the shim: routes each record to its element's binding.
 
     Records of elements nobody tracks (yet) are kept, a bounded number per element, so that
@@ -156,7 +156,7 @@ class Page:
         self._early: dict[int, list[Any]] = {}
         # The page's settings block, ?endpoint= and base URL, and its declared elements: one
         # round trip to the main thread (each access from the worker waits for it).
-        facts = json.loads(str(_shim().page()))
+        facts = json.loads(str(_shim().pageFacts()))
         self.settings: str | None = facts["settings"] or None
         self.endpoint_override: str | None = facts["endpoint"] or None
         self.base_url: str = facts["base"]
@@ -285,12 +285,12 @@ class Page:
         return self._early.pop(key, [])
 
 
-_page_state: Page | None = None
+_link_state: ShimLink | None = None
 
 
-def _connect() -> Page:
-    global _page_state
-    if _page_state is None:
+def _connect() -> ShimLink:
+    global _link_state
+    if _link_state is None:
         if not RUNNING_IN_WORKER:
             why = ("the page is cross-origin isolated, but this browser offers no SharedArrayBuffer to it"
                    if getattr(window, "crossOriginIsolated", False) else
@@ -300,32 +300,32 @@ def _connect() -> Page:
                        "start-up froze the page meanwhile.", level="warning")
         if _shim() is None:
             raise ConfigError("shim", "is not on the page: add <script src=\".../shim.js\"> at the top of <head>")
-        _page_state = Page()
-    return _page_state
+        _link_state = ShimLink()
+    return _link_state
 
 
-def auto() -> Page:
+def auto() -> ShimLink:
     """Track every ``<video data-mediacollect>``/``<audio data-mediacollect>`` on the page, and
     every one added later; a removed element's session is ended."""
     try:
-        page = _connect()
+        link = _connect()
     except ConfigError as err:
         page_status("error")
         page_error(str(err))
         raise
     try:
-        page.auto = True
-        if page.settings is not None:  # a page-wide block: check it once, show its endpoint
+        link.auto = True
+        if link.settings is not None:  # a page-wide block: check it once, show its endpoint
             try:
-                config = _page.tracker_config(page.settings, page.endpoint_override)
+                config = _inputs.tracker_config(link.settings, link.endpoint_override)
             except ConfigError as err:
                 page_status("error")
                 page_error(f"configuration: {err}")
-                return page
+                return link
             _shim().text("endpoint", config.endpoint)
-        for key in page.declared:
+        for key in link.declared:
             with contextlib.suppress(ConfigError):  # already shown on the page and its panel
-                _bind(page, key)
+                _bind(link, key)
     except Exception as err:
         # A fault, not a setting: the traceback goes to the console (raised), and the page says
         # that tracking did not start instead of reading "loading" for ever.
@@ -333,7 +333,7 @@ def auto() -> Page:
         page_status("error")
         raise
     page_status("ready")
-    return page
+    return link
 
 
 def track(target: Any, *, ads: object = None, media: dict[str, Any] | None = None,
@@ -343,26 +343,26 @@ def track(target: Any, *, ads: object = None, media: dict[str, Any] | None = Non
     fields); ``media`` overrides its ``data-media-*`` attributes; ``ads`` its
     ``data-ad-schedule``. A wrong setting raises ``ConfigError`` naming it, and says so on the
     page; nothing is tracked then."""
-    page = _connect()
+    link = _connect()
     key = int(_shim().track(target))
     if key == 0:
         raise ConfigError("target", f"{target!r} is not a <video> or <audio> on the page")
-    binding = _bind(page, key, settings=settings, media=media, ads=ads)
+    binding = _bind(link, key, settings=settings, media=media, ads=ads)
     page_status("ready")
     return binding
 
 
-def _bind(page: Page, key: int, *, settings: dict[str, Any] | None = None, ads: object = None,
+def _bind(link: ShimLink, key: int, *, settings: dict[str, Any] | None = None, ads: object = None,
           media: dict[str, Any] | None = None) -> PlayerBinding:
-    if key in page.bindings:
-        return page.bindings[key]
+    if key in link.bindings:
+        return link.bindings[key]
     described = _dom(_shim().describe(key))
     if described is None:
         raise ConfigError("target", "is no longer on the page")
     facts = json.loads(str(described))
     panel = Panel(key, facts["panel"])
     try:
-        config, media_config, plans = read_settings(page, facts, settings or {}, media, ads)
+        config, media_config, plans = read_settings(link, facts, settings or {}, media, ads)
     except ConfigError as err:
         page_error(f"configuration of <{facts['tag']} id={facts['id'] or ''!r}>: {err}")
         panel.error(f"configuration: {err}", console=False)
@@ -371,12 +371,12 @@ def _bind(page: Page, key: int, *, settings: dict[str, Any] | None = None, ads: 
     panel.log_level = config.log_level
     binding = PlayerBinding(key, _shim().element(key), config, media_config, plans, panel,
                             declared=facts["declared"], element_id=facts["id"], src=facts["src"],
-                            base_url=page.base_url, page=page, overrides=(settings or {}, media, ads),
+                            base_url=link.base_url, link=link, overrides=(settings or {}, media, ads),
                             dataset=facts["dataset"],
-                            resume=(media_config.id, facts["id"] or "") in page.left)
-    page.bindings[key] = binding
+                            resume=(media_config.id, facts["id"] or "") in link.left)
+    link.bindings[key] = binding
     binding.driver.start()
-    for record in page.take_early(key):
+    for record in link.take_early(key):
         binding.on_record(record)
     return binding
 
@@ -384,24 +384,24 @@ def _bind(page: Page, key: int, *, settings: dict[str, Any] | None = None, ads: 
 def untrack(binding: PlayerBinding) -> None:
     """Stop tracking: the session is ended (sessionEnd), what is still queued is sent or stored,
     and the shim forgets the element. Tracking it again starts a new viewing."""
-    page = _connect()
-    if page.bindings.get(binding.key) is binding:
-        del page.bindings[binding.key]
+    link = _connect()
+    if link.bindings.get(binding.key) is binding:
+        del link.bindings[binding.key]
     binding.close()
     _shim().untrack(binding.key)
 
 
-def read_settings(page: Page, facts: dict[str, Any], settings: dict[str, Any], media: dict[str, Any] | None,
+def read_settings(link: ShimLink, facts: dict[str, Any], settings: dict[str, Any], media: dict[str, Any] | None,
                   ads: object) -> tuple[TrackerConfig, MediaConfig, tuple[AdBreakPlan, ...]]:
     """The layers of an element's settings (the page block < its ``data-mediacollect`` JSON <
     ``track()``'s keywords < ``?endpoint=``), its ``data-media-*`` and its ad schedule, from
     what the shim described (``facts``)."""
-    config = _page.tracker_config(page.settings, page.endpoint_override, element=facts["settings"],
+    config = _inputs.tracker_config(link.settings, link.endpoint_override, element=facts["settings"],
                                   overrides=settings)
     dataset = facts["dataset"]
-    media_config = _page.media_config(dataset, media)
+    media_config = _inputs.media_config(dataset, media)
     if ads is None:
-        ads = _page.ad_schedule(dataset.get("adSchedule"), facts["blocks"].get)
+        ads = _inputs.ad_schedule(dataset.get("adSchedule"), facts["blocks"].get)
     return config, media_config, parse_schedule(ads)
 
 
@@ -411,7 +411,7 @@ class PlayerBinding:
 
     def __init__(self, key: int, element: Any, config: TrackerConfig, media: MediaConfig,
                  plans: tuple[AdBreakPlan, ...], panel: Panel, *, declared: bool, element_id: str | None,
-                 src: str | None, base_url: str, page: Page,
+                 src: str | None, base_url: str, link: ShimLink,
                  overrides: tuple[dict[str, Any], dict[str, Any] | None, object] = ({}, None, None),
                  dataset: dict[str, Any] | None = None, resume: bool = False) -> None:
         """``resume``: this element was on the page before, watching the same item (a page that
@@ -423,7 +423,7 @@ class PlayerBinding:
         self.element = element
         self.panel = panel
         self.declared = declared
-        self._page = page
+        self._link = link
         # Events an earlier page of this origin could not deliver (a reload, a close while
         # offline), which this page claimed: restored below, sent first.
         self._store_key = f"mediacollect:outbox:{media.id}:{element_id or key}"
@@ -431,12 +431,12 @@ class PlayerBinding:
         self.driver = Driver(
             Tracker(config, media, resume=resume or any(c.get("items") for c in claimed)),
             Outbox(config.api_base, consent=config.consent),
-            ShimTransport(page),
+            ShimTransport(link),
             clock=lambda: int(js.Date.now()),
             timeout=config.request_timeout,
             playhead=self._content_playhead,
             on_report=self.on_report,
-            intake=page.intake,
+            intake=link.intake,
         )
         self.player = Player(self.driver, player_name=config.player_name, content_src=src, ads=plans,
                              base_url=base_url)
@@ -454,7 +454,7 @@ class PlayerBinding:
         return self.player.content_playhead(float(self.element.currentTime))
 
     def on_record(self, record: dict[str, Any]) -> None:
-        command = _page.control(record)
+        command = _inputs.control(record)
         if command == "opt-in":
             self.driver.opt_in()
         elif command == "opt-out":
@@ -606,7 +606,7 @@ class PlayerBinding:
         """Keep the shim armed with what to send or store if the page goes now (``_handover``)."""
         wanted = self._plan()
         if wanted is not None:
-            _shim().arm(self.key, wanted or None, self._page.handled)
+            _shim().arm(self.key, wanted or None, self._link.handled)
 
     def _plan(self) -> str | None:
         """The page-close plan, as JSON ("" for none); None when it is the one armed already."""
@@ -637,5 +637,5 @@ class PlayerBinding:
         if self._templates is None or self._templates[0] != key:
             now = int(js.Date.now())
             self._templates = (key, (_handover.templates(tracker, kinds, now),
-                                     _handover.state_templates(tracker, _page.STATE_FLAGS, now)))
+                                     _handover.state_templates(tracker, _inputs.STATE_FLAGS, now)))
         return self._templates[1]

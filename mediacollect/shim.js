@@ -224,7 +224,7 @@
   // them; a page claims released ones (once, under a Web Lock, so two tabs never both do) as
   // "<name>@<itself>~<their page>", Python restores those (stored()) and writes back what it
   // owes in one entry (store()), which replaces them.
-  const PAGE = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`.replace(".", "");
+  const PAGE_ID = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`.replace(".", "");
   const STORE_PREFIX = "mediacollect:outbox:";
   const ownerOf = (name) => { const at = name.lastIndexOf("@"); return at < 0 ? null : name.slice(at + 1); };
   const readEntry = (name) => { try { return JSON.parse(localStorage.getItem(name)); } catch { return null; } };
@@ -240,7 +240,7 @@
       return true;
     } catch { return false; }
   };
-  const mine = (name) => { const owner = ownerOf(name); return owner === PAGE || owner?.startsWith(`${PAGE}~`); };
+  const mine = (name) => { const owner = ownerOf(name); return owner === PAGE_ID || owner?.startsWith(`${PAGE_ID}~`); };
   const withStorageLock = (fn) => (navigator.locks
     ? navigator.locks.request("mediacollect:outbox", async () => fn()).catch(() => fn())
     : Promise.resolve().then(fn));
@@ -249,9 +249,9 @@
     for (const name of storeNames()) {
       const value = readEntry(name), owner = ownerOf(name);
       if (!value || !owner || Date.now() > value.expires) { writeEntry(name, null); continue; }
-      if (value.released && owner.split("~")[0] !== PAGE) {
+      if (value.released && owner.split("~")[0] !== PAGE_ID) {
         const base = name.slice(0, name.lastIndexOf("@"));
-        if (writeEntry(`${base}@${PAGE}~${owner.replace(/~/g, "-")}`, { ...value, released: false })) writeEntry(name, null);
+        if (writeEntry(`${base}@${PAGE_ID}~${owner.replace(/~/g, "-")}`, { ...value, released: false })) writeEntry(name, null);
       }
     }
   });
@@ -261,8 +261,8 @@
   const reclaim = () => withStorageLock(() => {
     for (const name of storeNames()) {
       const value = readEntry(name);
-      if (value?.released && ownerOf(name) === PAGE) {
-        if (writeEntry(`${name}~${PAGE}`, { ...value, released: false })) writeEntry(name, null);
+      if (value?.released && ownerOf(name) === PAGE_ID) {
+        if (writeEntry(`${name}~${PAGE_ID}`, { ...value, released: false })) writeEntry(name, null);
       }
     }
   });
@@ -335,8 +335,8 @@
     if (!closedAt.has(key)) closedAt.set(key, { ts: Date.now(), playhead: v.currentTime });
     if (plan.end) emit(plan.end, closedAt.get(key).ts, closedAt.get(key).playhead);
     const text = stored.length ? plan.snapshot.replace('"@items"', `[${stored.join(",")}]`) : null;
-    writeEntry(`${plan.store}@${PAGE}`, text && { released: true, expires: Date.now() + plan.keep, text });
-    for (const name of storeNames()) if (name.startsWith(`${plan.store}@${PAGE}~`)) writeEntry(name, null);
+    writeEntry(`${plan.store}@${PAGE_ID}`, text && { released: true, expires: Date.now() + plan.keep, text });
+    for (const name of storeNames()) if (name.startsWith(`${plan.store}@${PAGE_ID}~`)) writeEntry(name, null);
   };
   // The element's page-close plan (null: none), reflecting every record up to seq.
   const arm = (key, plan, seq) => { if (plan) armed.set(key, { plan: JSON.parse(plan), through: seq }); else armed.delete(key); };
@@ -418,7 +418,7 @@
     element: (key) => watched.get(key)?.v ?? null,
     untrack: unwatch,
     // The page's settings block, ?endpoint= and base URL, with the keys of the declared elements.
-    page: () => JSON.stringify({
+    pageFacts: () => JSON.stringify({
       settings: textOf("mediacollect-config"), endpoint: new URLSearchParams(location.search).get("endpoint"),
       base: document.baseURI, declared: [...document.querySelectorAll(SELECTOR)].map(watch) }),
     describe(key) { const v = watched.get(key)?.v; return v ? describe(v, key) : null; },
@@ -427,12 +427,12 @@
     note, log,
     // What other pages left for this store name and this page claimed (JSON array of texts);
     // what this page owes under it now (replacing what it claimed), kept until expires.
-    stored: (name) => JSON.stringify(storeNames().filter((n) => n.startsWith(`${name}@${PAGE}~`))
+    stored: (name) => JSON.stringify(storeNames().filter((n) => n.startsWith(`${name}@${PAGE_ID}~`))
       .map((n) => readEntry(n)?.text).filter((text) => typeof text === "string")),
     store(name, text, expires) {
       if (hidden) return;  // what the page owes was handed over on pagehide (reclaimed on pageshow)
-      writeEntry(`${name}@${PAGE}`, text == null ? null : { released: false, expires, text });
-      for (const n of storeNames()) if (n.startsWith(`${name}@${PAGE}~`)) writeEntry(n, null);
+      writeEntry(`${name}@${PAGE_ID}`, text == null ? null : { released: false, expires, text });
+      for (const n of storeNames()) if (n.startsWith(`${name}@${PAGE_ID}~`)) writeEntry(n, null);
     },
     arm,
     // Send one request (see post); false when the page is hidden (its plan was carried out: the

@@ -30,7 +30,7 @@ CORE = {"__init__", "_config", "_errors", "_events", "_http", "_lazy", "_state",
         "_wire", "rules", "_pings", "_seeks", "_stall", "_context", "_qoe", "_stream", "_urls"}
 SANS_IO_DELIVERY = {"_retry", "_outbox"}
 DELIVERY = SANS_IO_DELIVERY | {"_driver", "transport"}
-BINDING = {"_ads", "_chapters", "_page", "_player", "_handover", "browser"}
+BINDING = {"_ads", "_chapters", "_inputs", "_player", "_handover", "browser"}
 LAYERS = [CORE, DELIVERY, BINDING]
 FFI = {"js", "pyodide", "pyscript"}
 # Who may import asyncio (the loop and the transports that await) and the browser's FFI.

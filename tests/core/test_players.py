@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mediacollect import ApiEvent, MediaConfig, Tracker, to_body
-from mediacollect._page import PlayerReportKind, player_report
+from mediacollect._inputs import PlayerReportKind, player_report
 from mediacollect._player import Player
 from mediacollect._state import Playback
 from tests.core.harness import CONFIG, T0, RecordingDriver

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from mediacollect import ConfigError, PlayerEvent, Report
-from mediacollect._page import log_line, media_config, observation, tracker_config
+from mediacollect._inputs import log_line, media_config, observation, tracker_config
 
 SETTINGS = {"endpoint": "http://127.0.0.1:8001", "tracking_server": "t.example", "report_suite": "rs",
             "org_id": "O@AdobeOrg", "channel": "web", "player_name": "html5"}
