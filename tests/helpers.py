@@ -155,13 +155,18 @@ def start_emulator(tmp: Path, *extra: str) -> Emulator:
     raise RuntimeError(f"emulator did not start: {emulator.log()}")
 
 
-def stop_emulator(emulator: Emulator) -> None:
-    emulator.process.terminate()
+def stop_process(process: subprocess.Popen[bytes] | subprocess.Popen[str], grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``grace`` seconds."""
+    process.terminate()
     try:
-        emulator.process.wait(10)
+        process.wait(grace)
     except subprocess.TimeoutExpired:
-        emulator.process.kill()
-        emulator.process.wait()
+        process.kill()
+        process.wait()
+
+
+def stop_emulator(emulator: Emulator) -> None:
+    stop_process(emulator.process)
     emulator.log_file.close()
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, stop_process
 
 FFMPEG = "/usr/bin/ffmpeg"
 STREAMS = ROOT / "build" / "streams"
@@ -156,12 +156,7 @@ class LiveStream:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
         self.process = None
         if self._log is not None:
             self._log.close()
