@@ -5,8 +5,8 @@ No I/O, no clock, no timers: the caller passes the time of every observation and
 takes and where each step, deadline, seek and renewal leaves playback is looked up in the tables
 of ``_state``; ``Tracker._enter`` is the one place the state changes. The tracker is the façade
 of small parts, one job each: the ping clock (``_pings``), seek settling (``_seeks``), the stall
-watch (``_stall``), the ads, chapter and player states (``_context``) and the QoE meter
-(``_qoe``) and the live stream's clock (``_stream``). Every event it returns has passed ``rules.validate_body``.
+watch (``_stall``), the ads, chapter and player states (``_context``), the QoE meter (``_qoe``)
+and the live stream's clock (``_stream``). Every event it returns has passed ``rules.validate_body``.
 """
 
 from __future__ import annotations
