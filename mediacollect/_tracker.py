@@ -779,10 +779,11 @@ class Tracker:
         """A new session continuing this viewing (media.resume), with its context re-sent."""
         playing = playing_at_renewal(self.state, self._paused)
         frozen = self._context.frozen_playhead
-        # The element's position: a live playhead (a second of the day) is not one.
-        playhead_now = self._element_position(now) if self.is_live and frozen is None else self.playhead_at(now)
+        # In a break, the content's frozen playhead; else the element's position (a live
+        # playhead, a second of the day, is not one).
+        position = frozen if frozen is not None else self._element_position(now)
         self._context.frozen_playhead = None
-        self._playhead, self._playhead_ts = playhead_now, now
+        self._playhead, self._playhead_ts = position, now
         out = self._start_session(now, resume=True)
         states = self._states.take_active()
         if self._context.ad_break is not None:
