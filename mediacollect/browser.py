@@ -162,6 +162,7 @@ class ShimLink:
         self.base_url: str = facts["base"]
         self.declared: list[int] = facts["declared"]
         self._seq = 0  # the last shim record handled (the shim keeps the later ones until acked)
+        self._acked = 0  # the last one acknowledged: every plan armed since reflects it
         self._handling = 0  # depth of record handling: no intake from inside it
         self._ack_due = False
         # Viewings whose element left the page (media id, element id): the same item back in the
@@ -202,7 +203,9 @@ class ShimLink:
         False from inside a record's handling, which must finish first."""
         if self._handling:
             return False
-        for record in json.loads(str(_shim().take(self._seq))):
+        # Acknowledged only as far as the armed plans reflect (``_ack``): the shim hands over the
+        # records after that on pagehide. Those handled since come back, and are skipped.
+        for record in json.loads(str(_shim().take(self._acked))):
             self._take(record)
         return True
 
@@ -228,6 +231,7 @@ class ShimLink:
         for binding in list(self.bindings.values()):
             binding.arm_page_close()
         _shim().ack(self._seq)
+        self._acked = self._seq
 
     def _route(self, record: dict[str, Any]) -> None:
         key = record.get("key")

@@ -49,11 +49,22 @@
   const acknowledge = (seq) => {
     let n = 0;
     while (n < queue.length && queue[n].seq <= seq) {
-      if (queue[n].record.type === "answer") flights.delete(queue[n].record.id);
+      const flight = queue[n].record.type === "answer" && flights.get(queue[n].record.id);
+      if (flight) flight.acked = true;
       n++;
     }
     queue.splice(0, n);
     for (const armedPlan of armed.values()) armedPlan.through = Math.max(armedPlan.through, seq);
+    settle();
+  };
+  // A request's outcome is forgotten only once Python has seen it (its answer acknowledged) and
+  // no armed plan lists its body any more: Python re-arms after it applied the outcome, a moment
+  // after the acknowledgement, and a page going away in between must still know the request
+  // left, or the stale plan would send it again.
+  const settle = () => {
+    for (const [id, flight] of flights) {
+      if (flight.acked && ![...armed.values()].some((a) => a.bodies.has(flight.body))) flights.delete(id);
+    }
   };
   const signal = (type, extra) => deliver({ type, ts: Date.now(), ...extra });
 
@@ -64,7 +75,7 @@
   // Chromium a few hundred such requests; past either budget a request goes without keepalive
   // (and the page going away would cut it off: see pagehide).
   const KEEPALIVE_BYTES = 64 * 1024, KEEPALIVE_REQUESTS = 100;
-  const flights = new Map();  // request id -> {body, keepalive, outcome: null until answered}
+  const flights = new Map();  // request id -> {body, keepalive, outcome: null until answered, acked}
   let keptAlive = 0, keptAliveRequests = 0, hidden = false;
   const encoder = new TextEncoder();
   const fits = (size) => keptAlive + size <= KEEPALIVE_BYTES && keptAliveRequests < KEEPALIVE_REQUESTS;
@@ -339,7 +350,15 @@
     for (const name of storeNames()) if (name.startsWith(`${plan.store}@${PAGE_ID}~`)) writeEntry(name, null);
   };
   // The element's page-close plan (null: none), reflecting every record up to seq.
-  const arm = (key, plan, seq) => { if (plan) armed.set(key, { plan: JSON.parse(plan), through: seq }); else armed.delete(key); };
+  const arm = (key, plan, seq) => {
+    if (plan) {
+      const parsed = JSON.parse(plan);
+      armed.set(key, { plan: parsed, through: seq, bodies: new Set(parsed.items.map((item) => item.body)) });
+    } else {
+      armed.delete(key);
+    }
+    settle();
+  };
   // Firefox may stop a script that a closing tab runs, wherever it is ("Script terminated by
   // timeout" in its log: in the hand-over, for about 1 closed tab in 3 here); the listeners
   // after it still run. So a listener behind this one finishes a hand-over cut short, from the
@@ -439,7 +458,7 @@
     // worker, still running or thawed, must not send what the plan sent).
     send(id, url, body, headers, timeoutMs) {
       if (hidden) return false;
-      const flight = { body, keepalive: false, outcome: null };
+      const flight = { body, keepalive: false, outcome: null, acked: false };
       flights.set(id, flight);
       flight.keepalive = post(url, body, JSON.parse(headers), timeoutMs, (outcome) => {
         flight.outcome = outcome;

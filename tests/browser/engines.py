@@ -132,6 +132,11 @@ class EngineScriptError(RuntimeError):
     pass
 
 
+class BrowserCrashed(RuntimeError):
+    """The engine's own content process died (its log says so): not something a page can do
+    or a test can wait out. test_engines.py runs such a scenario once more, in a new browser."""
+
+
 # --- Chromium (Playwright) ---------------------------------------------------------------
 
 
@@ -316,6 +321,10 @@ class FirefoxEngine:
 # --- WebKitGTK (WebKitWebDriver + Selenium) ---------------------------------------------
 
 
+# What MiniBrowser logs when its web process dies (seen once, mid-scenario, in a CI run).
+WEBKIT_CRASHED = "WebProcess CRASHED"
+
+
 class WebKitEngine:
     name = "webkit"
 
@@ -356,6 +365,8 @@ class WebKitEngine:
         try:
             return self.driver.execute_script(body, *args)
         except WebDriverException as err:
+            if WEBKIT_CRASHED in tail(self.log_path):
+                raise BrowserCrashed(f"{self.name}: {WEBKIT_CRASHED}, as the browser's log says") from err
             raise EngineScriptError(str(err)) from err
 
     def reload(self) -> None:

@@ -123,6 +123,35 @@ def test_a_pause_then_a_reload_on_a_slow_api_arrive_once(context: BrowserContext
     assert len(accepted(fresh)) == 1, "the reloaded page opens no session before a play"
 
 
+# Python re-arms the page-close plan after it has applied an answer, which is a moment after it
+# acknowledged the answer's record: a page going away in between holds a plan that still lists
+# the answered request. From the moment the plan lists the stateEnd, it is kept as it is.
+KEEP_THE_PLAN = """() => {
+  const shim = window.mediacollectShim, arm = shim.arm;
+  shim.arm = (key, plan, seq) => {
+    if (window.__kept) return;
+    arm(key, plan, seq);
+    if (plan && JSON.parse(plan).items.some((item) => item.body.includes('"stateEnd"'))) window.__kept = true;
+  };
+}"""
+
+
+def test_an_answered_request_in_a_plan_not_yet_re_armed_is_not_sent_again(context: BrowserContext,
+                                                                         fresh: Emulator) -> None:
+    page = open_page(context, fresh)
+    start(page, fresh)
+    page.evaluate(KEEP_THE_PLAN)
+    fresh.post("/_emulator/faults", {"delay_ms": 1000, "count": 1, "endpoint": "events"})
+    video(page, "v.muted = false")
+    page.wait_for_function("window.__kept === true")
+    page.wait_for_selector('#request-log .request[data-event-type="stateEnd"][data-status="204"]')
+    page.wait_for_function("JSON.parse(mediacollectShim.stats()).unhandled === 0")  # the answer acknowledged
+    page.close(run_before_unload=True)
+    wait_for(lambda: accepted(fresh) == [OPENED + ["stateEnd:mute", "sessionEnd"]], timeout=15)
+    assert [r["event_type"] for r in fresh.get("/_emulator/requests")].count("stateEnd") == 1
+    assert_no_duplicates(fresh)
+
+
 # A record the worker cannot have taken in: the page goes away in the same task as the pause
 # event (the worker's calls to the page wait for that task), as when a busy worker lags behind.
 PAUSE_THEN_LEAVE = """() => {
