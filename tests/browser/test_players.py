@@ -164,6 +164,21 @@ def test_hls_a_manifest_that_answers_404_is_an_error_with_the_library_code_and_n
     assert page.evaluate("mediacollect.diagnose().armed") == 0
 
 
+@pytest.mark.parametrize("example", ["hls", "dash"])
+def test_a_src_on_another_site_is_refused_and_never_fetched(context: BrowserContext, page: Page, fresh: Emulator,
+                                                            example: str) -> None:
+    """?src= plays another stream of this site only: a link cannot make the page fetch elsewhere."""
+    foreign = watch_page(context, page)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(error.message))
+    page.goto(fresh.page_url(f"/examples/{example}.html", src="https://streams.example/live/master.m3u8"))
+    wait_ready(page)
+    wait_for(lambda: errors, what="the page's refusal")
+    assert errors == ["?src= must be a path on this site"]
+    assert page.evaluate("window.player") is None
+    assert_clean(page, foreign)
+
+
 def test_dash_a_forced_switch_is_one_bitrate_change(context: BrowserContext, page: Page, fresh: Emulator,
                                                     streams: Path) -> None:
     foreign = watch_page(context, page)
